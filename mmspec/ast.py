@@ -1,0 +1,200 @@
+"""The abstract syntax tree: pydantic nodes that keep their source spans.
+
+Expressions share one syntax for arithmetic, objective terms, distributions and sets (the checker
+gives each its role), so the grammar stays small and every node can be located in an error.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import Span
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    span: Span
+
+
+# ---- expressions ---------------------------------------------------------------------------
+
+class Number(Node):
+    value: float
+    text: str
+
+
+class Name(Node):
+    id: str
+
+
+class Star(Node):
+    """`*`: all modalities (in an index, a target list or a set)."""
+
+
+class String(Node):
+    value: str
+
+
+class Indexed(Node):
+    base: str
+    base_span: Span
+    index: "Expr"
+
+
+class KwArg(Node):
+    name: str
+    value: "Expr"
+
+
+class Arrow(Node):
+    """`a -> b` inside rec(...)/elbo(...): a posterior and the modalities it reconstructs."""
+    left: "Expr"
+    right: "Expr"
+
+
+class DBar(Node):
+    """`a || b` inside kl(...)."""
+    left: "Expr"
+    right: "Expr"
+
+
+class Call(Node):
+    func: str
+    func_span: Span
+    args: list["Expr"]
+    kwargs: list[KwArg]
+
+    def kwarg(self, name: str) -> Optional["Expr"]:
+        return next((k.value for k in self.kwargs if k.name == name), None)
+
+
+class BinOp(Node):
+    op: Literal["+", "-", "*", "/"]
+    left: "Expr"
+    right: "Expr"
+
+
+class Neg(Node):
+    operand: "Expr"
+
+
+class Pow(Node):
+    base: "Expr"
+    exponent: "Expr"
+
+
+class Tuple(Node):
+    items: list["Expr"]
+
+
+class ListLit(Node):
+    items: list["Expr"]
+
+
+class BigOp(Node):
+    """`sum m: body` / `mean S in subsets(*): body`; without `in`, the variable ranges over modalities."""
+    kind: Literal["sum", "mean"]
+    var: str
+    domain: Optional["Expr"]
+    body: "Expr"
+
+
+Expr = Union[Number, Name, Star, String, Indexed, Call, Arrow, DBar, BinOp, Neg, Pow, Tuple,
+             ListLit, BigOp, KwArg]
+
+
+# ---- statements ----------------------------------------------------------------------------
+
+class DeclIndex(Node):
+    var: str
+    domain: Optional[Expr]
+
+
+class ModelStmt(Node):
+    name: str
+
+
+class DataStmt(Node):
+    name: str
+
+
+class LatentStmt(Node):
+    name: str
+    index_var: Optional[str]
+    dim: int
+
+
+class DistStmt(Node):
+    """`prior p = ...` or `posterior q[m] = ...` (optionally `on z[m]`)."""
+    role: Literal["prior", "posterior"]
+    name: str
+    name_span: Span
+    index: Optional[DeclIndex]
+    expr: Expr
+    on: Optional[Expr]
+
+
+class Kind(Node):
+    name: str
+    dims: list[int]
+
+
+class ModalityStmt(Node):
+    name: str
+    name_span: Span
+    kind: Kind
+    likelihood: Expr
+    net: Optional[Expr]
+    weight: Optional[Expr]
+
+
+class ParamStmt(Node):
+    name: str
+    expr: Expr
+
+
+class ObjectiveStmt(Node):
+    direction: Literal["maximize", "minimize"]
+    name: Optional[str]
+    expr: Expr
+
+
+class Setting(Node):
+    name: str
+    value: Expr
+
+
+class TrainStmt(Node):
+    settings: list[Setting]
+
+
+class EvaluateStmt(Node):
+    items: list[Expr]
+
+
+class InferStmt(Node):
+    """`infer * = ...` (the full set), `infer (a, b) = ...` (exactly those), `infer S = ...` (any set)."""
+    pattern: Literal["all", "any", "exact"]
+    names: list[str]
+    expr: Expr
+    on: Optional[Expr]
+
+
+Statement = Union[ModelStmt, DataStmt, LatentStmt, DistStmt, ModalityStmt, ParamStmt,
+                  ObjectiveStmt, TrainStmt, EvaluateStmt, InferStmt]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    filename: str
+    source: str
+    statements: list[Statement]
+
+    def of_type(self, cls: type) -> list:
+        return [s for s in self.statements if isinstance(s, cls)]
+
+
+for _cls in (Indexed, KwArg, Arrow, DBar, Call, BinOp, Neg, Pow, Tuple, ListLit, BigOp, DeclIndex,
+             DistStmt, ModalityStmt, ParamStmt, ObjectiveStmt, Setting, EvaluateStmt, InferStmt):
+    _cls.model_rebuild()

@@ -1,0 +1,413 @@
+"""AST -> checked program: the model graph, the objective IR, and the settings.
+
+Statement by statement: names resolve, shapes agree between a modality, its network and its
+likelihood, params are numbers (with `--set` overrides), every distribution and term is
+elaborated. All errors of a file are collected and raised together as one SpecError.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from . import ast, ir
+from .compiled import MetricRequest, OptimizerSettings, SchedulerSettings, TrainSettings
+from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
+from .errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
+from .graph import Latent, Likelihood, ModelGraph, Modality, NetRef
+from .networks import REGISTRY
+from .parser import parse
+from .sets import all_subsets, subset_label
+from .terms import TermBuilder
+
+KINDS = {"image": 3, "text": 2, "vector": 1}
+LIKELIHOODS = {"laplace": ("image", "vector"), "gaussian": ("image", "vector"),
+               "bernoulli": ("image", "vector"), "categorical": ("text", "vector")}
+OPTIMIZERS = {"adam": ("lr", "betas", "weight_decay", "eps"), "adamw": ("lr", "betas", "weight_decay", "eps"),
+              "sgd": ("lr", "momentum", "weight_decay")}
+SCHEDULERS = {"none": (), "exponential": ("gamma",), "step": ("step_size", "gamma"), "cosine": ("t_max",)}
+METRICS = {"coherence": ("samples",), "latent_probe": ("samples",), "fid": ("samples",),
+           "elbo": (), "nll": ("k",), "cosine": (), "levenshtein": ()}
+TRAIN_DEFAULTS = TrainSettings(100, 256, OptimizerSettings("adam", {"lr": 1e-3}), SchedulerSettings("none"))
+
+
+@dataclass
+class Program:
+    """A checked spec: everything the printer and the lowering need."""
+    spec: ast.Spec
+    graph: ModelGraph
+    ir: ir.ProgramIR
+    train: TrainSettings
+    evaluate: list[MetricRequest]
+    overrides: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def source_hash(self) -> str:
+        text = self.spec.source + "".join(f"\n--set {k}={v}" for k, v in sorted(self.overrides.items()))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def objective(self) -> ir.Objective:
+        return next(iter(self.ir.objectives.values()))
+
+
+def check_text(source: str, filename: str = "<spec>", overrides: dict[str, str] | None = None) -> Program:
+    return Checker(parse(source, filename), overrides or {}).run()
+
+
+def check_file(path, overrides: dict[str, str] | None = None) -> Program:
+    from pathlib import Path
+    p = Path(path)
+    try:
+        source = p.read_text()
+    except OSError as err:
+        raise SpecError([], "", str(p), notes=[f"cannot read {p}: {err.strerror}"]) from None
+    return check_text(source, str(path), overrides)
+
+
+class Checker:
+    def __init__(self, spec: ast.Spec, overrides: dict[str, str]):
+        self.spec = spec
+        self.overrides = dict(overrides)
+        self.sink = DiagnosticSink(spec.source, spec.filename)
+        self.notes: list[str] = []
+
+    def run(self) -> Program:
+        name, dataset = self.header()
+        graph = ModelGraph(name=name, dataset=dataset, modalities={}, latents=self.latents())
+        self.graph = graph
+        self.modalities_pass1()
+        self.params()
+        self.modalities_pass2()
+        self.sink.raise_if_any()
+        decls = self.declarations()
+        self.elab = Elaborator(graph, self.sink, decls, self.latent_for)
+        self.all_declarations(decls)
+        program_ir = ir.ProgramIR()
+        priors = [s.name for s in self.spec.of_type(ast.DistStmt) if s.role == "prior"]
+        self.objectives(program_ir, TermBuilder(self.elab, priors))
+        self.infer(program_ir)
+        train, evaluate = self.train_settings(), self.evaluate_settings()
+        self.sink.raise_if_any()
+        self.networks(program_ir)
+        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes)
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def guard(self, fn, *args):
+        """Run one elaboration; a failure is already recorded, so carry on with the next."""
+        try:
+            return fn(*args)
+        except Invalid:
+            return None
+
+    def unique(self, stmts: list, what: str, required: bool) -> ast.Node | None:
+        for extra in stmts[1:]:
+            self.sink.error(f"a second '{what}' statement", extra.span, hint=f"a spec has one '{what}'")
+        if required and not stmts:
+            self.sink.error(f"missing '{what}' statement", Span(1, 1, 1, 1), f"'{what} NAME' in the spec")
+        return stmts[0] if stmts else None
+
+    # ---- header, latents, modalities, params -------------------------------------------------
+    def header(self) -> tuple[str, str]:
+        model = self.unique(self.spec.of_type(ast.ModelStmt), "model", True)
+        data = self.unique(self.spec.of_type(ast.DataStmt), "data", True)
+        return (model.name if model else "?", data.name if data else "?")
+
+    def latents(self) -> dict[str, Latent]:
+        out: dict[str, Latent] = {}
+        for s in self.spec.of_type(ast.LatentStmt):
+            if s.name in out:
+                self.sink.error(f"latent '{s.name}' is declared twice", s.span)
+            if s.dim <= 0:
+                self.sink.error("a latent needs a positive size", s.span)
+            out[s.name] = Latent(s.name, s.dim, s.index_var is not None)
+        if not out:
+            self.sink.error("missing 'latent' statement", Span(1, 1, 1, 1), "'latent z: 32' (one shared latent) "
+                            "or 'latent z[m]: 32' (one per modality)")
+        dims = {l.dim for l in out.values()}
+        if len(dims) > 1:
+            self.sink.error("all latents must have one size (decoders are shared across them)",
+                            self.spec.of_type(ast.LatentStmt)[-1].span)
+        return out
+
+    def modalities_pass1(self) -> None:
+        """Names, kinds and shapes first: M and the rescale weights depend on all of them."""
+        self._mod_stmts: dict[str, ast.ModalityStmt] = {}
+        for s in self.spec.of_type(ast.ModalityStmt):
+            if s.name in self._mod_stmts:
+                self.sink.error(f"modality '{s.name}' is declared twice", s.name_span,
+                                hint=f"first declared on line {self._mod_stmts[s.name].span.line}")
+                continue
+            if s.kind.name not in KINDS:
+                self.sink.error(f"unknown modality kind '{s.kind.name}'", s.kind.span, one_of(KINDS),
+                                did_you_mean(s.kind.name, KINDS))
+            elif len(s.kind.dims) != KINDS[s.kind.name]:
+                form = {"image": "image(C, H, W)", "text": "text(length, vocabulary)", "vector": "vector(D)"}
+                self.sink.error(f"{s.kind.name} takes {KINDS[s.kind.name]} sizes", s.kind.span, form[s.kind.name])
+            elif any(d <= 0 for d in s.kind.dims):
+                self.sink.error("sizes must be positive", s.kind.span)
+            self._mod_stmts[s.name] = s
+        if not self._mod_stmts:
+            self.sink.error("a spec needs at least one modality", Span(1, 1, 1, 1), "'modality NAME: KIND(...) ~ LIKELIHOOD, net NET'")
+        self.graph.modalities = {n: None for n in self._mod_stmts}  # M is known from here on
+
+    def params(self) -> None:
+        env_elab = Elaborator(self.graph, self.sink, {}, lambda *a: None)
+        seen: dict[str, ast.ParamStmt] = {}
+        for s in self.spec.of_type(ast.ParamStmt):
+            if s.name in seen:
+                self.sink.error(f"param '{s.name}' is declared twice", s.span)
+                continue
+            if s.name == "M" or s.name in self._mod_stmts:
+                self.sink.error(f"'{s.name}' is already a name (M is the number of modalities)", s.span)
+                continue
+            seen[s.name] = s
+            value = self.guard(env_elab.number, s.expr, Env({}))
+            if s.name in self.overrides:
+                value = self.override_value(s.name, self.overrides[s.name], env_elab)
+            if value is not None:
+                self.graph.params[s.name] = value
+        for name in self.overrides:
+            if name not in seen:
+                hint = did_you_mean(name, list(seen))
+                self.sink.error(f"--set {name}=...: the spec has no param '{name}'", Span(1, 1, 1, 1),
+                                one_of(seen), hint)
+
+    def override_value(self, name: str, text: str, elab: Elaborator) -> float | None:
+        try:
+            stmt = parse(f"param {name} = {text}", f"--set {name}").statements[0]
+            return elab.number(stmt.expr, Env({}))
+        except (SpecError, Invalid, IndexError):
+            self.sink.error(f"--set {name}={text}: the value must be a number or arithmetic of params and M",
+                            Span(1, 1, 1, 1))
+            return None
+
+    def modalities_pass2(self) -> None:
+        dims = {n: _prod(s.kind.dims) for n, s in self._mod_stmts.items()}
+        elab = Elaborator(self.graph, self.sink, {}, lambda *a: None)
+        for name, s in self._mod_stmts.items():
+            likelihood = self.guard(self.likelihood, s, elab)
+            net = self.guard(self.net, s, elab)
+            weight, text = 1.0, "1"
+            if s.weight is not None:
+                if isinstance(s.weight, ast.Name) and s.weight.id == "rescale":
+                    weight, text = max(dims.values()) / dims[name], "rescale"
+                else:
+                    weight = self.guard(elab.number, s.weight, Env({}))
+                    text = _text(self.spec.source, s.weight)
+            if likelihood is None or net is None or weight is None:
+                continue
+            self.graph.modalities[name] = Modality(name, s.kind.name, tuple(s.kind.dims), likelihood, net,
+                                                   float(weight), text, s.span)
+        self.graph.modalities = {n: m for n, m in self.graph.modalities.items() if m is not None}
+
+    def likelihood(self, s: ast.ModalityStmt, elab: Elaborator) -> Likelihood:
+        expr = s.likelihood
+        name = expr.id if isinstance(expr, ast.Name) else expr.func if isinstance(expr, ast.Call) else None
+        if name not in LIKELIHOODS:
+            elab.fail("unknown likelihood", expr, one_of(LIKELIHOODS), did_you_mean(str(name), LIKELIHOODS))
+        if s.kind.name not in LIKELIHOODS[name]:
+            elab.fail(f"a {name} likelihood does not fit a {s.kind.name} modality", expr,
+                      "one of: " + ", ".join(n for n, k in LIKELIHOODS.items() if s.kind.name in k))
+        scale, learned = None, False
+        if isinstance(expr, ast.Call):
+            allowed = {"scale"} if name in ("laplace", "gaussian") else set()
+            for kw in expr.kwargs:
+                if kw.name not in allowed:
+                    elab.fail(f"unknown option '{kw.name}' for {name}", kw, one_of(allowed) if allowed else "no options",
+                              did_you_mean(kw.name, allowed))
+                if isinstance(kw.value, ast.Name) and kw.value.id == "learned" and name == "gaussian":
+                    learned = True
+                else:
+                    scale = elab.number(kw.value, Env({}))
+                    if scale <= 0:
+                        elab.fail("a scale must be positive", kw.value)
+            if expr.args:
+                elab.fail(f"{name} takes named options only", expr.args[0], "scale=...")
+        if name in ("laplace", "gaussian") and scale is None and not learned:
+            scale = 1.0
+        return Likelihood(name, scale, learned)
+
+    def net(self, s: ast.ModalityStmt, elab: Elaborator) -> NetRef:
+        if s.net is None:
+            elab.fail(f"modality '{s.name}' has no network", s, "', net NAME' (e.g. net mlp(hidden=[512]))",
+                      "registered networks: " + ", ".join(sorted(REGISTRY)))
+        expr = s.net
+        name = expr.id if isinstance(expr, ast.Name) else expr.func if isinstance(expr, ast.Call) else None
+        if name not in REGISTRY:
+            elab.fail(f"unknown network '{name}'", expr, one_of(REGISTRY), did_you_mean(str(name), REGISTRY))
+        params = {kw.name: self.net_value(kw.value, elab) for kw in getattr(expr, "kwargs", [])}
+        problem = REGISTRY[name].check(s.kind.name, tuple(s.kind.dims), params)
+        if problem:
+            elab.fail(f"network does not fit modality '{s.name}': {problem}", expr)
+        return NetRef(name, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())))
+
+    @staticmethod
+    def net_value(expr: ast.Expr, elab: Elaborator):
+        if isinstance(expr, ast.ListLit):
+            return [Checker.net_value(i, elab) for i in expr.items]
+        if isinstance(expr, ast.String):
+            return expr.value
+        if isinstance(expr, ast.Name) and expr.id not in elab.g.params and expr.id != "M":
+            return expr.id
+        value = elab.number(expr, Env({}))
+        return int(value) if float(value).is_integer() else value
+
+    # ---- distributions -----------------------------------------------------------------------
+    def declarations(self) -> dict[str, DistDecl]:
+        decls: dict[str, DistDecl] = {}
+        for s in self.spec.of_type(ast.DistStmt):
+            if s.name in decls or s.name in self.graph.modalities or s.name in self.graph.params:
+                self.sink.error(f"'{s.name}' is declared twice", s.name_span)
+                continue
+            decls[s.name] = DistDecl(s, s.index is not None)
+        return decls
+
+    def all_declarations(self, decls: dict[str, DistDecl]) -> None:
+        """Elaborate every declaration, used or not, so every mistake is reported."""
+        for name, decl in decls.items():
+            if not decl.indexed:
+                self.guard(self.elab.declared, name, None, decl.stmt)
+                continue
+            values = self.guard(self.elab.decl_values, name)
+            for value in values or []:
+                if self.guard(self.elab.declared, name, value, decl.stmt) is None:
+                    break
+
+    def latent_for(self, modality: str | None, owner: str, node: ast.Node) -> str | None:
+        latents = list(self.graph.latents.values())
+        if len(latents) != 1:
+            self.elab.fail("several latents are declared: say which one this encoder describes", node,
+                           "'on " + latents[0].name + "' after the expression")
+        latent = latents[0]
+        if not latent.indexed:
+            return latent.name
+        if modality is None:
+            self.elab.fail(f"a joint encoder needs one shared latent, but {latent.name} is one per modality", node)
+        return f"{latent.name}[{modality}]"
+
+    # ---- objectives and inference ------------------------------------------------------------
+    def objectives(self, program_ir: ir.ProgramIR, builder: TermBuilder) -> None:
+        stmts = self.spec.of_type(ast.ObjectiveStmt)
+        if not stmts:
+            self.sink.error("missing objective", Span(1, 1, 1, 1), "'maximize <terms>' or 'minimize <terms>'")
+        if len(stmts) > 1:
+            self.sink.error("several objectives need training stages, which this spec does not declare",
+                            stmts[1].span, hint="combine the terms in one 'maximize' statement")
+        for s in stmts[:1]:
+            tree = self.guard(builder.term, s.expr, Env({}))
+            if tree is not None:
+                name = s.name or "objective"
+                program_ir.objectives[name] = ir.Objective(name, s.direction, tree, _text(self.spec.source, s.expr))
+
+    def infer(self, program_ir: ir.ProgramIR) -> None:
+        rules = self.spec.of_type(ast.InferStmt)
+        if not rules:
+            self.sink.error("missing 'infer' rule", Span(1, 1, 1, 1),
+                            "'infer S = poe(p, q[S])': the posterior evaluation uses for a subset S of modalities")
+            return
+        order = list(self.graph.modalities)
+        for rule in rules:
+            for name in rule.names if rule.pattern == "exact" else []:
+                if name not in self.graph.modalities:
+                    self.sink.error(f"unknown modality '{name}'", rule.span, one_of(order), did_you_mean(name, order))
+            program_ir.infer_rules.append(ir.InferRule(rule.pattern, tuple(rule.names), _text(self.spec.source, rule)))
+        self.elab.allow_mixed_latents = True
+        for subset in all_subsets(order):
+            rule = next((r for r in rules if _matches(r, subset, len(order))), None)
+            if rule is None:
+                self.sink.error(f"no infer rule covers the subset {subset_label(subset, order)}", rules[-1].span,
+                                hint="add a general rule such as 'infer S = poe(p, q[S])'")
+                return
+            key = self.guard(self.infer_node, rule, subset)
+            if key is None:
+                return
+            program_ir.infer[subset] = key
+        self.elab.allow_mixed_latents = False
+
+    def infer_node(self, rule: ast.InferStmt, subset: frozenset) -> str:
+        env = Env({rule.names[0]: subset}) if rule.pattern == "any" else Env({})
+        on = self.elab.latent_ref(rule.on, env) if rule.on is not None else None
+        key = self.elab.dist(rule.expr, env, on=on)
+        extra = self.graph.sees(key) - subset
+        if extra:
+            order = list(self.graph.modalities)
+            self.elab.fail(f"for the subset {subset_label(subset, order)} this rule reads "
+                           f"{', '.join(m for m in order if m in extra)}, which is not given", rule.expr)
+        return key
+
+    # ---- settings ----------------------------------------------------------------------------
+    def train_settings(self) -> TrainSettings:
+        stmt = self.unique(self.spec.of_type(ast.TrainStmt), "train", False)
+        if stmt is None:
+            self.notes.append("no 'train' statement: using epochs 100, batch 256, optimizer adam(lr=1e-3)")
+            return TRAIN_DEFAULTS
+        values = {"epochs": TRAIN_DEFAULTS.epochs, "batch": TRAIN_DEFAULTS.batch,
+                  "optimizer": TRAIN_DEFAULTS.optimizer, "scheduler": TRAIN_DEFAULTS.scheduler}
+        elab = self.elab
+        for st in stmt.settings:
+            if st.name in ("epochs", "batch"):
+                v = self.guard(elab.number, st.value, Env({}))
+                if v is not None and (v != int(v) or v < 1):
+                    self.sink.error(f"{st.name} must be a positive integer", st.value.span)
+                values[st.name] = int(v) if v else values[st.name]
+            elif st.name in ("optimizer", "scheduler"):
+                table = OPTIMIZERS if st.name == "optimizer" else SCHEDULERS
+                got = self.guard(self.named_call, st.value, table, st.name)
+                if got:
+                    cls = OptimizerSettings if st.name == "optimizer" else SchedulerSettings
+                    values[st.name] = cls(*got)
+            else:
+                keys = list(values)
+                self.sink.error(f"unknown train setting '{st.name}'", st.span, one_of(keys), did_you_mean(st.name, keys))
+        return TrainSettings(**values)
+
+    def named_call(self, expr: ast.Expr, table: dict, what: str) -> tuple[str, dict]:
+        name = expr.id if isinstance(expr, ast.Name) else expr.func if isinstance(expr, ast.Call) else None
+        if name not in table:
+            self.elab.fail(f"unknown {what}", expr, one_of(table), did_you_mean(str(name), table))
+        params = {}
+        for kw in getattr(expr, "kwargs", []):
+            if kw.name not in table[name]:
+                self.elab.fail(f"unknown option '{kw.name}' for {name}", kw, one_of(table[name]),
+                               did_you_mean(kw.name, table[name]))
+            if isinstance(kw.value, ast.ListLit):
+                params[kw.name] = tuple(self.elab.number(i, Env({})) for i in kw.value.items)
+            else:
+                params[kw.name] = self.elab.number(kw.value, Env({}))
+        return name, params
+
+    def evaluate_settings(self) -> list[MetricRequest]:
+        stmt = self.unique(self.spec.of_type(ast.EvaluateStmt), "evaluate", False)
+        out = []
+        for item in stmt.items if stmt else []:
+            got = self.guard(self.named_call, item, METRICS, "metric")
+            if got:
+                out.append(MetricRequest(got[0], {k: (int(v) if float(v).is_integer() else v) for k, v in got[1].items()}))
+        return out
+
+    def networks(self, program_ir: ir.ProgramIR) -> None:
+        from .graph import Expert, JointExpert, NetworkInstance
+        for node in self.graph.nodes.values():
+            if isinstance(node, Expert):
+                self.graph.networks[node.network] = NetworkInstance(node.network, "encoder", (node.modality,))
+            elif isinstance(node, JointExpert):
+                self.graph.networks[node.network] = NetworkInstance(node.network, "joint_encoder",
+                                                                    node.modalities, node.hidden)
+        for m in self.graph.modalities:
+            self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))
+
+
+def _matches(rule: ast.InferStmt, subset: frozenset, m: int) -> bool:
+    if rule.pattern == "all":
+        return len(subset) == m
+    if rule.pattern == "exact":
+        return subset == frozenset(rule.names)
+    return True
+
+
+def _prod(xs) -> int:
+    out = 1
+    for x in xs:
+        out *= x
+    return out

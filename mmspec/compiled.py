@@ -1,0 +1,118 @@
+"""The contract between the compiler and the runtime.
+
+`mmspec.compile_spec(...)` returns a `CompiledModel`. The runtime trains and evaluates it through
+this interface alone, so it never needs to know which method a spec describes.
+
+Tensor conventions (a *batch* is ``dict[modality name -> float tensor]`` on the model's device):
+- image(C, H, W): float in [0, 1], shape [B, C, H, W];
+- text(L, V): one-hot float, shape [B, L, V];
+- vector(D): float, shape [B, D].
+Latents are [B, D]; samples from a posterior are [K, B, D].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+class Posterior(Protocol):
+    """A distribution over one latent, for every item of a batch."""
+
+    @property
+    def mean(self) -> Tensor:  # [B, D]; a mixture's mean for mixtures
+        ...
+
+    def rsample(self, k: int = 1) -> Tensor:  # [k, B, D], reparameterised
+        ...
+
+    def log_prob(self, z: Tensor) -> Tensor:  # z [..., B, D] -> [..., B]
+        ...
+
+
+@dataclass(frozen=True)
+class ModalityInfo:
+    name: str
+    kind: str                  # "image" | "text" | "vector"
+    shape: tuple[int, ...]     # (C, H, W) | (L, V) | (D,)
+    likelihood: str            # "laplace" | "gaussian" | "bernoulli" | "categorical"
+    weight: float              # likelihood weight w_m (1, a number, or the `rescale` value)
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    name: str                                   # "adam" | "adamw" | "sgd"
+    params: dict[str, float] = field(default_factory=dict)   # lr, betas, weight_decay, ...
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    name: str                                   # "none" | "exponential" | "step" | "cosine"
+    params: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch: int
+    optimizer: OptimizerSettings
+    scheduler: SchedulerSettings
+
+
+@dataclass(frozen=True)
+class MetricRequest:
+    name: str                                   # "coherence", "latent_probe", "fid", "elbo", "nll", ...
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossOutput:
+    loss: Tensor                 # scalar to minimise (graph attached)
+    terms: dict[str, Tensor]     # detached scalar value of every named term, batch means
+
+
+class CompiledModel(Protocol):
+    """What the lowering produces; see mmspec.lower.model for the implementation."""
+
+    module: nn.Module                          # every trainable network of the spec
+    name: str                                  # the spec's model name
+    dataset: str                               # the spec's `data` name (mst, polymnist, ...)
+    modalities: dict[str, ModalityInfo]        # in spec order
+    latent_dim: int
+    params: dict[str, float]                   # resolved params (after --set overrides)
+    train: TrainSettings
+    evaluate: list[MetricRequest]
+    source_text: str                           # the spec's text
+    source_hash: str                           # sha256 of source_text + overrides
+    can_generate: bool                         # whether sampling the prior and decoding is meaningful
+    generation_note: str                       # why not, when it is not
+
+    def loss(self, batch: dict[str, Tensor], noise: "NoiseSource | None" = None) -> LossOutput: ...
+
+    def encode(self, batch: dict[str, Tensor], subset: Sequence[str]) -> Posterior:
+        """The posterior the spec's `infer` rules give for the modalities in `subset`."""
+
+    def decode(self, modality: str, z: Tensor) -> Tensor:
+        """Likelihood mean in data space: [*, *shape]; text gives probabilities [*, L, V]."""
+
+    def log_likelihood(self, modality: str, z: Tensor, x: Tensor) -> Tensor:
+        """w-unweighted log p(x_m | z) summed over the modality's dims: z [..., B, D] -> [..., B]."""
+
+    def prior(self, batch_size: int) -> Posterior: ...
+
+    def sample_prior(self, n: int) -> Tensor:  # [n, D]
+        ...
+
+
+class NoiseSource(Protocol):
+    """Supplies reparameterisation noise; tests pass a fixed one to compare against references."""
+
+    def normal(self, key: str, shape: Sequence[int], like: Tensor) -> Tensor: ...
+
+    def uniform(self, key: str, shape: Sequence[int], like: Tensor) -> Tensor: ...
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

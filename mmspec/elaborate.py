@@ -1,0 +1,413 @@
+"""Expressions -> meaning: sets, numeric weights, distribution nodes and objective terms.
+
+One expression syntax serves four roles; the `Elaborator` gives each expression its role by where
+it stands, resolves names (params, modalities, distributions, bound variables), and reports
+every mistake as a located diagnostic with a suggestion.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from . import ast, ir
+from .errors import DiagnosticSink, did_you_mean, one_of
+from .graph import Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE, WeightedPoE
+from .sets import all_subsets, subset_label
+
+Value = Union[str, frozenset]          # a modality name, or a subset of modality names
+
+
+class Invalid(Exception):
+    """Raised after a diagnostic is recorded, to abandon the expression being elaborated."""
+
+
+@dataclass
+class DistDecl:
+    stmt: ast.DistStmt
+    indexed: bool
+
+
+@dataclass
+class Env:
+    bindings: dict[str, Value]
+
+    def bind(self, var: str, value: Value) -> "Env":
+        return Env({**self.bindings, var: value})
+
+
+AGGREGATORS = ("poe", "moe", "avg", "wpoe", "mopoe")
+DIST_FUNCS = ("normal", "encoder", "sg") + AGGREGATORS
+TERM_FUNCS = ("rec", "kl", "elbo", "sg")
+ESTIMATORS = ("closed", "mc", "jensen")
+
+
+class Elaborator:
+    def __init__(self, graph: ModelGraph, sink: DiagnosticSink, decls: dict[str, DistDecl],
+                 latent_for: Callable[[str | None, str, ast.Node], str | None]):
+        self.g = graph
+        self.sink = sink
+        self.decls = decls
+        self.latent_for = latent_for          # (modality or None, decl name, node) -> latent id
+        self._decl_cache: dict[tuple[str, Value | None], str] = {}
+        self._in_progress: set[tuple[str, Value | None]] = set()
+        self._named: set[str] = set()
+        self.allow_mixed_latents = False
+
+    # ---- errors ----------------------------------------------------------------------------
+    def fail(self, message: str, node: ast.Node, expected: str | None = None, hint: str | None = None):
+        self.sink.error(message, node.span, expected, hint)
+        raise Invalid()
+
+    @property
+    def modality_names(self) -> list[str]:
+        return list(self.g.modalities)
+
+    # ---- sets ------------------------------------------------------------------------------
+    def modality(self, expr: ast.Expr, env: Env) -> str:
+        """An expression naming exactly one modality (a name or a bound modality variable)."""
+        if isinstance(expr, ast.Name):
+            bound = env.bindings.get(expr.id)
+            if isinstance(bound, str):
+                return bound
+            if isinstance(bound, frozenset):
+                self.fail(f"'{expr.id}' is a subset of modalities here, not one modality", expr)
+            if expr.id in self.g.modalities:
+                return expr.id
+            self.fail(f"unknown modality '{expr.id}'", expr, one_of(self.modality_names),
+                      did_you_mean(expr.id, self.modality_names + list(env.bindings)))
+        self.fail("expected a modality name", expr, one_of(self.modality_names))
+
+    def modality_set(self, expr: ast.Expr, env: Env) -> list[str]:
+        """`*`, a modality, a subset variable, or a tuple of modalities -> modality names in order."""
+        if isinstance(expr, ast.Star):
+            return self.modality_names
+        if isinstance(expr, ast.Name) and isinstance(env.bindings.get(expr.id), frozenset):
+            return [m for m in self.modality_names if m in env.bindings[expr.id]]
+        if isinstance(expr, ast.Tuple):
+            names = [self.modality(i, env) for i in expr.items]
+            if len(set(names)) != len(names):
+                self.fail("a modality appears twice in this set", expr)
+            return [m for m in self.modality_names if m in names]
+        return [self.modality(expr, env)]
+
+    def domain(self, expr: ast.Expr | None, env: Env) -> tuple[list[Value], str]:
+        """The values a bound variable ranges over, and the domain as written."""
+        if expr is None:
+            return list(self.modality_names), "modalities"
+        if isinstance(expr, ast.Call) and expr.func == "subsets":
+            return self.subsets(expr, env), _text(self.sink.source, expr)
+        values = self.modality_set(expr, env)
+        if not values:
+            self.fail("this set of modalities is empty", expr)
+        return list(values), _text(self.sink.source, expr)
+
+    def subsets(self, call: ast.Call, env: Env) -> list[frozenset]:
+        base: list[str] = []
+        for arg in call.args or [ast.Star(span=call.span)]:
+            base += [m for m in self.modality_set(arg, env) if m not in base]
+        base = [m for m in self.modality_names if m in base]
+        size = None
+        for kw in call.kwargs:
+            if kw.name != "size":
+                self.fail(f"unknown option '{kw.name}' for subsets", kw, "size=N", did_you_mean(kw.name, ["size"]))
+            size = int(self.number(kw.value, env))
+            if not 1 <= size <= len(base):
+                self.fail(f"size={size} gives no subsets of {len(base)} modalities", kw.value,
+                          f"a size from 1 to {len(base)}")
+        found = all_subsets(base, size)
+        if not found:
+            self.fail("subsets(...) of an empty set is empty", call)
+        return found
+
+    # ---- numbers ---------------------------------------------------------------------------
+    def weight(self, expr: ast.Expr, env: Env) -> ir.Weight:
+        if isinstance(expr, ast.Number):
+            return ir.Num(expr.value, expr.text)
+        if isinstance(expr, ast.Name):
+            if expr.id == "M":
+                return ir.Sym("M", float(self.g.M))
+            if expr.id in self.g.params:
+                return ir.Sym(expr.id, self.g.params[expr.id])
+            if expr.id in env.bindings:
+                self.fail(f"'{expr.id}' is a modality or subset, not a number", expr,
+                          hint="use size(S) for the number of modalities in a subset")
+            if expr.id in self.decls:
+                self.fail(f"'{expr.id}' is a distribution, not a number: weights must be numbers", expr)
+            self.fail(f"unknown name '{expr.id}' in a numeric weight", expr,
+                      one_of(list(self.g.params) + ["M"]), did_you_mean(expr.id, list(self.g.params) + ["M"]))
+        if isinstance(expr, ast.BinOp):
+            return ir.WBin(expr.op, self.weight(expr.left, env), self.weight(expr.right, env))
+        if isinstance(expr, ast.Pow):
+            return ir.WBin("^", self.weight(expr.base, env), self.weight(expr.exponent, env))
+        if isinstance(expr, ast.Neg):
+            return ir.WNeg(self.weight(expr.operand, env))
+        if isinstance(expr, ast.Call) and expr.func == "size" and len(expr.args) == 1:
+            members = self.modality_set(expr.args[0], env)
+            return ir.Sym(f"|{_text(self.sink.source, expr.args[0])}|", float(len(members)))
+        if isinstance(expr, (ast.Call, ast.BigOp, ast.Indexed)):
+            self.fail("a weight must be a number, not a term or a distribution", expr,
+                      "a number, a param, M, or arithmetic of these")
+        self.fail("expected a number", expr)
+
+    def number(self, expr: ast.Expr, env: Env | None = None) -> float:
+        w = self.weight(expr, env or Env({}))
+        try:
+            return float(w.value)
+        except (ZeroDivisionError, OverflowError):
+            self.fail("this number is not finite (division by zero or overflow)", expr)
+
+    def is_numeric(self, expr: ast.Expr) -> bool:
+        """True when an expression holds no term, distribution or big operator."""
+        if isinstance(expr, (ast.Number,)):
+            return True
+        if isinstance(expr, ast.Name):
+            return expr.id not in self.decls
+        if isinstance(expr, ast.BinOp):
+            return self.is_numeric(expr.left) and self.is_numeric(expr.right)
+        if isinstance(expr, ast.Pow):
+            return self.is_numeric(expr.base) and self.is_numeric(expr.exponent)
+        if isinstance(expr, ast.Neg):
+            return self.is_numeric(expr.operand)
+        if isinstance(expr, ast.Call):
+            return expr.func == "size"
+        return False
+
+    # ---- distributions ---------------------------------------------------------------------
+    def add_node(self, node, display: str) -> str:
+        if node.key not in self.g.nodes:
+            self.g.nodes[node.key] = node
+            self.g.display.setdefault(node.key, display)
+        return node.key
+
+    def declared(self, name: str, index: Value | None, ref: ast.Node) -> str:
+        """The node of a declared distribution (per index value), elaborated on first use."""
+        decl = self.decls[name]
+        cache_key = (name, index)
+        if cache_key in self._decl_cache:
+            return self._decl_cache[cache_key]
+        if cache_key in self._in_progress:
+            self.fail(f"'{name}' is defined in terms of itself", ref)
+        self._in_progress.add(cache_key)
+        try:
+            stmt = decl.stmt
+            env = Env({stmt.index.var: index}) if stmt.index else Env({})
+            label = name if index is None else f"{name}[{_value_label(index, self.modality_names)}]"
+            on = self.latent_ref(stmt.on, env) if stmt.on is not None else None
+            key = self.dist(stmt.expr, env, owner=label, on=on)
+            if key not in self._named:          # the first declared name is the one shown
+                self.g.display[key] = label
+                self._named.add(key)
+            self._decl_cache[cache_key] = key
+            return key
+        finally:
+            self._in_progress.discard(cache_key)
+
+    def decl_values(self, name: str) -> list[Value]:
+        stmt = self.decls[name].stmt
+        return self.domain(stmt.index.domain, Env({}))[0]
+
+    def latent_ref(self, expr: ast.Expr, env: Env) -> str:
+        if isinstance(expr, ast.Name) and expr.id in self.g.latents and not self.g.latents[expr.id].indexed:
+            return expr.id
+        if isinstance(expr, ast.Indexed) and expr.base in self.g.latents and self.g.latents[expr.base].indexed:
+            return f"{expr.base}[{self.modality(expr.index, env)}]"
+        names = list(self.g.latents)
+        self.fail("expected a declared latent after 'on'", expr, one_of(names),
+                  did_you_mean(getattr(expr, "id", getattr(expr, "base", "")), names))
+
+    def dist(self, expr: ast.Expr, env: Env, owner: str | None = None, on: str | None = None) -> str:
+        """Elaborate a distribution expression to a node key."""
+        items = self.dist_list(expr, env, owner, on)
+        if len(items) != 1:
+            self.fail(f"'{_text(self.sink.source, expr)}' is a list of {len(items)} distributions here",
+                      expr, "a single distribution", "lists go inside poe(...), moe(...), avg(...) or wpoe(...)")
+        return items[0]
+
+    def dist_list(self, expr: ast.Expr, env: Env, owner: str | None = None, on: str | None = None) -> list[str]:
+        if isinstance(expr, ast.Name):
+            if expr.id in self.decls:
+                if self.decls[expr.id].indexed:
+                    self.fail(f"'{expr.id}' is declared with an index", expr,
+                              f"{expr.id}[m], {expr.id}[*] or {expr.id}[S]")
+                return [self.declared(expr.id, None, expr)]
+            known = list(self.decls)
+            self.fail(f"unknown distribution '{expr.id}'", expr, one_of(known), did_you_mean(expr.id, known))
+        if isinstance(expr, ast.Indexed):
+            return self.indexed_dists(expr, env)
+        if isinstance(expr, ast.Call) and expr.func in DIST_FUNCS:
+            return [self.dist_call(expr, env, owner, on)]
+        if isinstance(expr, ast.Call):
+            self.fail(f"unknown distribution constructor '{expr.func}'", ast.Name(span=expr.func_span, id=expr.func),
+                      one_of(DIST_FUNCS), did_you_mean(expr.func, DIST_FUNCS))
+        self.fail("expected a distribution", expr, "a posterior or prior name, or one of: " + ", ".join(DIST_FUNCS))
+
+    def indexed_dists(self, expr: ast.Indexed, env: Env) -> list[str]:
+        if expr.base not in self.decls:
+            known = list(self.decls)
+            self.fail(f"unknown distribution '{expr.base}'", ast.Name(span=expr.base_span, id=expr.base),
+                      one_of(known), did_you_mean(expr.base, known))
+        if not self.decls[expr.base].indexed:
+            self.fail(f"'{expr.base}' is not declared with an index", expr, f"plain '{expr.base}'")
+        domain = self.decl_values(expr.base)
+        by_subset = bool(domain) and isinstance(domain[0], frozenset)
+        idx = expr.index
+        if isinstance(idx, ast.Star):
+            values = domain
+        elif by_subset and isinstance(idx, ast.Name) and isinstance(env.bindings.get(idx.id), frozenset):
+            values = [env.bindings[idx.id]]
+        elif by_subset:
+            values = [frozenset(self.modality_set(idx, env))]
+        else:
+            values = self.modality_set(idx, env)
+        for v in values:
+            if v not in domain:
+                self.fail(f"{expr.base}[{_value_label(v, self.modality_names)}] is not declared", expr,
+                          f"an index in {expr.base}'s domain")
+        return [self.declared(expr.base, v, expr) for v in values]
+
+    def dist_call(self, call: ast.Call, env: Env, owner: str | None, on: str | None) -> str:
+        f = call.func
+        if f == "normal":
+            self._no_args(call)
+            return self.add_node(NormalPrior(key="normal()", latent=on), "N(0, I)")
+        if f == "encoder":
+            return self.encoder(call, env, owner, on)
+        if f == "sg":
+            if len(call.args) != 1 or call.kwargs:
+                self.fail("sg(...) takes one distribution", call)
+            member = self.dist(call.args[0], env)
+            node = Detached(key=f"sg({member})", member=member, latent=self.g.nodes[member].latent)
+            return self.add_node(node, f"sg({self.g.label(member)})")
+        return self.aggregate(call, env, on)
+
+    def _no_args(self, call: ast.Call) -> None:
+        if call.args or call.kwargs:
+            self.fail(f"{call.func}() takes no arguments", call)
+
+    def encoder(self, call: ast.Call, env: Env, owner: str | None, on: str | None) -> str:
+        if owner is None:
+            self.fail("encoder(...) creates trainable weights, so it must be the whole right-hand side "
+                      "of a posterior declaration", call, hint="declare `posterior q[m] = encoder(m)` and use q[m]")
+        if len(call.args) != 1:
+            self.fail("encoder takes one modality (encoder(m)) or a set (encoder(*), encoder((a, b)))", call)
+        arg = call.args[0]
+        hidden = self._hidden(call, env)
+        if isinstance(arg, (ast.Star, ast.Tuple)) or (isinstance(arg, ast.Name) and isinstance(env.bindings.get(arg.id), frozenset)):
+            mods = tuple(self.modality_set(arg, env))
+            latent = on or self.latent_for(None, owner, call)
+            node = JointExpert(key=f"encoder:{owner}", modalities=mods, network=owner, hidden=hidden, latent=latent)
+            return self.add_node(node, owner)
+        if hidden:
+            self.fail("hidden=... configures the joint encoder; a unimodal encoder uses its modality's net",
+                      call.kwargs[0])
+        m = self.modality(arg, env)
+        latent = on or self.latent_for(m, owner, call)
+        return self.add_node(Expert(key=f"encoder:{owner}", modality=m, network=owner, latent=latent), owner)
+
+    def _hidden(self, call: ast.Call, env: Env) -> tuple[int, ...]:
+        hidden: tuple[int, ...] = ()
+        for kw in call.kwargs:
+            if kw.name != "hidden":
+                self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...]", did_you_mean(kw.name, ["hidden"]))
+            items = kw.value.items if isinstance(kw.value, ast.ListLit) else [kw.value]
+            hidden = tuple(int(self.number(i, env)) for i in items)
+            if any(h <= 0 for h in hidden):
+                self.fail("hidden sizes must be positive integers", kw.value)
+        return hidden
+
+    def aggregate(self, call: ast.Call, env: Env, on: str | None) -> str:
+        f = call.func
+        members: list[str] = []
+        for arg in call.args:
+            members += self.dist_list(arg, env)
+        if not members:
+            self.fail(f"{f}(...) of no distributions", call, "at least one distribution")
+        options = {kw.name: kw for kw in call.kwargs}
+        allowed = {"moe": {"weights"}, "wpoe": {"weights"}}.get(f, set())
+        for name, kw in options.items():
+            if name not in allowed:
+                self.fail(f"unknown option '{name}' for {f}", kw, one_of(allowed) if allowed else "no options",
+                          did_you_mean(name, allowed))
+        if f == "mopoe":
+            return self.mopoe(call, members, on)
+        for m in members:
+            if f != "moe" and not self.g.is_gaussian(m):
+                self.fail(f"{f}(...) needs Gaussian members; {self.g.label(m)} is a mixture", call)
+        latent = self.common_latent(members, call, on)
+        weights = self.agg_weights(options.get("weights"), len(members), env, f)
+        labels = ", ".join(self.g.label(m) for m in members)
+        key_args = ", ".join(members)
+        suffix = f" on {on}" if on else ""
+        if f == "poe":
+            node = PoE(key=f"poe({key_args}){suffix}", members=tuple(members), latent=latent)
+        elif f == "avg":
+            node = Average(key=f"avg({key_args}){suffix}", members=tuple(members), latent=latent)
+        elif f == "wpoe":
+            node = WeightedPoE(key=f"wpoe({key_args}; {weights}){suffix}", members=tuple(members),
+                               weights=weights, latent=latent)
+        else:
+            node = Mixture(key=f"moe({key_args}; {weights}){suffix}", members=tuple(members),
+                           weights=weights, latent=latent)
+        return self.add_node(node, f"{f}({labels}){suffix}")
+
+    def mopoe(self, call: ast.Call, members: list[str], on: str | None) -> str:
+        """mopoe(q[*]) = moe over every non-empty subset S of the experts of poe(S);
+        mopoe(p, q[*]) puts the prior expert into every subset's product."""
+        priors = [m for m in members if isinstance(self.g.nodes[m], NormalPrior)]
+        experts = [m for m in members if m not in priors]
+        parts = []
+        for subset in all_subsets(experts):
+            chosen = priors + [m for m in experts if m in subset]
+            latent = self.common_latent(chosen, call, on)
+            node = PoE(key=f"poe({', '.join(chosen)})", members=tuple(chosen), latent=latent)
+            parts.append(self.add_node(node, f"poe({', '.join(self.g.label(c) for c in chosen)})"))
+        w = tuple([1.0 / len(parts)] * len(parts))
+        latent = self.common_latent(parts, call, on)
+        key = f"moe({', '.join(parts)}; {w})"
+        return self.add_node(Mixture(key=key, members=tuple(parts), weights=w, latent=latent),
+                             f"mopoe({', '.join(self.g.label(m) for m in members)})")
+
+    def agg_weights(self, kw: ast.KwArg | None, n: int, env: Env, f: str) -> tuple[float, ...]:
+        if kw is None:
+            return tuple([1.0 / n] * n) if f == "moe" else tuple([1.0] * n)
+        items = kw.value.items if isinstance(kw.value, ast.ListLit) else None
+        values = [self.number(i, env) for i in items] if items is not None else [self.number(kw.value, env)] * n
+        if len(values) != n:
+            self.fail(f"{len(values)} weights for {n} distributions", kw.value, f"{n} weights")
+        if any(v < 0 for v in values):
+            self.fail("weights must be non-negative", kw.value)
+        if f == "moe":
+            total = sum(values)
+            if abs(total - 1.0) > 1e-6:
+                self.fail(f"mixture weights sum to {total:g}, not 1", kw.value)
+        return tuple(values)
+
+    def common_latent(self, members: list[str], node: ast.Node, on: str | None) -> str | None:
+        latents = {self.g.nodes[m].latent for m in members} - {None}
+        if on is not None:
+            dims = {self.g.latents[l.split("[")[0]].dim for l in latents | {on}}
+            if len(dims) > 1:
+                self.fail(f"'on {on}' joins latents of different sizes {sorted(dims)}", node)
+            return on
+        if len(latents) > 1 and not self.allow_mixed_latents:
+            self.fail("these distributions are over different latents: " + ", ".join(sorted(latents)), node,
+                      hint="add `on z[m]` to the declaration to say which latent the result describes")
+        return next(iter(latents)) if len(latents) == 1 else None
+
+
+def _value_label(value: Value, order: list[str]) -> str:
+    return value if isinstance(value, str) else subset_label(value, order)
+
+
+def _text(source: str, node: ast.Node) -> str:
+    """The source text of a node (single line), for messages and printouts."""
+    lines = source.splitlines()
+    s = node.span
+    if s.line == s.end_line and 1 <= s.line <= len(lines):
+        return lines[s.line - 1][s.column - 1:s.end_column - 1]
+    if 1 <= s.line <= len(lines):
+        picked = [lines[s.line - 1][s.column - 1:]] + lines[s.line:s.end_line - 1]
+        if s.end_line <= len(lines):
+            picked.append(lines[s.end_line - 1][:s.end_column - 1])
+        return " ".join(p.strip() for p in picked)
+    return "?"

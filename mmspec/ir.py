@@ -1,0 +1,208 @@
+"""The objective IR: one expression tree that `explain` prints and the loss evaluates.
+
+Leaves are reconstruction terms (one posterior, one target modality) and divergences. Weights are
+symbolic (they print as written: `pi/2`, `beta`) and carry their numeric value. Sums over
+modalities and subsets are expanded when the tree is built, and kept grouped so the printout can
+show them both as written and fully expanded. `linear_terms` flattens the tree into
+coefficient x leaf, which is exactly what the lowering computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+# ---- numeric weights -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A named number: a param, M, a likelihood weight, |S|."""
+    name: str
+    value: float
+
+
+@dataclass(frozen=True)
+class WBin:
+    op: str
+    left: "Weight"
+    right: "Weight"
+
+    @property
+    def value(self) -> float:
+        a, b = self.left.value, self.right.value
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a ** b}[self.op]
+
+
+@dataclass(frozen=True)
+class WNeg:
+    operand: "Weight"
+
+    @property
+    def value(self) -> float:
+        return -self.operand.value
+
+
+Weight = Union[Num, Sym, WBin, WNeg]
+
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
+
+
+def render_weight(w: Weight, latex: bool = False, parent: int = 0) -> str:
+    if isinstance(w, Num):
+        return w.text
+    if isinstance(w, Sym):
+        return _latex_name(w.name) if latex else w.name
+    if isinstance(w, WNeg):
+        return "-" + render_weight(w.operand, latex, 4)
+    prec = _PREC[w.op]
+    left = render_weight(w.left, latex, prec)
+    right = render_weight(w.right, latex, prec + (w.op in "-/^"))
+    if latex and w.op == "/":
+        text = f"\\frac{{{render_weight(w.left, True)}}}{{{render_weight(w.right, True)}}}"
+        return text
+    op = {"*": " \\cdot " if latex else "·"}.get(w.op, w.op)
+    text = f"{left}{op}{right}" if w.op in "*/^" else f"{left} {op} {right}"
+    if latex and w.op == "^":
+        text = f"{left}^{{{render_weight(w.right, True)}}}"
+    return f"({text})" if prec < parent else text
+
+
+def _latex_name(name: str) -> str:
+    greek = {"beta", "alpha", "pi", "gamma", "lambda", "tau", "sigma", "mu", "eta", "delta"}
+    return f"\\{name}" if name in greek else (name if len(name) == 1 else f"\\mathrm{{{name}}}")
+
+
+# ---- leaves --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rec:
+    """E_{z~q}[log p(x_target | z)], K samples (a mixture: the weighted sum over its components)."""
+    dist: str
+    target: str
+    k: int = 1
+
+
+@dataclass(frozen=True)
+class KL:
+    """KL(q || p) with an estimator: closed (Gaussians), mc (K samples of q), jensen (mixtures)."""
+    q: str
+    p: str
+    estimator: str = "closed"
+    k: int = 1
+
+
+Leaf = Union[Rec, KL]
+
+
+# ---- objective tree ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LeafTerm:
+    leaf: Leaf
+    detached: bool = False
+
+
+@dataclass(frozen=True)
+class Scale:
+    weight: Weight
+    child: "Term"
+    divide: bool = False            # child / weight rather than weight * child
+
+
+@dataclass(frozen=True)
+class Add:
+    items: tuple[tuple[int, "Term"], ...]       # (+1 or -1, term), in the order written
+
+
+@dataclass(frozen=True)
+class Big:
+    """A sum or mean over a binder, already expanded: one item per value of the variable."""
+    kind: str                       # "sum" | "mean"
+    var: str
+    domain: str                     # as the user wrote it, e.g. "subsets(*)"
+    items: tuple[tuple[str, "Term"], ...]      # (value label, term)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named shorthand kept for printing (elbo(...)), expanded underneath."""
+    label: str
+    child: "Term"
+
+
+@dataclass(frozen=True)
+class StopGrad:
+    child: "Term"
+
+
+Term = Union[LeafTerm, Scale, Add, Big, Group, StopGrad]
+
+
+@dataclass(frozen=True)
+class LinearTerm:
+    coefficient: float
+    leaf: Leaf
+    detached: bool
+
+
+@dataclass
+class Objective:
+    name: str
+    direction: str                  # maximize | minimize
+    tree: Term
+    source: str = ""                # the objective's text as written
+
+    def linear_terms(self) -> list[LinearTerm]:
+        """coefficient x leaf, identical leaves merged, in the order they first appear."""
+        acc: dict[tuple[Leaf, bool], float] = {}
+        _collect(self.tree, 1.0, False, acc)
+        return [LinearTerm(c, leaf, det) for (leaf, det), c in acc.items() if c != 0.0]
+
+    def leaves(self) -> list[Leaf]:
+        seen: dict[Leaf, None] = {}
+        for t in self.linear_terms():
+            seen.setdefault(t.leaf, None)
+        return list(seen)
+
+
+def _collect(term: Term, coef: float, detached: bool, acc: dict) -> None:
+    if isinstance(term, LeafTerm):
+        key = (term.leaf, detached or term.detached)
+        acc[key] = acc.get(key, 0.0) + coef
+    elif isinstance(term, Scale):
+        w = term.weight.value
+        _collect(term.child, coef / w if term.divide else coef * w, detached, acc)
+    elif isinstance(term, Add):
+        for sign, child in term.items:
+            _collect(child, coef * sign, detached, acc)
+    elif isinstance(term, Big):
+        n = len(term.items)
+        for _, child in term.items:
+            _collect(child, coef / n if term.kind == "mean" else coef, detached, acc)
+    elif isinstance(term, Group):
+        _collect(term.child, coef, detached, acc)
+    elif isinstance(term, StopGrad):
+        _collect(term.child, coef, True, acc)
+    else:  # pragma: no cover - the builder only makes the types above
+        raise TypeError(f"unknown IR node {term!r}")
+
+
+@dataclass
+class InferRule:
+    pattern: str                    # all | any | exact
+    names: tuple[str, ...]
+    text: str
+
+
+@dataclass
+class ProgramIR:
+    """Everything derived from a spec that the printer and the lowering share."""
+    objectives: dict[str, Objective] = field(default_factory=dict)
+    infer: dict[frozenset, str] = field(default_factory=dict)     # subset -> node key
+    infer_rules: list[InferRule] = field(default_factory=list)

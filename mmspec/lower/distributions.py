@@ -1,0 +1,97 @@
+"""The one implementation of every distribution operation: Gaussian, PoE, KL, mixtures.
+
+Every method of the catalogue goes through these functions; nothing else in mmspec computes a
+product of experts or a divergence.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+LOG_2PI = math.log(2 * math.pi)
+POE_EPS = 1e-8          # added to each expert's variance before inverting (as the MoPoE code does)
+
+
+@dataclass
+class DiagGaussian:
+    """N(mu, diag exp(logvar)) for every item of a batch: mu, logvar [B, D]."""
+    mu: Tensor
+    logvar: Tensor
+
+    @property
+    def mean(self) -> Tensor:
+        return self.mu
+
+    @property
+    def std(self) -> Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def sample_with(self, eps: Tensor) -> Tensor:
+        """Reparameterised samples from noise eps [K, B, D]."""
+        return self.mu + self.std * eps
+
+    def rsample(self, k: int = 1) -> Tensor:
+        return self.sample_with(torch.randn((k, *self.mu.shape), device=self.mu.device, dtype=self.mu.dtype))
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log N(z; mu, var) summed over dimensions: z [..., B, D] -> [..., B]."""
+        return -0.5 * (LOG_2PI + self.logvar + (z - self.mu) ** 2 * torch.exp(-self.logvar)).sum(-1)
+
+    def detach(self) -> "DiagGaussian":
+        return DiagGaussian(self.mu.detach(), self.logvar.detach())
+
+
+@dataclass
+class MixtureOf:
+    """A finite mixture sum_j w_j q_j of Gaussians over one latent (weights are constants)."""
+    components: list[DiagGaussian]
+    weights: list[float]
+
+    @property
+    def mean(self) -> Tensor:
+        return sum(w * c.mu for w, c in zip(self.weights, self.components))
+
+    def rsample(self, k: int = 1) -> Tensor:
+        """Ancestral samples (component drawn per item); used at evaluation, not in the loss."""
+        draws = torch.stack([c.rsample(k) for c in self.components])            # [J, K, B, D]
+        probs = torch.tensor(self.weights, device=draws.device, dtype=draws.dtype)
+        pick = torch.multinomial(probs, k * draws.shape[2], replacement=True).view(k, -1)
+        index = pick[None, :, :, None].expand(1, *draws.shape[1:])
+        return draws.gather(0, index)[0]
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        logs = torch.stack([math.log(w) + c.log_prob(z) for w, c in zip(self.weights, self.components) if w > 0])
+        return torch.logsumexp(logs, dim=0)
+
+
+def standard_normal(batch: int, dim: int, like: Tensor) -> DiagGaussian:
+    zeros = torch.zeros((batch, dim), device=like.device, dtype=like.dtype)
+    return DiagGaussian(zeros, zeros)
+
+
+def product_of_experts(mus: Tensor, logvars: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+    """Weighted products of Gaussian experts, many at once.
+
+    mus, logvars: [E, B, D] (the experts); weights: [S, E] (row s: the weight of each expert in
+    product s; 0 leaves it out, 1 is a plain PoE). Returns mu, logvar [S, B, D]:
+    precision = sum_e w_e / var_e, mu = var * sum_e w_e mu_e / var_e.
+    """
+    precision_e = 1.0 / (torch.exp(logvars) + POE_EPS)
+    precision = torch.einsum("se,ebd->sbd", weights, precision_e)
+    mu = torch.einsum("se,ebd->sbd", weights, mus * precision_e) / precision
+    return mu, -torch.log(precision)
+
+
+def average_of_experts(members: list[DiagGaussian]) -> DiagGaussian:
+    """AVG (Hosoya): the mean of the means and the mean of the standard deviations."""
+    mu = torch.stack([m.mu for m in members]).mean(0)
+    std = torch.stack([m.std for m in members]).mean(0)
+    return DiagGaussian(mu, 2.0 * torch.log(std))
+
+
+def kl_gaussian(q: DiagGaussian, p: DiagGaussian) -> Tensor:
+    """KL(q || p) in closed form, summed over dimensions: [B]."""
+    return 0.5 * (p.logvar - q.logvar + (torch.exp(q.logvar) + (q.mu - p.mu) ** 2) * torch.exp(-p.logvar) - 1.0).sum(-1)

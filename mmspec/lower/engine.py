@@ -1,0 +1,196 @@
+"""Evaluates distribution nodes and objective leaves for one batch, sharing all work.
+
+Within one `Evaluation`: each encoder runs once, all products of experts at one depth are one
+batched tensor operation, each distribution is sampled once (with the largest K any term asks
+of it), and each decoder runs once on every latent sample that any term decodes with it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from .. import ir
+from ..graph import (Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE,
+                     WeightedPoE, members_of)
+from . import likelihoods
+from .distributions import (DiagGaussian, MixtureOf, average_of_experts, kl_gaussian, product_of_experts,
+                            standard_normal)
+
+
+class TorchNoise:
+    """Default reparameterisation noise: fresh draws from torch's global generator."""
+
+    def normal(self, key: str, shape: Sequence[int], like: Tensor) -> Tensor:
+        return torch.randn(tuple(shape), device=like.device, dtype=like.dtype)
+
+    def uniform(self, key: str, shape: Sequence[int], like: Tensor) -> Tensor:
+        return torch.rand(tuple(shape), device=like.device, dtype=like.dtype)
+
+
+def mixture_parts(graph: ModelGraph, key: str, weight: float = 1.0) -> list[tuple[str, float]]:
+    """A distribution as weighted Gaussian components (nested mixtures flattened)."""
+    node = graph.nodes[key]
+    if isinstance(node, Mixture):
+        return [p for m, w in zip(node.members, node.weights) for p in mixture_parts(graph, m, weight * w)]
+    return [(key, weight)]
+
+
+class Evaluation:
+    def __init__(self, graph: ModelGraph, module, links: dict[str, str], batch: dict[str, Tensor],
+                 noise=None, samples_needed: dict[str, int] | None = None):
+        self.g = graph
+        self.module = module
+        self.links = links
+        self.batch = batch
+        self.noise = noise or TorchNoise()
+        self.samples_needed = samples_needed or {}
+        any_x = next(iter(batch.values()))
+        self.like = any_x if any_x.is_floating_point() else any_x.float()
+        self.B = any_x.shape[0]
+        self.D = graph.latent_dim()
+        self._gauss: dict[str, DiagGaussian] = {}
+        self._samples: dict[str, Tensor] = {}
+
+    # ---- distributions ---------------------------------------------------------------------
+    def posterior(self, key: str) -> DiagGaussian | MixtureOf:
+        parts = mixture_parts(self.g, key)
+        if isinstance(self.g.nodes[key], Mixture):
+            return MixtureOf([self.gaussian(k) for k, _ in parts], [w for _, w in parts])
+        return self.gaussian(key)
+
+    def gaussian(self, key: str) -> DiagGaussian:
+        if key not in self._gauss:
+            node = self.g.nodes[key]
+            if isinstance(node, (PoE, WeightedPoE)):
+                self.products([key])
+            else:
+                self._gauss[key] = self._single(node)
+        return self._gauss[key]
+
+    def _single(self, node) -> DiagGaussian:
+        if isinstance(node, NormalPrior):
+            return standard_normal(self.B, self.D, self.like)
+        if isinstance(node, Expert):
+            return DiagGaussian(*self.module.encoders[node.network](self.batch[node.modality]))
+        if isinstance(node, JointExpert):
+            return DiagGaussian(*self.module.joint_encoders[node.network](self.batch))
+        if isinstance(node, Average):
+            return average_of_experts([self.gaussian(m) for m in node.members])
+        if isinstance(node, Detached):
+            return self.gaussian(node.member).detach()
+        raise TypeError(f"{node!r} is not a Gaussian")
+
+    def products(self, keys: list[str]) -> None:
+        """All (weighted) products of experts in `keys` as one batched operation per depth."""
+        pending = [k for k in dict.fromkeys(keys) if k not in self._gauss]
+        while pending:
+            ready = [k for k in pending if all(self._known_or_leaf(m) for m in members_of(self.g.nodes[k]))]
+            if not ready:   # a member is itself a product: compute that level first
+                inner = [m for k in pending for m in members_of(self.g.nodes[k])
+                         if isinstance(self.g.nodes[m], (PoE, WeightedPoE)) and m not in self._gauss]
+                self.products(inner)
+                continue
+            experts = list(dict.fromkeys(m for k in ready for m in members_of(self.g.nodes[k])))
+            index = {m: i for i, m in enumerate(experts)}
+            gs = [self.gaussian(m) for m in experts]
+            weights = torch.zeros((len(ready), len(experts)), device=self.like.device, dtype=gs[0].mu.dtype)
+            for row, k in enumerate(ready):
+                node = self.g.nodes[k]
+                ws = node.weights if isinstance(node, WeightedPoE) else [1.0] * len(node.members)
+                for m, w in zip(node.members, ws):
+                    weights[row, index[m]] += w
+            mus = torch.stack([g.mu.expand(self.B, self.D) for g in gs])
+            logvars = torch.stack([g.logvar.expand(self.B, self.D) for g in gs])
+            mu, logvar = product_of_experts(mus, logvars, weights)
+            for row, k in enumerate(ready):
+                self._gauss[k] = DiagGaussian(mu[row], logvar[row])
+            pending = [k for k in pending if k not in self._gauss]
+
+    def _known_or_leaf(self, key: str) -> bool:
+        return key in self._gauss or not isinstance(self.g.nodes[key], (PoE, WeightedPoE))
+
+    def samples(self, key: str, k: int) -> Tensor:
+        """[k, B, D] reparameterised samples; one draw per node per evaluation (the largest K)."""
+        if key not in self._samples:
+            draws = max(k, self.samples_needed.get(key, 1))
+            eps = self.noise.normal(self.g.label(key), (draws, self.B, self.D), self.like)
+            self._samples[key] = self.gaussian(key).sample_with(eps)
+        have = self._samples[key]
+        if have.shape[0] < k:
+            raise ValueError(f"{self.g.label(key)} was sampled {have.shape[0]} times, {k} are needed")
+        return have[:k]
+
+    def log_prob(self, key: str, z: Tensor) -> Tensor:
+        return self.posterior(key).log_prob(z)
+
+    # ---- leaves ----------------------------------------------------------------------------
+    def rec_values(self, leaves: list[ir.Rec]) -> dict[ir.Rec, Tensor]:
+        """Per-item E_q[log p(x_t|z)] [B] for each leaf; one decoder call per target modality."""
+        wanted: dict[str, dict[str, int]] = defaultdict(dict)     # target -> component -> k
+        for leaf in leaves:
+            for comp, _ in mixture_parts(self.g, leaf.dist):
+                wanted[leaf.target][comp] = max(leaf.k, wanted[leaf.target].get(comp, 0))
+        loglik: dict[tuple[str, str], Tensor] = {}
+        for target, comps in wanted.items():
+            zs = [self.samples(c, k) for c, k in comps.items()]
+            values = self.decode_loglik(target, torch.cat(zs, dim=0))
+            for (c, k), v in zip(comps.items(), torch.split(values, [z.shape[0] for z in zs])):
+                loglik[(c, target)] = v
+        out = {}
+        for leaf in leaves:
+            out[leaf] = sum(w * loglik[(c, leaf.target)][: leaf.k].mean(0)
+                            for c, w in mixture_parts(self.g, leaf.dist))
+        return out
+
+    def decode_loglik(self, target: str, z: Tensor) -> Tensor:
+        """log p(x_target | z) for z [K, B, D] -> [K, B], with one decoder pass."""
+        mod = self.g.modalities[target]
+        raw = self.module.decoders[target](z.reshape(-1, z.shape[-1]))
+        raw = raw.reshape(*z.shape[:-1], *mod.shape)
+        log_scale = self.module.log_scales[target] if target in self.module.log_scales else None
+        return likelihoods.log_likelihood(mod.likelihood, self.links[target], raw, self.batch[target],
+                                          log_scale, len(mod.shape))
+
+    def kl_value(self, leaf: ir.KL) -> Tensor:
+        if leaf.estimator == "closed":
+            return kl_gaussian(self.gaussian(leaf.q), self.gaussian(leaf.p))
+        if leaf.estimator == "jensen":
+            return self.jensen(leaf.q, leaf.p)
+        total = 0.0
+        for comp, w in mixture_parts(self.g, leaf.q):
+            z = self.samples(comp, leaf.k)
+            total = total + w * (self.log_prob(leaf.q, z) - self.log_prob(leaf.p, z)).mean(0)
+        return total
+
+    def jensen(self, q: str, p: str) -> Tensor:
+        """Upper bound by convexity of KL: sum_j sum_k a_j b_k KL(q_j || p_k)."""
+        return sum(a * b * kl_gaussian(self.gaussian(qj), self.gaussian(pk))
+                   for qj, a in mixture_parts(self.g, q) for pk, b in mixture_parts(self.g, p))
+
+    def leaf_values(self, leaves: list[ir.Leaf]) -> dict[ir.Leaf, Tensor]:
+        self.products([k for k, n in self.g.nodes.items() if isinstance(n, (PoE, WeightedPoE)) and self._needed(k, leaves)])
+        out: dict[ir.Leaf, Tensor] = dict(self.rec_values([l for l in leaves if isinstance(l, ir.Rec)]))
+        for leaf in leaves:
+            if isinstance(leaf, ir.KL):
+                out[leaf] = self.kl_value(leaf)
+        return out
+
+    def _needed(self, key: str, leaves: list[ir.Leaf]) -> bool:
+        return key in self._needed_keys(tuple(leaves))
+
+    def _needed_keys(self, leaves: tuple) -> set[str]:
+        if not hasattr(self, "_needed_cache"):
+            roots = [k for l in leaves for k in ((l.dist,) if isinstance(l, ir.Rec) else (l.q, l.p))]
+            seen: set[str] = set()
+            stack = list(roots)
+            while stack:
+                k = stack.pop()
+                if k in seen:
+                    continue
+                seen.add(k)
+                stack.extend(members_of(self.g.nodes[k]))
+            self._needed_cache = seen
+        return self._needed_cache

@@ -1,0 +1,17 @@
+"""Network registry: the encoders and decoders a spec can name with ``net NAME(params)``.
+
+Registered networks reproduce the authors' code of the papers mmspec re-implements (see each
+module's docstring for the file it follows and any difference):
+
+- ``mst_mnist``, ``mst_svhn``, ``mst_text``: MNIST-SVHN-Text nets of MoPoE/MMJSD (``mst``);
+- ``polymnist_conv``: PolyMNIST conv net of MoPoE and MMVM (``polymnist``);
+- ``polymnist_resnet``: PolyMNIST residual net of the MMVM VAE (``resnet``);
+- ``conv64``, ``cub_sent``: MMVAE CUB image (64 x 64) and caption nets (``cub``);
+- ``mlp``, ``text_conv``: generic nets for any shape (``generic``).
+"""
+from .base import GaussianHeads, NetworkInfo
+from .registry import (REGISTRY, build_decoder, build_encoder, build_encoder_body, network_names,
+                       output_link)
+
+__all__ = ["GaussianHeads", "NetworkInfo", "REGISTRY", "build_decoder", "build_encoder",
+           "build_encoder_body", "network_names", "output_link"]
