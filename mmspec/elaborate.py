@@ -194,6 +194,8 @@ class Elaborator:
             label = name if index is None else f"{name}[{_value_label(index, self.modality_names)}]"
             on = self.latent_ref(stmt.on, env) if stmt.on is not None else None
             key = self.dist(stmt.expr, env, owner=label, on=on)
+            if stmt.role == "prior":
+                self.g.prior_keys.add(key)
             if key not in self._named:          # the first declared name is the one shown
                 self.g.display[key] = label
                 self._named.add(key)

@@ -149,6 +149,7 @@ class LinearTerm:
     coefficient: float
     leaf: Leaf
     detached: bool
+    provenance: tuple[str, ...] = ()     # the written weight of each occurrence, e.g. "-beta·pi"
 
 
 @dataclass
@@ -160,9 +161,9 @@ class Objective:
 
     def linear_terms(self) -> list[LinearTerm]:
         """coefficient x leaf, identical leaves merged, in the order they first appear."""
-        acc: dict[tuple[Leaf, bool], float] = {}
-        _collect(self.tree, 1.0, False, acc)
-        return [LinearTerm(c, leaf, det) for (leaf, det), c in acc.items() if c != 0.0]
+        acc: dict[tuple[Leaf, bool], list] = {}
+        _collect(self.tree, 1.0, (), False, acc)
+        return [LinearTerm(c, leaf, det, tuple(prov)) for (leaf, det), (c, prov) in acc.items() if c != 0.0]
 
     def leaves(self) -> list[Leaf]:
         seen: dict[Leaf, None] = {}
@@ -171,26 +172,37 @@ class Objective:
         return list(seen)
 
 
-def _collect(term: Term, coef: float, detached: bool, acc: dict) -> None:
+def _collect(term: Term, coef: float, factors: tuple[str, ...], detached: bool, acc: dict) -> None:
     if isinstance(term, LeafTerm):
-        key = (term.leaf, detached or term.detached)
-        acc[key] = acc.get(key, 0.0) + coef
+        slot = acc.setdefault((term.leaf, detached or term.detached), [0.0, []])
+        slot[0] += coef
+        slot[1].append(_provenance(coef, factors))
     elif isinstance(term, Scale):
         w = term.weight.value
-        _collect(term.child, coef / w if term.divide else coef * w, detached, acc)
+        text = render_weight(term.weight, parent=2)
+        factor = f"1/{render_weight(term.weight, parent=3)}" if term.divide else text
+        _collect(term.child, coef / w if term.divide else coef * w, factors + (factor,), detached, acc)
     elif isinstance(term, Add):
         for sign, child in term.items:
-            _collect(child, coef * sign, detached, acc)
+            _collect(child, coef * sign, factors + (("-",) if sign < 0 else ()), detached, acc)
     elif isinstance(term, Big):
         n = len(term.items)
         for _, child in term.items:
-            _collect(child, coef / n if term.kind == "mean" else coef, detached, acc)
+            extra = (f"1/{n}",) if term.kind == "mean" else ()
+            _collect(child, coef / n if term.kind == "mean" else coef, factors + extra, detached, acc)
     elif isinstance(term, Group):
-        _collect(term.child, coef, detached, acc)
+        _collect(term.child, coef, factors, detached, acc)
     elif isinstance(term, StopGrad):
-        _collect(term.child, coef, True, acc)
+        _collect(term.child, coef, factors, True, acc)
     else:  # pragma: no cover - the builder only makes the types above
         raise TypeError(f"unknown IR node {term!r}")
+
+
+def _provenance(coef: float, factors: tuple[str, ...]) -> str:
+    """The written weights that multiply into one occurrence of a leaf: `-beta·pi`."""
+    sign = "-" if factors.count("-") % 2 else ""
+    parts = [f for f in factors if f != "-"]
+    return sign + ("·".join(parts) if parts else "1")
 
 
 @dataclass

@@ -1,0 +1,150 @@
+"""What `explain` derives from a checked program: the model family and the cost of a step.
+
+Both are read off the model graph and the objective IR, never from the method's name.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from . import ir
+from .check import Program, check_text
+from .errors import SpecError
+from .graph import Expert, JointExpert, NormalPrior, PoE, WeightedPoE, members_of
+from .lower.engine import mixture_parts
+
+
+@dataclass
+class Family:
+    labels: list[str]
+    reasons: list[str] = field(default_factory=list)
+
+
+def model_family(program: Program) -> Family:
+    g = program.graph
+    leaves = program.objective.leaves()
+    recs = [l for l in leaves if isinstance(l, ir.Rec)]
+    kls = [l for l in leaves if isinstance(l, ir.KL)]
+    labels, reasons = [], []
+    cross = [l for l in recs if any(l.target not in g.sees(c) for c, _ in mixture_parts(g, l.dist))]
+    if cross:
+        labels.append("mixture-based")
+        shown = ", ".join(f"rec({g.label(l.dist)} -> {l.target})" for l in cross[:4])
+        more = f" and {len(cross) - 4} more" if len(cross) > 4 else ""
+        reasons.append(f"cross-generation: {shown}{more} decode a modality from a posterior (component) that "
+                       "did not see it; such terms are subject to the generative-quality gap of "
+                       "Daunhawer et al. (2022)")
+    tied = [l for l in kls if g.sees(l.q) and g.sees(l.p) and g.sees(l.q) != g.sees(l.p)]
+    if tied and not cross:
+        labels.append("coordination-based")
+        shown = ", ".join(f"KL({g.label(l.q)} || {g.label(l.p)})" for l in tied[:4])
+        reasons.append(f"posteriors of different modality sets are tied by divergences ({shown}) "
+                       "without cross-generation")
+    coupled = any(len(g.sees(l.dist) | {l.target}) > 1 for l in recs) or \
+        any(len(g.sees(l.q) | g.sees(l.p)) > 1 for l in kls)
+    if not coupled:
+        labels.append("independent")
+        reasons.append("no term couples two modalities")
+    priors = [k for k in program.graph.prior_keys if g.sees(k)]
+    if priors:
+        labels.append("data-dependent prior")
+        reasons.append("; ".join(f"the prior {g.label(k)} is built from the encoders of "
+                                 f"{', '.join(sorted(g.sees(k)))}" for k in priors))
+    if not labels:
+        labels.append("aggregation-based")
+        reasons.append("a joint posterior aggregated from unimodal experts, without cross-generation "
+                       "or coordination terms")
+    return Family(labels, reasons)
+
+
+@dataclass
+class Cost:
+    encoder_passes: int
+    decoder_calls: int
+    decoded_samples: int        # latent samples decoded per data item
+    sampled_distributions: int
+    latent_draws: int           # reparameterised draws per data item
+    products: int               # products of experts (subset posteriors) computed
+    kl_terms: int
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def step_cost(program: Program) -> Cost:
+    g = program.graph
+    leaves = program.objective.leaves()
+    needed: set[str] = set()
+    stack = [k for l in leaves for k in ((l.dist,) if isinstance(l, ir.Rec) else (l.q, l.p))]
+    while stack:
+        k = stack.pop()
+        if k not in needed:
+            needed.add(k)
+            stack.extend(members_of(g.nodes[k]))
+    encoders = {g.nodes[k].network for k in needed if isinstance(g.nodes[k], (Expert, JointExpert))}
+    draws: dict[str, int] = {}
+    decoded: dict[tuple[str, str], int] = {}
+    for leaf in leaves:
+        if isinstance(leaf, ir.Rec):
+            for comp, _ in mixture_parts(g, leaf.dist):
+                draws[comp] = max(draws.get(comp, 0), leaf.k)
+                decoded[(comp, leaf.target)] = max(decoded.get((comp, leaf.target), 0), leaf.k)
+        elif leaf.estimator == "mc":
+            for comp, _ in mixture_parts(g, leaf.q):
+                draws[comp] = max(draws.get(comp, 0), leaf.k)
+    products = sum(1 for k in needed if isinstance(g.nodes[k], (PoE, WeightedPoE)))
+    return Cost(len(encoders), len({t for _, t in decoded}), sum(decoded.values()), len(draws),
+                sum(draws.values()), products, sum(1 for l in leaves if isinstance(l, ir.KL)))
+
+
+def cost_in_m(program: Program, sizes=(2, 3, 4, 5, 6)) -> dict | None:
+    """The step cost for M = 2..6 copies of the first modality, and how it grows with M.
+
+    Re-checks the spec with synthetic modalities, so it only works for specs written over `*`,
+    `m` and `subsets(...)` rather than named modalities; None otherwise.
+    """
+    source = program.spec.source
+    lines = source.splitlines()
+    mod_lines = [i for i, line in enumerate(lines) if re.match(r"\s*modality\s", line)]
+    if not mod_lines:
+        return None
+    first = program.graph.modalities[next(iter(program.graph.modalities))].name
+    template = lines[mod_lines[0]]
+    table = {}
+    for m in sizes:
+        copies = [re.sub(rf"modality\s+{first}\b", f"modality v{i}", template, count=1) for i in range(m)]
+        new = [l for i, l in enumerate(lines) if i not in mod_lines[1:]]
+        new[mod_lines[0]] = "\n".join(copies)
+        try:
+            other = check_text("\n".join(new), "<cost>", program.overrides)
+        except SpecError:
+            return None
+        table[m] = step_cost(other).as_dict()
+    growth = {k: _growth([table[m][k] for m in sizes], sizes) for k in table[sizes[0]]}
+    return {"by_M": table, "growth": growth}
+
+
+def _growth(values: list[int], sizes) -> str:
+    if len(set(values)) == 1:
+        return "constant"
+    if all(v > 0 for v in values):
+        ratios = [b / a for a, b in zip(values, values[1:])]
+        if all(abs(r - 2) < 0.35 for r in ratios[-2:]):
+            return "exponential (~2^M)"
+    for degree, name in ((1, "linear (~M)"), (2, "quadratic (~M^2)")):
+        if _fits_poly(values, sizes, degree):
+            return name
+    return "faster than quadratic"
+
+
+def _fits_poly(values, sizes, degree) -> bool:
+    diffs = list(values)
+    for _ in range(degree + 1):
+        diffs = [b - a for a, b in zip(diffs, diffs[1:])]
+    return all(abs(d) < 1e-9 for d in diffs)
+
+
+def prior_generation_note(program: Program) -> str:
+    has = any(isinstance(n, NormalPrior) for n in program.graph.nodes.values())
+    return "" if has else "no N(0, I) prior"

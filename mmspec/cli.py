@@ -1,0 +1,126 @@
+"""The `mmspec` command line: check, explain, graph, list — plus plugged-in commands.
+
+Commands that need the runtime (run, eval, report, data, bench) are registered by the runtime
+package through the `mmspec.commands` entry-point group, so mmspec/ never imports runtime/.
+"""
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import click
+
+from .errors import SpecError
+
+
+def parse_overrides(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--set")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def load_program(path: str, overrides: dict[str, str]):
+    """Check a spec file; on a spec mistake print the located message and exit 1."""
+    from .check import check_file
+    try:
+        return check_file(path, overrides)
+    except SpecError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mmspec")
+def main() -> None:
+    """mmspec: multimodal VAEs as declarative specs."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
+def check(files: tuple[str, ...], sets: tuple[str, ...]) -> None:
+    """Parse and check spec FILES; exit 1 if any has an error."""
+    from .check import check_file
+    failed = 0
+    for path in files:
+        try:
+            check_file(path, parse_overrides(sets))
+            click.echo(f"{path}: ok")
+        except SpecError as err:
+            failed += 1
+            click.echo(str(err), err=True)
+    if failed:
+        click.echo(f"{failed} of {len(files)} spec(s) have errors", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path())
+@click.option("--latex", "fmt", flag_value="latex", help="LaTeX (align*) output.")
+@click.option("--json", "fmt", flag_value="json", help="JSON output for tools.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
+def explain(file: str, fmt: str | None, sets: tuple[str, ...]) -> None:
+    """Print the derived model and objective of FILE, term by term, and its cost per step."""
+    from .explain import Explanation, render_json, render_latex, render_text
+    program = load_program(file, parse_overrides(sets))
+    ex = Explanation.of(program)
+    click.echo({"latex": render_latex, "json": render_json}.get(fmt, render_text)(ex))
+
+
+@main.command()
+@click.argument("file", type=click.Path())
+@click.option("-o", "--out", required=True, type=click.Path(), help="Output file: .dot, .svg or .png.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
+def graph(file: str, out: str, sets: tuple[str, ...]) -> None:
+    """Draw the model graph of FILE."""
+    from .draw import draw
+    target = Path(out)
+    if target.suffix.lower() not in (".dot", ".svg", ".png"):
+        click.echo(f"error: {out}: the output must end in .dot, .svg or .png", err=True)
+        sys.exit(1)
+    program = load_program(file, parse_overrides(sets))
+    try:
+        draw(program, target)
+    except OSError as err:
+        click.echo(f"error: cannot write {out}: {err.strerror}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {out}")
+
+
+@main.command(name="list")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Spec folder (default: specs/).")
+def list_specs(directory: str | None) -> None:
+    """The shipped specs, one line each: method, dataset, paper."""
+    from .catalog import shipped_specs, specs_dir
+    entries = shipped_specs(Path(directory) if directory else None)
+    if not entries:
+        click.echo(f"no specs found in {directory or specs_dir()}", err=True)
+        sys.exit(1)
+    width = max(len(e.method) for e in entries)
+    for e in entries:
+        click.echo(f"{e.method:<{width}}  {e.dataset:<10}  {e.paper}   ({e.path.name})")
+
+
+def _plug_in_commands() -> None:
+    for ep in entry_points(group="mmspec.commands"):
+        if ep.name in main.commands:
+            continue
+        try:
+            main.add_command(ep.load(), ep.name)
+        except Exception as err:  # a broken plug-in must not take down check/explain
+            message = f"unavailable: {type(err).__name__}: {err}"
+
+            @click.command(ep.name, help=message, context_settings={"ignore_unknown_options": True})
+            @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+            def broken(args, _message=message):
+                click.echo(f"error: this command is {_message}", err=True)
+                sys.exit(1)
+            main.add_command(broken, ep.name)
+
+
+_plug_in_commands()

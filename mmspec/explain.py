@@ -1,0 +1,237 @@
+"""`mmspec explain`: the derived model and objective, printed from the same IR the loss evaluates.
+
+Three renderings of one `Explanation`: Unicode text (default), LaTeX, JSON.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from . import ir
+from .analysis import Family, cost_in_m, model_family, step_cost
+from .check import Program
+from .graph import (Average, Detached, Expert, JointExpert, Mixture, NormalPrior, PoE, WeightedPoE)
+from .sets import subset_label
+
+
+@dataclass
+class Explanation:
+    program: Program
+    family: Family
+    cost: dict
+    cost_m: dict | None
+
+    @staticmethod
+    def of(program: Program, with_m: bool = True) -> "Explanation":
+        return Explanation(program, model_family(program), step_cost(program).as_dict(),
+                           cost_in_m(program) if with_m else None)
+
+
+# ---- shared pieces ----------------------------------------------------------------------------
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def conditioned(program: Program, key: str, latex: bool = False) -> str:
+    """`q[mnist](z | x_mnist)`: a distribution's name with what it is conditioned on."""
+    g = program.graph
+    node = g.nodes[key]
+    z = node.latent or "z"
+    seen = [m for m in g.modalities if m in g.sees(key)]
+    name = g.label(key)
+    if latex:
+        name = _latex_dist_name(name) if not isinstance(node, NormalPrior) else "p"
+        xs = ", ".join(f"x_{{\\mathrm{{{m}}}}}" for m in seen)
+        return f"{name}({_latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
+    xs = ", ".join(f"x_{m}" for m in seen)
+    return f"{name}({z}" + (f" | {xs})" if xs else ")")
+
+
+def _latex_dist_name(label: str) -> str:
+    """`q[mnist]` -> q_{mnist}; `joint` -> q_{joint}; anything else in upright text."""
+    m = re.fullmatch(r"(\w+)\[(.+)\]", label)
+    if m:
+        return f"{m.group(1)}_{{\\mathrm{{{m.group(2)}}}}}".replace("_{\\mathrm{{", "_{\\mathrm{")
+    if re.fullmatch(r"\w+", label):
+        return "q_{\\mathrm{" + label.replace("_", "\\_") + "}}"
+    return "\\mathrm{" + label.replace("_", "\\_") + "}"
+
+
+def _latex_latent(z: str) -> str:
+    return z.replace("[", "_{").replace("]", "}")
+
+
+def definition(program: Program, key: str) -> str:
+    """A distribution as math (Unicode)."""
+    g = program.graph
+    node = g.nodes[key]
+    D = g.latent_dim()
+    if isinstance(node, NormalPrior):
+        return f"N(0, I_{D})"
+    if isinstance(node, Expert):
+        net = g.modalities[node.modality].net.name
+        return f"N(μ, diag σ²) from encoder {node.network} ({net}) of x_{node.modality}"
+    if isinstance(node, JointExpert):
+        return f"N(μ, diag σ²) from a joint encoder {node.network} over {', '.join(node.modalities)}"
+    members = [conditioned(program, m) for m in getattr(node, "members", ())]
+    if isinstance(node, PoE):
+        return "∝ " + " · ".join(members) + "   (product of experts)"
+    if isinstance(node, WeightedPoE):
+        return "∝ " + " · ".join(f"{m}^{_fmt(w)}" for m, w in zip(members, node.weights)) + "   (weighted PoE)"
+    if isinstance(node, Average):
+        return f"AVG({', '.join(members)}): μ = mean of μ_k, σ = mean of σ_k"
+    if isinstance(node, Mixture):
+        return " + ".join(f"{_fmt(w)}·{m}" for m, w in zip(members, node.weights)) + "   (mixture)"
+    if isinstance(node, Detached):
+        return f"sg({conditioned(program, node.member)})   (stop-gradient)"
+    return type(node).__name__
+
+
+def leaf_text(program: Program, leaf: ir.Leaf, latex: bool = False) -> str:
+    g = program.graph
+    if isinstance(leaf, ir.Rec):
+        k = f" (K={leaf.k})" if leaf.k > 1 else ""
+        if latex:
+            q = conditioned(program, leaf.dist, True).split("(")[0]
+            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid z)\\right]{k}"
+        return f"E_{g.label(leaf.dist)}[log p(x_{leaf.target} | z)]{k}"
+    est = {"closed": "closed form", "jensen": "Jensen bound", "mc": f"Monte Carlo, K={leaf.k}"}[leaf.estimator]
+    if latex:
+        q = conditioned(program, leaf.q, True).split("(")[0]
+        p = conditioned(program, leaf.p, True).split("(")[0]
+        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right)"
+    return f"KL({g.label(leaf.q)} ‖ {g.label(leaf.p)})  [{est}]"
+
+
+# ---- Unicode ----------------------------------------------------------------------------------
+
+def render_text(ex: Explanation) -> str:
+    p, g = ex.program, ex.program.graph
+    out = [f"model {g.name}   data {g.dataset}   M = {g.M}", ""]
+    out.append("Modalities")
+    for m in g.modalities.values():
+        lik = m.likelihood
+        extra = "scale learned" if lik.learned else (f"scale {_fmt(lik.scale)}" if lik.scale else "")
+        weight = "" if m.weight == 1 else f"   w = {_fmt(m.weight)} ({m.weight_text})"
+        out.append(f"  {m.name:<8} {m.kind}{m.shape}  ~ {lik.name}({extra})   net {m.net.name}{weight}")
+    out.append("Latents")
+    for l in g.latents.values():
+        out.append(f"  {l.name}{'[m]' if l.indexed else ''} ∈ R^{l.dim}" + ("   (one per modality)" if l.indexed else ""))
+    out += ["", "Distributions"]
+    for key in g.nodes:
+        out.append(f"  {conditioned(p, key)} = {definition(p, key)}")
+    if g.params:
+        out += ["", "Params   " + ", ".join(f"{k} = {_fmt(v)}" for k, v in g.params.items())]
+    for obj in p.ir.objectives.values():
+        out += ["", f"Objective ({obj.direction}), as written", "  " + " ".join(obj.source.split())]
+        out += ["", f"Objective, expanded over the {g.M} modalities"]
+        for t in obj.linear_terms():
+            sign = "-" if t.coefficient < 0 else "+"
+            sg = "  (stop-gradient)" if t.detached else ""
+            out.append(f"  {sign} {_fmt(abs(t.coefficient)):>9} · {leaf_text(p, t.leaf)}{sg}"
+                       f"      ← {' + '.join(t.provenance)}")
+        loss = "-(objective)" if obj.direction == "maximize" else "objective"
+        out.append(f"  loss minimised = {loss}, averaged over the batch")
+    out += ["", "Model family: " + ", ".join(ex.family.labels)]
+    out += [f"  - {r}" for r in ex.family.reasons]
+    out += ["", "Cost per training step (per data item)"] + _cost_lines(ex)
+    out += ["", "Evaluation posterior (infer)"]
+    order = list(g.modalities)
+    for subset, key in p.ir.infer.items():
+        out.append(f"  {subset_label(subset, order):<24} -> {g.label(key)}")
+    t = p.train
+    out += ["", f"Train    epochs {t.epochs}, batch {t.batch}, optimizer {t.optimizer.name}"
+            f"({', '.join(f'{k}={_fmt(v) if not isinstance(v, tuple) else v}' for k, v in t.optimizer.params.items())})"
+            + (f", scheduler {t.scheduler.name}{t.scheduler.params}" if t.scheduler.name != "none" else "")]
+    if p.evaluate:
+        out.append("Evaluate " + ", ".join(m.name + (f"{m.params}" if m.params else "") for m in p.evaluate))
+    out += [f"Note     {n}" for n in p.notes]
+    return "\n".join(out)
+
+
+_COST_LABELS = {"encoder_passes": "encoder passes", "decoder_calls": "decoder calls (one per target modality)",
+                "decoded_samples": "latent samples decoded", "sampled_distributions": "distributions sampled",
+                "latent_draws": "reparameterised draws", "products": "products of experts (batched)",
+                "kl_terms": "divergence terms"}
+
+
+def _cost_lines(ex: Explanation) -> list[str]:
+    lines = []
+    for key, label in _COST_LABELS.items():
+        growth = f"   grows {ex.cost_m['growth'][key]} in M" if ex.cost_m else ""
+        lines.append(f"  {label:<42} {ex.cost[key]:>5}{growth}")
+    if ex.cost_m:
+        ms = list(ex.cost_m["by_M"])
+        lines.append("  " + "M = " + ", ".join(str(m) for m in ms) + ":  decoded samples "
+                     + ", ".join(str(ex.cost_m["by_M"][m]["decoded_samples"]) for m in ms)
+                     + ";  products " + ", ".join(str(ex.cost_m["by_M"][m]["products"]) for m in ms))
+    else:
+        lines.append("  (growth in M not derived: the spec names modalities explicitly)")
+    return lines
+
+
+# ---- LaTeX ------------------------------------------------------------------------------------
+
+def render_latex(ex: Explanation) -> str:
+    p, g = ex.program, ex.program.graph
+    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", "\\begin{align*}"]
+    for key in g.nodes:
+        node = g.nodes[key]
+        if isinstance(node, (PoE, WeightedPoE, Mixture)):
+            members = [conditioned(p, m, True) for m in node.members]
+            if isinstance(node, PoE):
+                rhs = "\\propto " + " \\, ".join(members)
+            elif isinstance(node, WeightedPoE):
+                rhs = "\\propto " + " \\, ".join(f"{m}^{{{_fmt(w)}}}" for m, w in zip(members, node.weights))
+            else:
+                rhs = " + ".join(f"{_fmt(w)}\\, {m}" for m, w in zip(members, node.weights))
+            out.append(f"{conditioned(p, key, True)} &{rhs} \\\\")
+    for obj in p.ir.objectives.values():
+        terms = obj.linear_terms()
+        sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
+        out.append(f"{sym} &= " + "".join(
+            f"{' - ' if t.coefficient < 0 else (' + ' if i else '')}{_fmt(abs(t.coefficient))}\\, {leaf_text(p, t.leaf, True)}"
+            + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
+            for i, t in enumerate(terms)) + " \\\\")
+    out.append("\\end{align*}")
+    return "\n".join(out)
+
+
+# ---- JSON -------------------------------------------------------------------------------------
+
+def render_json(ex: Explanation) -> str:
+    p, g = ex.program, ex.program.graph
+    order = list(g.modalities)
+    data = {
+        "model": g.name, "data": g.dataset, "M": g.M,
+        "modalities": [{"name": m.name, "kind": m.kind, "shape": list(m.shape), "likelihood": m.likelihood.name,
+                        "scale": m.likelihood.scale, "learned_scale": m.likelihood.learned, "net": m.net.name,
+                        "weight": m.weight} for m in g.modalities.values()],
+        "latents": [{"name": l.name, "dim": l.dim, "per_modality": l.indexed} for l in g.latents.values()],
+        "distributions": [{"name": g.label(k), "type": type(n).__name__, "sees": sorted(g.sees(k)),
+                           "latent": n.latent, "math": definition(p, k)} for k, n in g.nodes.items()],
+        "params": g.params,
+        "objectives": [{"name": o.name, "direction": o.direction, "as_written": " ".join(o.source.split()),
+                        "terms": [_term_json(p, t) for t in o.linear_terms()]} for o in p.ir.objectives.values()],
+        "family": {"labels": ex.family.labels, "reasons": ex.family.reasons},
+        "cost": ex.cost, "cost_in_M": ex.cost_m and {"by_M": {str(k): v for k, v in ex.cost_m["by_M"].items()},
+                                                     "growth": ex.cost_m["growth"]},
+        "infer": {subset_label(s, order): g.label(k) for s, k in p.ir.infer.items()},
+        "train": {"epochs": p.train.epochs, "batch": p.train.batch, "optimizer": p.train.optimizer.name,
+                  "optimizer_params": p.train.optimizer.params, "scheduler": p.train.scheduler.name,
+                  "scheduler_params": p.train.scheduler.params},
+        "evaluate": [{"name": m.name, "params": m.params} for m in p.evaluate],
+    }
+    return json.dumps(data, indent=2)
+
+
+def _term_json(p: Program, t: ir.LinearTerm) -> dict:
+    g = p.graph
+    leaf = t.leaf
+    base = {"coefficient": t.coefficient, "stop_gradient": t.detached, "weights_as_written": list(t.provenance),
+            "text": leaf_text(p, leaf)}
+    if isinstance(leaf, ir.Rec):
+        return {**base, "kind": "rec", "posterior": g.label(leaf.dist), "target": leaf.target, "k": leaf.k}
+    return {**base, "kind": "kl", "q": g.label(leaf.q), "p": g.label(leaf.p), "estimator": leaf.estimator, "k": leaf.k}
