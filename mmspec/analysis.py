@@ -132,6 +132,9 @@ def _growth(values: list[int], sizes) -> str:
         ratios = [b / a for a, b in zip(values, values[1:])]
         if all(abs(r - 2) < 0.35 for r in ratios[-2:]):
             return "exponential (~2^M)"
+        per_m = [v / m for v, m in zip(values, sizes)]
+        if all(abs(b / a - 2) < 0.35 for a, b in list(zip(per_m, per_m[1:]))[-2:]):
+            return "exponential (~M·2^M)"
     for degree, name in ((1, "linear (~M)"), (2, "quadratic (~M^2)")):
         if _fits_poly(values, sizes, degree):
             return name

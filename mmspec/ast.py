@@ -122,7 +122,7 @@ class DataStmt(Node):
 class LatentStmt(Node):
     name: str
     index_var: Optional[str]
-    dim: int
+    dim: "Expr"                     # a number, or arithmetic of params (so `--set` can change it)
 
 
 class DistStmt(Node):
@@ -195,6 +195,6 @@ class Spec(BaseModel):
         return [s for s in self.statements if isinstance(s, cls)]
 
 
-for _cls in (Indexed, KwArg, Arrow, DBar, Call, BinOp, Neg, Pow, Tuple, ListLit, BigOp, DeclIndex,
+for _cls in (LatentStmt, Indexed, KwArg, Arrow, DBar, Call, BinOp, Neg, Pow, Tuple, ListLit, BigOp, DeclIndex,
              DistStmt, ModalityStmt, ParamStmt, ObjectiveStmt, Setting, EvaluateStmt, InferStmt):
     _cls.model_rebuild()

@@ -74,10 +74,11 @@ class Checker:
 
     def run(self) -> Program:
         name, dataset = self.header()
-        graph = ModelGraph(name=name, dataset=dataset, modalities={}, latents=self.latents())
+        graph = ModelGraph(name=name, dataset=dataset, modalities={}, latents={})
         self.graph = graph
         self.modalities_pass1()
         self.params()
+        graph.latents = self.latents()
         self.modalities_pass2()
         self.sink.raise_if_any()
         decls = self.declarations()
@@ -115,12 +116,17 @@ class Checker:
 
     def latents(self) -> dict[str, Latent]:
         out: dict[str, Latent] = {}
+        elab = Elaborator(self.graph, self.sink, {}, lambda *a: None)
         for s in self.spec.of_type(ast.LatentStmt):
             if s.name in out:
                 self.sink.error(f"latent '{s.name}' is declared twice", s.span)
-            if s.dim <= 0:
-                self.sink.error("a latent needs a positive size", s.span)
-            out[s.name] = Latent(s.name, s.dim, s.index_var is not None)
+            dim = self.guard(elab.number, s.dim, Env({}))
+            if dim is None:
+                continue
+            if dim != int(dim) or dim <= 0:
+                self.sink.error("a latent needs a positive integer size", s.dim.span)
+                continue
+            out[s.name] = Latent(s.name, int(dim), s.index_var is not None)
         if not out:
             self.sink.error("missing 'latent' statement", Span(1, 1, 1, 1), "'latent z: 32' (one shared latent) "
                             "or 'latent z[m]: 32' (one per modality)")

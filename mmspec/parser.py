@@ -116,7 +116,7 @@ class _ToAst(Transformer):
 
     def latent_stmt(self, meta, items):
         name, index, dim = items
-        return ast.LatentStmt(span=_span(meta), name=str(name), index_var=index, dim=int(dim))
+        return ast.LatentStmt(span=_span(meta), name=str(name), index_var=index, dim=dim)
 
     def decl_index(self, meta, items):
         return ast.DeclIndex(span=_span(meta), var=str(items[0]), domain=items[1])

@@ -1,0 +1,31 @@
+# mmjsd on mst
+# paper: Sutter et al. 2020, Multimodal Generative Learning Utilizing Jensen-Shannon Divergence (MMJSD)
+# reproduces: seed 001 Table 1 (coherence) and the latent-probe table, MNIST-SVHN-Text
+# setting: MNIST-SVHN-Text, seed 001's shared setting: latent 32, Laplace(0.75) images, categorical text, Adam 5e-4, batch 256, 100 epochs
+# note: dynamic prior f: weighted PoE of p and the unimodal experts with weights pi_k = 1/(M+1)
+# note: the paper's modality-specific latents are not modelled (shared latent only)
+
+model mmjsd_mst
+data mst
+
+param dim = 32
+latent z: dim
+prior p = normal()
+
+modality mnist: image(1, 28, 28) ~ laplace(scale=0.75), net mst_mnist
+modality svhn:  image(3, 32, 32) ~ laplace(scale=0.75), net mst_svhn
+modality text:  text(8, 71)      ~ categorical,         net mst_text
+
+posterior q[m] = encoder(m)
+posterior mix = moe(q[*])
+prior f = wpoe(p, q[*], weights=pi)
+
+param beta = 1
+param pi = 1 / (M + 1)
+
+maximize rec(mix -> *) - beta * pi * (kl(p || f) + sum m: kl(q[m] || f))
+
+infer S = moe(q[S])
+
+train epochs 100, batch 256, optimizer adam(lr=5e-4)
+evaluate coherence, latent_probe(samples=10000), levenshtein, fid, elbo, nll(k=12)

@@ -1,0 +1,28 @@
+# poe on mst
+# paper: Wu & Goodman 2018 style PoE VAE, as an MMVM (seed 004) baseline and seed 000's alignment source
+# reproduces: seed 001 Table 1 (coherence) and the latent-probe table, MNIST-SVHN-Text
+# setting: MNIST-SVHN-Text, seed 001's shared setting: latent 32, Laplace(0.75) images, categorical text, Adam 5e-4, batch 256, 100 epochs
+# note: the prior is an expert of the product: q(z|X) ∝ p(z) prod_m q_m(z|x_m)
+
+model poe_mst
+data mst
+
+param dim = 32
+latent z: dim
+prior p = normal()
+
+modality mnist: image(1, 28, 28) ~ laplace(scale=0.75), net mst_mnist
+modality svhn:  image(3, 32, 32) ~ laplace(scale=0.75), net mst_svhn
+modality text:  text(8, 71)      ~ categorical,         net mst_text
+
+posterior q[m] = encoder(m)
+posterior joint = poe(p, q[*])
+
+param beta = 1
+
+maximize elbo(joint, beta=beta)
+
+infer S = poe(p, q[S])
+
+train epochs 100, batch 256, optimizer adam(lr=5e-4)
+evaluate coherence, latent_probe(samples=10000), levenshtein, fid, elbo, nll(k=12)
