@@ -190,6 +190,8 @@ class TermBuilder:
         if "prior" in opts:
             return self.e.dist(opts["prior"], env)
         plain = [n for n in self.prior_names if not self.e.decls[n].indexed]
+        if len(plain) > 1:      # several priors: the one that sees no data is the elbo's
+            plain = [n for n in plain if not self.g.sees(self.e.declared(n, None, call))]
         if len(plain) != 1:
             self.fail("elbo(...) needs to know its prior", call,
                       "prior=NAME" if plain else "a `prior p = normal()` declaration")
