@@ -6,9 +6,8 @@ is what lets `explain` print each term with one number and the loss add them up.
 from __future__ import annotations
 
 from . import ast, ir
-from .elaborate import ESTIMATORS, Elaborator, Env, _text, _value_label
+from .elaborate import ESTIMATORS, Elaborator, Env, Invalid, _text, _value_label
 from .errors import did_you_mean, one_of
-from .graph import Mixture, NormalPrior
 
 
 class TermBuilder:
@@ -26,7 +25,10 @@ class TermBuilder:
     def term(self, expr: ast.Expr, env: Env) -> ir.Term:
         if isinstance(expr, ast.BinOp) and expr.op in "+-":
             sign = 1 if expr.op == "+" else -1
-            return _add([(1, self.term(expr.left, env)), (sign, self.term(expr.right, env))])
+            left, right = self._try(expr.left, env), self._try(expr.right, env)
+            if left is None or right is None:     # both sides were checked: report every error
+                raise Invalid()
+            return _add([(1, left), (sign, right)])
         if isinstance(expr, ast.BinOp):
             return self.product(expr, env)
         if isinstance(expr, ast.Neg):
@@ -48,6 +50,12 @@ class TermBuilder:
                       hint="use it inside rec(...), kl(...) or elbo(...)")
         self.fail("expected an objective term", expr, "rec(...), kl(...), elbo(...), sum/mean")
 
+    def _try(self, expr: ast.Expr, env: Env) -> ir.Term | None:
+        try:
+            return self.term(expr, env)
+        except Invalid:
+            return None
+
     def product(self, expr: ast.BinOp, env: Env) -> ir.Term:
         left_num, right_num = self.e.is_numeric(expr.left), self.e.is_numeric(expr.right)
         if left_num and right_num:
@@ -56,6 +64,10 @@ class TermBuilder:
             if not right_num:
                 self.fail("division by a term is not linear: divide by a number", expr.right)
             return ir.Scale(self.e.weight(expr.right, env), self.term(expr.left, env), divide=True)
+        for side in (expr.left, expr.right):
+            if isinstance(side, ast.Indexed) or (isinstance(side, ast.Name) and side.id in self.e.decls):
+                self.fail(f"'{_text(self.e.sink.source, side)}' is a distribution, not a number: a weight must be a number",
+                          side, "a number, a param, M, or arithmetic of these")
         if not left_num and not right_num:
             self.fail("the product of two terms is not linear: one side must be a number", expr,
                       "a weight (number, param, M) times a term")
