@@ -46,7 +46,7 @@ def model_family(program: Program) -> Family:
     if not coupled:
         labels.append("independent")
         reasons.append("no term couples two modalities")
-    priors = [k for k in program.graph.prior_keys if g.sees(k)]
+    priors = [k for k in g.nodes if k in g.prior_keys and g.sees(k)]   # node order: deterministic
     if priors:
         labels.append("data-dependent prior")
         reasons.append("; ".join(f"the prior {g.label(k)} is built from the encoders of "
