@@ -94,9 +94,13 @@ def graph(file: str, out: str, sets: tuple[str, ...]) -> None:
 
 @main.command(name="list")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Spec folder (default: specs/).")
-def list_specs(directory: str | None) -> None:
+@click.option("--methods-doc", is_flag=True, help="Print docs/methods.md (paper, spec, explain output).")
+def list_specs(directory: str | None, methods_doc: bool) -> None:
     """The shipped specs, one line each: method, dataset, paper."""
-    from .catalog import shipped_specs, specs_dir
+    from .catalog import render_methods_doc, shipped_specs, specs_dir
+    if methods_doc:
+        click.echo(render_methods_doc(Path(directory) if directory else None), nl=False)
+        return
     entries = shipped_specs(Path(directory) if directory else None)
     if not entries:
         click.echo(f"no specs found in {directory or specs_dir()}", err=True)
