@@ -61,12 +61,12 @@ def candidate_dirs(root: Path | None, *subdirs: str) -> list[Path]:
     return [root / s if s else root for s in subdirs]
 
 
-def missing_message(what: str, expected: list[str], looked_in: list[Path]) -> str:
+def missing_message(what: str, expected: list[str], looked_in: list[Path], why: str = "") -> str:
     """The standard 'files not found' message: what, which files, where, what to do."""
     where = ", ".join(str(d) for d in looked_in) if looked_in else (
         f"nowhere: no data root was given (use --data-root DIR or set ${ROOT_ENV})")
     return (f"{what} not found. Expected {'; '.join(expected)}. Looked in: {where}. "
-            f"{STANDIN_HINT}")
+            f"{why}{STANDIN_HINT}")
 
 
 def resolve(ctx: LoadContext, what: str, find: Callable[[Path | None], T | None],
@@ -77,9 +77,9 @@ def resolve(ctx: LoadContext, what: str, find: Callable[[Path | None], T | None]
     found = find(ctx.root)
     if found is not None:
         return found
-    message = missing_message(what, expected, looked_in)
     if ctx.source == "real":
-        raise DataError(message + " (--source real never falls back)")
+        raise DataError(missing_message(what, expected, looked_in,
+                                        "--source real never falls back. "))
     where = (f"under {ctx.root}" if ctx.root else
              f"(no data root: use --data-root DIR or set ${ROOT_ENV})")
     ctx.notes.append(f"{what} not found {where}: using the stand-in")
