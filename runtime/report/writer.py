@@ -1,0 +1,118 @@
+"""results.json, report.md and the PNG plots of one evaluated run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from . import plots
+from .tables import coherence_table, pair_table, probe_table, to_markdown
+
+
+def write_all(run_dir: Path, results: dict, grids: dict, *, kinds: dict[str, str],
+              to_text: Callable | None, history: list[dict], steps: list[dict]) -> dict[str, Path]:
+    """Write every artefact of an evaluated run; returns {name: path}."""
+    run_dir = Path(run_dir)
+    out: dict[str, Path] = {}
+    curve = plots.loss_curves(history, steps, run_dir / "loss_curves.png")
+    if curve is not None:
+        out["loss_curves"] = curve
+    for (given, target), example in grids.items():
+        name = plots.grid_filename(given, target)
+        out[name] = plots.cross_generation_grid(example, given, target, kinds, to_text, run_dir / name)
+    results = dict(results, plots=sorted(p.name for p in out.values()))
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=False, default=str))
+    (run_dir / "report.md").write_text(markdown(results))
+    out["results"], out["report"] = run_dir / "results.json", run_dir / "report.md"
+    return out
+
+
+def _section(title: str, body: str) -> str:
+    return f"## {title}\n\n{body.strip()}\n"
+
+
+def _run_section(res: dict) -> str:
+    run = res.get("run", {})
+    lines = [f"- spec: `{run.get('spec_file', 'spec.mms')}` (hash `{str(run.get('spec_hash', '?'))[:12]}`)",
+             f"- data: {run.get('data_banner', res.get('dataset', '?'))}",
+             f"- device: {run.get('device', '?')}",
+             f"- epochs trained: {run.get('epochs_trained', '?')} ({run.get('steps', '?')} steps), "
+             f"training wall time {run.get('train_wall_s', 0):.0f} s, evaluation {run.get('eval_wall_s', 0):.0f} s",
+             f"- evaluated on {res.get('test_items', '?')} test items; metrics: {', '.join(res.get('metrics', []))}"]
+    if run.get("params"):
+        lines.append("- params: " + ", ".join(f"{k} = {v}" for k, v in run["params"].items()))
+    lines += [f"- note: {n}" for n in res.get("notes", [])]
+    return _section("Run", "\n".join(lines))
+
+
+def _classifier_section(res: dict) -> str:
+    rows = ["| modality | data | test accuracy | cached |", "|---|---|---|---|"]
+    for m, c in res.get("classifiers", {}).items():
+        rows.append(f"| {m} | {c['source']} | {c['test_accuracy']:.3f} | {'yes' if c['cached'] else 'no'} |")
+    return _section("Classifiers that judge coherence",
+                    "Trained by the runtime on the training split of each modality; a coherence is only as "
+                    "meaningful as the accuracy of its classifier.\n\n" + "\n".join(rows))
+
+
+def _coherence_section(res: dict) -> str:
+    coh = res["coherence"]
+    body = ("Cross-coherence: accuracy of the target's classifier on the modality generated from one "
+            "posterior sample given the listed modalities (columns `target ← given`); joint coherence: "
+            "all classifiers agree on modalities decoded from one prior sample.\n\n")
+    body += to_markdown(coherence_table([res], digits=3))
+    if res.get("joint_coherence_note"):
+        body += f"\n\n{res['joint_coherence_note']}"
+    by_k = coh.get("by_given_count", {})
+    if len(by_k) > 1:
+        body += "\n\nMean over pairs with k given modalities: " + ", ".join(
+            f"k={k}: {v:.3f}" for k, v in by_k.items())
+    return _section("Coherence", body)
+
+
+def _likelihood_section(res: dict) -> str:
+    lik = res["likelihood"]
+    return _section("Likelihood", f"Over all modalities, unweighted likelihoods, {lik['items']} test items: "
+                    f"test ELBO {lik['elbo']:.2f} nats, importance-weighted NLL {lik['nll']:.2f} nats "
+                    f"(K = {lik['k']} importance samples).")
+
+
+def _frechet_section(res: dict) -> str:
+    body = ""
+    if res.get("classifier_frechet"):
+        body += ("Classifier Fréchet distance (Fréchet distance between Gaussians fitted to the features of "
+                 "the runtime's own classifiers, generated vs. real test images; **not FID**):\n\n"
+                 + to_markdown(pair_table([res], "classifier_frechet", digits=2)) + "\n\n")
+    fid = res.get("fid", {})
+    if "skipped" in fid:
+        body += fid["skipped"] + "\n"
+    elif fid:
+        body += "FID (torch-fidelity, Inception-v3):\n\n" + to_markdown(pair_table([res], "fid", digits=2)) + "\n"
+    return _section("Fréchet distances", body) if body else ""
+
+
+def markdown(res: dict) -> str:
+    """The human-readable report of one run."""
+    parts = [f"# {res.get('model', '?')} on {res.get('dataset', '?')}\n", _run_section(res)]
+    if res.get("classifiers"):
+        parts.append(_classifier_section(res))
+    if res.get("coherence"):
+        parts.append(_coherence_section(res))
+    if res.get("levenshtein"):
+        parts.append(_section("Text: Levenshtein distance",
+                              "Mean edit distance between the decoded and the true string, spaces removed "
+                              "(lower is better):\n\n" + to_markdown(pair_table([res], "levenshtein"))))
+    if res.get("latent_probe"):
+        probe = res["latent_probe"]
+        parts.append(_section("Latent linear probe", f"{probe['protocol']}.\n\n" + to_markdown(probe_table([res], 3))))
+    if res.get("likelihood"):
+        parts.append(_likelihood_section(res))
+    if res.get("cosine"):
+        rows = ["| pair | matched | shuffled |", "|---|---|---|"] + [
+            f"| {k} | {v['matched']:.3f} | {v['shuffled']:.3f} |" for k, v in res["cosine"].items()]
+        parts.append(_section("Cosine similarity of latent means",
+                              "Matched: the same test item through two modalities; shuffled: paired with "
+                              "another item (the baseline).\n\n" + "\n".join(rows)))
+    parts.append(_frechet_section(res))
+    if res.get("plots"):
+        parts.append(_section("Plots", "\n".join(f"![{p}]({p})" for p in res["plots"])))
+    return "\n".join(p for p in parts if p)

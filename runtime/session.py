@@ -1,0 +1,239 @@
+"""`mmspec run` and `mmspec eval` as functions: compile, load data, train, evaluate, report.
+
+The CLI parses options into `RunOptions`/`EvalOptions` and calls `run`/`evaluate_run`; tests call
+them directly. Failures a user can cause (bad spec, missing data, changed spec on resume, a diverged
+loss) surface as `SpecError`, `DataError` or `RunError` with a complete message.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import rundir
+from .errors import RunError
+from .evaluate import EvalConfig, evaluate
+from .report.writer import write_all
+from .train import checkpoint
+from .train.loop import LoopConfig, Outcome, Trainer
+from .train.progress import TrainingDisplay
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MMSPEC_CACHE", "~/.cache/mmspec")).expanduser()
+
+
+@dataclass
+class DataOptions:
+    data_root: str | None = None
+    source: str | None = None              # None: "auto", or what the run used when resuming/evaluating
+    standin_size: int | None = None
+    cache_dir: str | None = None
+
+
+@dataclass
+class RunOptions:
+    spec: Path
+    overrides: dict[str, str] = field(default_factory=dict)
+    data: DataOptions = field(default_factory=DataOptions)
+    device: str | None = None
+    epochs: int | None = None
+    out: Path | None = None
+    seed: int = 0
+    resume: Path | None = None
+    amp: str | None = None
+    compile: bool = False
+    log_every: int = 50
+    evaluate: bool = True
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    progress: bool = True
+    stop_after_epoch: int | None = None
+    stop_after_steps: int | None = None
+
+
+@dataclass
+class RunResult:
+    status: str
+    run_dir: Path
+    outcome: Outcome | None = None
+    results: dict | None = None
+    message: str = ""
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name is None:
+        from mmspec.compiled import default_device
+        return default_device()
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RunError("--device cuda was asked for, but torch sees no CUDA device here; use --device cpu")
+    return torch.device(name)
+
+
+def compile_model(spec: Path, overrides: dict[str, str], device: torch.device, seed: int):
+    """Seeded compilation (initial weights depend on the seed), moved to the device."""
+    from mmspec import compile_spec
+    torch.manual_seed(seed)
+    model = compile_spec(Path(spec), dict(overrides) or None)
+    model.module.to(device)
+    return model
+
+
+def load_data(model, data: DataOptions, *, seed: int, device: torch.device):
+    """The spec's dataset, checked against the spec's modalities."""
+    from runtime.data import load_dataset
+    dataset = load_dataset(model.dataset, data_root=data.data_root, source=data.source or "auto", seed=seed,
+                           device=str(device), standin_size=data.standin_size,
+                           cache_dir=data.cache_dir)
+    check_compatible(model, dataset)
+    return dataset
+
+
+def check_compatible(model, dataset) -> None:
+    """Every spec modality must exist in the dataset with the same kind and shape."""
+    problems = []
+    for name, info in model.modalities.items():
+        got = dataset.modalities.get(name)
+        if got is None:
+            problems.append(f"modality {name!r} is not in dataset {model.dataset!r} "
+                            f"(it has {', '.join(dataset.modalities)})")
+        elif got.kind != info.kind or tuple(got.shape) != tuple(info.shape):
+            problems.append(f"modality {name!r}: the spec says {info.kind}{tuple(info.shape)}, "
+                            f"dataset {model.dataset!r} has {got.kind}{tuple(got.shape)}")
+    if problems:
+        raise RunError("the spec does not fit its data:\n  " + "\n  ".join(problems))
+
+
+def _data_record(dataset, model, data: DataOptions) -> dict:
+    mods = {m: {"source": str(dataset.modalities[m].source), "origin": str(dataset.modalities[m].origin),
+                "shape": list(dataset.modalities[m].shape)} for m in model.modalities}
+    return {"name": model.dataset, "data_root": data.data_root, "source": data.source or "auto",
+            "standin_size": data.standin_size, "cache_dir": data.cache_dir, "modalities": mods,
+            "banner": dataset.banner(), "train_items": int(dataset.split_size("train")),
+            "test_items": int(dataset.split_size("test"))}
+
+
+def _train_record(model, epochs: int) -> dict:
+    t = model.train
+    return {"epochs": epochs, "batch": t.batch, "optimizer": {"name": t.optimizer.name, **t.optimizer.params},
+            "scheduler": {"name": t.scheduler.name, **t.scheduler.params}}
+
+
+def _merge_data(stored: dict, given: DataOptions) -> DataOptions:
+    """Data options for a resumed or re-evaluated run: the command line's, else the run's own."""
+    return DataOptions(given.data_root or stored.get("data_root"), given.source or stored.get("source"),
+                       given.standin_size or stored.get("standin_size"), given.cache_dir or stored.get("cache_dir"))
+
+
+def _prepare_run_dir(opts: RunOptions, model) -> tuple[Path, checkpoint.Checkpoint | None]:
+    if opts.resume is not None:
+        run_dir = Path(opts.resume)
+        ckpt = checkpoint.load(run_dir)
+        msg = checkpoint.spec_change_message(ckpt, new_text=model.source_text, new_hash=model.source_hash,
+                                             new_params=dict(model.params), new_overrides=dict(opts.overrides),
+                                             spec_name=str(opts.spec))
+        if msg:
+            raise RunError(msg)
+        return run_dir, ckpt
+    run_dir = Path(opts.out) if opts.out else rundir.default_run_dir(model.name)
+    if (run_dir / checkpoint.FOLDER).exists() or (run_dir / "run.json").exists():
+        raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
+                       "or choose another --out")
+    return run_dir, None
+
+
+def run(opts: RunOptions, log: Callable[[str], None] = print, console=None) -> RunResult:
+    """Train (or resume) a spec, then evaluate it and write the report."""
+    device = resolve_device(opts.device)
+    if opts.resume is not None:
+        stored = rundir.read(opts.resume)
+        opts.seed = stored.get("seed", opts.seed)
+        opts.data = _merge_data(stored.get("data", {}), opts.data)
+        opts.epochs = opts.epochs or stored.get("train", {}).get("epochs")
+    opts.eval.seed = opts.seed
+    model = compile_model(opts.spec, opts.overrides, device, opts.seed)
+    run_dir, ckpt = _prepare_run_dir(opts, model)
+    dataset = load_data(model, opts.data, seed=opts.seed, device=device)
+    log(dataset.banner())
+    epochs = opts.epochs or model.train.epochs
+    if ckpt is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "spec.mms").write_text(model.source_text)
+        rundir.write(run_dir, {
+            "model": model.name, "spec_file": str(opts.spec), "spec_hash": model.source_hash,
+            "overrides": dict(opts.overrides), "params": dict(model.params), "seed": opts.seed,
+            "train": _train_record(model, epochs), "data": _data_record(dataset, model, opts.data),
+            "versions": rundir.package_versions(), "device": rundir.device_info(device),
+            "amp": opts.amp, "compile": opts.compile, "argv": sys.argv, "created": time.strftime("%F %T"),
+            "status": "training"})
+    else:
+        rundir.update(run_dir, status="training", device=rundir.device_info(device),
+                      train=_train_record(model, epochs))
+    log(f"run directory: {run_dir}")
+    meta = {"spec_hash": model.source_hash, "overrides": dict(opts.overrides), "params": dict(model.params),
+            "seed": opts.seed}
+    cfg = LoopConfig(epochs=epochs, batch=model.train.batch, seed=opts.seed, amp=opts.amp, compile=opts.compile,
+                     log_every=opts.log_every, stop_after_epoch=opts.stop_after_epoch,
+                     stop_after_steps=opts.stop_after_steps)
+    display = TrainingDisplay(console=console if opts.progress else None, tb_dir=run_dir / "tensorboard",
+                              epochs=epochs, purge_step=ckpt.meta.get("step", 0) if ckpt else 0)
+    trainer = Trainer(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)
+    if ckpt is not None:
+        trainer.restore(ckpt)
+        log(f"resuming after step {trainer.loop['step']} (epoch {trainer.loop['epoch'] + 1} of {epochs})")
+    outcome = trainer.fit()
+    rundir.update(run_dir, status=outcome.status, epochs_trained=outcome.epoch, steps=outcome.step,
+                  train_wall_s=round(trainer.loop["wall_s"], 1), history=outcome.history, log_steps=outcome.steps)
+    if outcome.status != "finished" or not opts.evaluate:
+        return RunResult(outcome.status, run_dir, outcome, message=outcome.message)
+    results = evaluate_loaded(run_dir, model, dataset, opts.eval, log)
+    return RunResult("finished", run_dir, outcome, results)
+
+
+@dataclass
+class EvalOptions:
+    run_dir: Path
+    data: DataOptions = field(default_factory=DataOptions)
+    device: str | None = None
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def evaluate_run(opts: EvalOptions, log: Callable[[str], None] = print) -> dict:
+    """`mmspec eval RUN_DIR`: rebuild the model from the run's own spec copy and its checkpoint."""
+    info = rundir.read(opts.run_dir)
+    device = resolve_device(opts.device)
+    if opts.eval.seed is None:
+        opts.eval.seed = info.get("seed", 0)
+    ckpt = checkpoint.load(opts.run_dir)
+    model = compile_model(Path(opts.run_dir) / "spec.mms", info.get("overrides", {}), device, info.get("seed", 0))
+    if model.source_hash != ckpt.meta.get("spec_hash"):
+        log("note: this mmspec compiles the run's spec to a different hash than when it was trained "
+            "(the compiler changed); evaluating the stored weights anyway")
+    ckpt.load_weights(model.module, device)
+    dataset = load_data(model, _merge_data(info.get("data", {}), opts.data), seed=info.get("seed", 0), device=device)
+    log(dataset.banner())
+    return evaluate_loaded(opts.run_dir, model, dataset, opts.eval, log)
+
+
+def evaluate_loaded(run_dir: Path, model, dataset, cfg: EvalConfig, log) -> dict:
+    """Evaluate a model that is ready on its device; write results.json, report.md and the plots."""
+    if cfg.cache_dir is None:
+        cfg.cache_dir = default_cache_dir()
+    start = time.perf_counter()
+    evaluation = evaluate(model, dataset, cfg, log)
+    eval_s = round(time.perf_counter() - start, 1)
+    info = rundir.update(run_dir, eval_wall_s=eval_s)
+    run = {"spec_file": info.get("spec_file"), "spec_hash": info.get("spec_hash"), "params": info.get("params"),
+           "device": info.get("device", {}).get("name"), "data_banner": info.get("data", {}).get("banner"),
+           "epochs_trained": info.get("epochs_trained"), "steps": info.get("steps"),
+           "train_wall_s": info.get("train_wall_s", 0.0), "eval_wall_s": eval_s, "run_dir": str(run_dir)}
+    results = dict(evaluation.results, run=run)
+    kinds = {m: i.kind for m, i in model.modalities.items()}
+    write_all(run_dir, results, evaluation.grids, kinds=kinds, to_text=dataset.text_to_strings,
+              history=info.get("history", []), steps=info.get("log_steps", []))
+    log(f"report: {Path(run_dir) / 'report.md'}")
+    return results

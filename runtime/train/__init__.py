@@ -1,0 +1,1 @@
+"""Training a compiled model: optimiser, loop, checkpoints, exact resume, divergence guard."""

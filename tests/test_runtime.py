@@ -1,0 +1,227 @@
+"""The training runtime on a fake compiled model: exact resume, divergence guard, Ctrl-C, spec changes,
+optimizers, and the run/eval/report session end to end (compiler and loaders replaced by fakes)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmspec.compiled import OptimizerSettings, SchedulerSettings
+from runtime.errors import RunError
+from runtime.train import checkpoint
+from runtime.train.loop import LoopConfig, Trainer
+from runtime.train.optim import build_optimizer, build_scheduler
+from runtime_fakes import FakeDataset, FakeModel
+
+
+def _trainer(run_dir, model_cls=FakeModel, epochs=3, **cfg):
+    torch.manual_seed(0)
+    model = model_cls(epochs=epochs)
+    trainer = Trainer(model, FakeDataset(), LoopConfig(epochs=epochs, batch=32, seed=0, log_every=5, **cfg),
+                      run_dir=run_dir, meta={"spec_hash": model.source_hash})
+    return model, trainer
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.module.state_dict(), b.module.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    model, trainer = _trainer(tmp_path_factory.mktemp("full"))
+    return model, trainer.fit()
+
+
+@pytest.mark.parametrize("stop", [{"stop_after_epoch": 1}, {"stop_after_steps": 13}])
+def test_resume_is_bitwise_equal_to_an_uninterrupted_run(tmp_path, uninterrupted, stop):
+    full_model, full = uninterrupted
+    _, first = _trainer(tmp_path, **stop)
+    assert first.fit().status == "interrupted"
+    model, second = _trainer(tmp_path)
+    second.restore(checkpoint.load(tmp_path))
+    out = second.fit()
+    assert out.status == "finished" and out.step == full.step
+    assert _same_weights(model, full_model)
+    assert out.history == full.history
+    ckpt = checkpoint.load(tmp_path)
+    assert ckpt.meta["epoch"] == 3 and ckpt.spec_text == model.source_text
+
+
+class InterruptAtStep(FakeModel):
+    """Sends itself SIGINT (a real Ctrl-C) during step 10."""
+
+    calls = 0
+
+    def loss(self, batch, noise=None):
+        InterruptAtStep.calls += 1
+        if InterruptAtStep.calls == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().loss(batch, noise)
+
+
+def test_ctrl_c_writes_a_checkpoint_that_resumes_exactly(tmp_path, uninterrupted):
+    full_model, full = uninterrupted
+    InterruptAtStep.calls = 0
+    _, trainer = _trainer(tmp_path, model_cls=InterruptAtStep)
+    out = trainer.fit()
+    assert out.status == "interrupted" and out.step == 10
+    assert checkpoint.load(tmp_path).meta["step"] == 10
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    model, again = _trainer(tmp_path)
+    again.restore(checkpoint.load(tmp_path))
+    again.fit()
+    assert _same_weights(model, full_model)
+
+
+class ExplodesAtStep(FakeModel):
+    """The KL weight becomes 1e39 (inf in float32) from step 20 on: a spec weight that explodes."""
+
+    calls = 0
+
+    def loss(self, batch, noise=None):
+        ExplodesAtStep.calls += 1
+        self.scale = 1e39 if ExplodesAtStep.calls >= 20 else 1.0
+        return super().loss(batch, noise)
+
+
+def test_nan_guard_names_term_and_step_and_keeps_last_good_checkpoint(tmp_path):
+    ExplodesAtStep.calls = 0
+    _, trainer = _trainer(tmp_path, model_cls=ExplodesAtStep, epochs=4)
+    out = trainer.fit()
+    assert out.status == "diverged"
+    assert "the total loss became inf at step 20 (epoch 3)" in out.message
+    assert "last good checkpoint (end of epoch 2)" in out.message
+    ckpt = checkpoint.load(tmp_path)
+    assert ckpt.meta["epoch"] == 2
+    state = ckpt.state
+    assert state["loop"]["step"] == 16
+
+
+class InfiniteTerm(FakeModel):
+    """A named term is infinite from the first step, the total stays finite: the term must be named."""
+
+    def loss(self, batch, noise=None):
+        out = super().loss(batch, noise)
+        out.terms["kl(joint || p)"] = out.terms["kl(joint || p)"] * float("inf")
+        return out
+
+
+def test_nan_guard_names_the_first_non_finite_term(tmp_path):
+    _, trainer = _trainer(tmp_path, model_cls=InfiniteTerm)
+    out = trainer.fit()
+    assert out.status == "diverged"
+    assert "the term 'kl(joint || p)' became inf at step 1 (epoch 1)" in out.message
+    assert "No checkpoint had been written yet" in out.message
+    assert not (tmp_path / checkpoint.FOLDER).exists()
+
+
+def test_changed_spec_is_refused_with_what_changed(tmp_path):
+    model, trainer = _trainer(tmp_path, stop_after_epoch=1)
+    trainer.meta.update(params=dict(model.params), overrides={})
+    trainer.fit()
+    changed = FakeModel(scale=2.5)
+    msg = checkpoint.spec_change_message(checkpoint.load(tmp_path), new_text=changed.source_text,
+                                         new_hash=changed.source_hash, new_params=changed.params,
+                                         new_overrides={"scale": "2.5"}, spec_name="fake.mms")
+    assert "refusing to resume" in msg
+    assert "-param scale = 1.0" in msg and "+param scale = 2.5" in msg
+    assert "param scale: 1.0 -> 2.5" in msg and "--set scale: (unset) -> 2.5" in msg
+    same = checkpoint.spec_change_message(checkpoint.load(tmp_path), new_text=model.source_text,
+                                          new_hash=model.source_hash, new_params={}, new_overrides={},
+                                          spec_name="fake.mms")
+    assert same is None
+
+
+def test_optimizers_and_schedulers_from_spec_settings():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    opt = build_optimizer(OptimizerSettings("adam", {"lr": 5e-4, "betas": (0.9, 0.99)}), params)
+    assert opt.param_groups[0]["lr"] == 5e-4 and opt.param_groups[0]["betas"] == (0.9, 0.99)
+    assert isinstance(build_optimizer(OptimizerSettings("sgd", {"lr": 0.1, "momentum": 0.9}), params),
+                      torch.optim.SGD)
+    sched = build_scheduler(SchedulerSettings("cosine", {"t_max": 7}), opt, epochs=100)
+    assert sched.T_max == 7
+    assert build_scheduler(SchedulerSettings("cosine"), opt, epochs=12).T_max == 12
+    assert build_scheduler(SchedulerSettings("exponential", {"gamma": 0.98}), opt, 3).gamma == 0.98
+    assert build_scheduler(SchedulerSettings("none"), opt, 3) is None
+    with pytest.raises(RunError, match="does not take momentum"):
+        build_optimizer(OptimizerSettings("adam", {"momentum": 0.9}), params)
+    with pytest.raises(RunError, match="unknown optimizer"):
+        build_optimizer(OptimizerSettings("lamb", {}), params)
+
+
+# ---------------------------------------------------------------- the session, with fakes
+@pytest.fixture
+def fake_session(monkeypatch):
+    """Replace the compiler and the dataset loader by the fakes; the rest of the session is real."""
+    from runtime import session
+    made = {}
+
+    def compile_model(spec, overrides, device, seed):
+        torch.manual_seed(seed)
+        scale = float(overrides.get("scale", 1.0))
+        made["model"] = FakeModel(epochs=2, scale=scale, evaluate=["coherence", "latent_probe", "elbo", "cosine"])
+        return made["model"]
+
+    def load_data(model, data, *, seed, device):
+        return FakeDataset(256, 128)
+
+    monkeypatch.setattr(session, "compile_model", compile_model)
+    monkeypatch.setattr(session, "load_data", load_data)
+    return made
+
+
+def _run_opts(tmp_path, **kw):
+    from runtime.evaluate import EvalConfig
+    from runtime.session import RunOptions
+    return RunOptions(spec=tmp_path / "fake.mms", out=tmp_path / "run", progress=False,
+                      eval=EvalConfig(cache_dir=tmp_path / "cache", classifier_steps=100), **kw)
+
+
+def test_session_trains_evaluates_and_reports(tmp_path, fake_session):
+    from runtime.report.compare import compare
+    from runtime.session import run
+    result = run(_run_opts(tmp_path), log=lambda s: None)
+    run_dir = result.run_dir
+    assert result.status == "finished"
+    info = json.loads((run_dir / "run.json").read_text())
+    for key in ("spec_hash", "params", "data", "versions", "device", "train_wall_s", "eval_wall_s", "history"):
+        assert key in info
+    assert info["data"]["modalities"]["img"]["source"] == "standin"
+    assert (run_dir / "spec.mms").read_text() == fake_session["model"].source_text
+    res = json.loads((run_dir / "results.json").read_text())
+    assert set(res["coherence"]["cross"]) == {"img", "txt"} and "img+txt" in res["latent_probe"]["accuracy"]
+    assert "levenshtein" in res and "likelihood" in res and "cosine" in res
+    for name in ("report.md", "loss_curves.png", "grid_img_to_txt.png", "grid_txt_to_img.png"):
+        assert (run_dir / name).exists(), name
+    report = (run_dir / "report.md").read_text()
+    assert "txt ← img" in report and "test accuracy" in report and "Latent linear probe" in report
+    assert list((run_dir / "tensorboard").iterdir())
+    table = compare([run_dir, run_dir], out=tmp_path / "cmp")
+    assert table.count("fake_poe (run)") >= 4
+    assert (tmp_path / "cmp" / "coherence.csv").read_text().splitlines()[0].startswith("method,img")
+
+
+def test_session_refuses_to_resume_a_changed_spec_and_an_existing_run(tmp_path, fake_session):
+    from runtime.session import run
+    run(_run_opts(tmp_path, evaluate=False, stop_after_epoch=1), log=lambda s: None)
+    with pytest.raises(RunError, match="already holds a run"):
+        run(_run_opts(tmp_path, evaluate=False), log=lambda s: None)
+    with pytest.raises(RunError, match="param scale: 1.0 -> 2.0"):
+        run(_run_opts(tmp_path, evaluate=False, resume=tmp_path / "run", overrides={"scale": "2"}),
+            log=lambda s: None)
+    done = run(_run_opts(tmp_path, evaluate=False, resume=tmp_path / "run"), log=lambda s: None)
+    assert done.status == "finished" and done.outcome.epoch == 2
+
+
+def test_cli_prints_user_errors_without_traceback(tmp_path):
+    from click.testing import CliRunner
+    from runtime.cli import eval_cmd, report
+    result = CliRunner().invoke(eval_cmd, [str(tmp_path)])
+    assert result.exit_code == 1 and "not a run directory" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(report, [str(tmp_path)])
+    assert result.exit_code == 1 and "no results.json" in result.output
