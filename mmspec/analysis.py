@@ -4,11 +4,10 @@ Both are read off the model graph and the objective IR, never from the method's 
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
-from . import ir
+from . import ir, iterative_explain
 from .check import Program, check_text
 from .errors import SpecError
 from .graph import Expert, JointExpert, NormalPrior, PoE, WeightedPoE, members_of
@@ -23,14 +22,14 @@ class Family:
 
 def model_family(program: Program) -> Family:
     g = program.graph
-    leaves = program.objective.leaves()
-    recs = [l for l in leaves if isinstance(l, ir.Rec)]
+    leaves = list({l: None for o in program.ir.objectives.values() for l in o.leaves()})   # every stage's
+    recs = decoded_pairs(leaves)
     kls = [l for l in leaves if isinstance(l, ir.KL)]
     labels, reasons = [], []
     cross = [l for l in recs if any(l.target not in g.sees(c) for c, _ in mixture_parts(g, l.dist))]
     if cross:
         labels.append("mixture-based")
-        shown = ", ".join(f"rec({g.label(l.dist)} -> {l.target})" for l in cross[:4])
+        shown = ", ".join(f"{l.name}({g.label(l.dist)} -> {l.target})" for l in cross[:4])
         more = f" and {len(cross) - 4} more" if len(cross) > 4 else ""
         reasons.append(f"cross-generation: {shown}{more} decode a modality from a posterior (component) that "
                        "did not see it; such terms are subject to the generative-quality gap of "
@@ -55,7 +54,27 @@ def model_family(program: Program) -> Family:
         labels.append("aggregation-based")
         reasons.append("a joint posterior aggregated from unimodal experts, without cross-generation "
                        "or coordination terms")
-    return Family(labels, reasons)
+    more_labels, more_reasons = iterative_explain.family_notes(program, leaves)    # refine, gradient_origin
+    return Family(labels + more_labels, reasons + more_reasons)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One modality decoded from one distribution's samples, by a rec or an iwae term."""
+    name: str
+    dist: str
+    target: str
+    k: int
+
+
+def decoded_pairs(leaves: list[ir.Leaf]) -> list[Decoded]:
+    out = []
+    for l in leaves:
+        if isinstance(l, ir.Rec):
+            out.append(Decoded("rec", l.dist, l.target, l.k))
+        elif isinstance(l, ir.IWAE):
+            out += [Decoded("iwae", l.dist, t, l.k) for t in l.targets]
+    return out
 
 
 @dataclass
@@ -67,16 +86,19 @@ class Cost:
     latent_draws: int           # reparameterised draws per data item
     products: int               # products of experts (subset posteriors) computed
     kl_terms: int
+    gradient_steps: int = 0     # objective gradients taken inside inference (refine, gradient_origin)
+    update_passes: int = 0      # refinement update-network passes
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def step_cost(program: Program) -> Cost:
+def step_cost(program: Program, objective: str | None = None) -> Cost:
+    """The cost of one step of the named objective (default: the first declared)."""
     g = program.graph
-    leaves = program.objective.leaves()
+    leaves = (program.ir.objectives[objective] if objective else program.objective).leaves()
     needed: set[str] = set()
-    stack = [k for l in leaves for k in ((l.dist,) if isinstance(l, ir.Rec) else (l.q, l.p))]
+    stack = [k for l in leaves for k in ir.leaf_distributions(l)]
     while stack:
         k = stack.pop()
         if k not in needed:
@@ -85,17 +107,20 @@ def step_cost(program: Program) -> Cost:
     encoders = {g.nodes[k].network for k in needed if isinstance(g.nodes[k], (Expert, JointExpert))}
     draws: dict[str, int] = {}
     decoded: dict[tuple[str, str], int] = {}
+    for leaf in decoded_pairs(leaves):
+        for comp, _ in mixture_parts(g, leaf.dist):
+            draws[comp] = max(draws.get(comp, 0), leaf.k)
+            decoded[(comp, leaf.target)] = max(decoded.get((comp, leaf.target), 0), leaf.k)
     for leaf in leaves:
-        if isinstance(leaf, ir.Rec):
-            for comp, _ in mixture_parts(g, leaf.dist):
-                draws[comp] = max(draws.get(comp, 0), leaf.k)
-                decoded[(comp, leaf.target)] = max(decoded.get((comp, leaf.target), 0), leaf.k)
-        elif leaf.estimator == "mc":
+        if isinstance(leaf, ir.KL) and leaf.estimator == "mc":
             for comp, _ in mixture_parts(g, leaf.q):
                 draws[comp] = max(draws.get(comp, 0), leaf.k)
     products = sum(1 for k in needed if isinstance(g.nodes[k], (PoE, WeightedPoE)))
-    return Cost(len(encoders), len({t for _, t in decoded}), sum(decoded.values()), len(draws),
-                sum(draws.values()), products, sum(1 for l in leaves if isinstance(l, ir.KL)))
+    inner = iterative_explain.inner_cost(program, needed, leaves)
+    return Cost(len(encoders), len({t for _, t in decoded} | inner["decoder_targets"]),
+                sum(decoded.values()) + inner["decoded_samples"], len(draws), sum(draws.values()), products,
+                sum(1 for l in leaves if isinstance(l, ir.KL)) + inner["kl_terms"], inner["gradient_steps"],
+                inner["update_passes"])
 
 
 def cost_in_m(program: Program, sizes=(2, 3, 4, 5, 6)) -> dict | None:

@@ -9,7 +9,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import Span
+from .errors import Span, did_you_mean, one_of
 
 
 class Node(BaseModel):
@@ -181,8 +181,27 @@ class InferStmt(Node):
     on: Optional[Expr]
 
 
+class StageClause(Node):
+    """One clause of a stage block: `objective NAME`, `train ...`, `freeze ...`, `select min NAME`
+    (items: the names or parameter selectors; mode: min/max as written), or train settings."""
+    kind: Literal["objective", "train", "freeze", "select", "settings"]
+    items: list[Expr] = []
+    mode: Optional[Name] = None
+    settings: list[Setting] = []
+
+
+class StageStmt(Node):
+    """`stage NAME { clauses }`: one training stage (see mmspec/stages.py)."""
+    name: str
+    name_span: Span
+    clauses: list[StageClause]
+
+    def clauses_of(self, kind: str) -> list[StageClause]:
+        return [c for c in self.clauses if c.kind == kind]
+
+
 Statement = Union[ModelStmt, DataStmt, LatentStmt, DistStmt, ModalityStmt, ParamStmt,
-                  ObjectiveStmt, TrainStmt, EvaluateStmt, InferStmt]
+                  ObjectiveStmt, TrainStmt, EvaluateStmt, InferStmt, StageStmt]
 
 
 class Spec(BaseModel):
@@ -196,5 +215,18 @@ class Spec(BaseModel):
 
 
 for _cls in (LatentStmt, Indexed, KwArg, Arrow, DBar, Call, BinOp, Neg, Pow, Tuple, ListLit, BigOp, DeclIndex,
-             DistStmt, ModalityStmt, ParamStmt, ObjectiveStmt, Setting, EvaluateStmt, InferStmt):
+             DistStmt, ModalityStmt, ParamStmt, ObjectiveStmt, Setting, EvaluateStmt, InferStmt, StageClause,
+             StageStmt):
     _cls.model_rebuild()
+
+
+def word_option(opts: dict, name: str, allowed: tuple[str, ...], default: str, fail, what: str) -> str:
+    """The bare word given as option `name` (e.g. `grad=detached`), checked against `allowed`;
+    `fail(message, node, *hints)` reports a located error for anything else."""
+    if name not in opts:
+        return default
+    node = opts[name]
+    value = node.id if isinstance(node, Name) else None
+    if value not in allowed:
+        fail(f"unknown {name} {what}", node, one_of(allowed), did_you_mean(str(value), allowed))
+    return value

@@ -49,7 +49,8 @@ def render_methods_doc(directory: Path | None = None) -> str:
     for e in entries:
         text = e.path.read_text()
         explained = render_text(Explanation.of(check_file(e.path), with_m=False))
-        objective = explained[explained.index("Objective, expanded"):explained.index("Cost per training step")]
+        first = re.search(r"^Objective( \S+)?, expanded", explained, flags=re.MULTILINE).start()   # named with stages
+        objective = explained[first:explained.index("Cost per training step")]
         out += ["", f"## {e.path.stem}", "", f"- paper: {e.paper}",
                 f"- reproduces: {header_field(text, 'reproduces')}",
                 f"- setting: {header_field(text, 'setting')}"]

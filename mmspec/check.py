@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from . import ast, ir
-from .compiled import MetricRequest, OptimizerSettings, SchedulerSettings, TrainSettings
+from . import ast, ir, stages
+from .compiled import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
 from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
 from .errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
 from .graph import Latent, Likelihood, ModelGraph, Modality, NetRef
@@ -26,7 +26,7 @@ OPTIMIZERS = {"adam": ("lr", "betas", "weight_decay", "eps"), "adamw": ("lr", "b
               "sgd": ("lr", "momentum", "weight_decay")}
 SCHEDULERS = {"none": (), "exponential": ("gamma",), "step": ("step_size", "gamma"), "cosine": ("t_max",)}
 METRICS = {"coherence": ("samples",), "latent_probe": ("samples",), "fid": ("samples",),
-           "elbo": (), "nll": ("k",), "cosine": (), "levenshtein": ()}
+           "elbo": (), "nll": ("k",), "cosine": (), "levenshtein": (), "refinement_curve": ("steps", "k")}
 TRAIN_DEFAULTS = TrainSettings(100, 256, OptimizerSettings("adam", {"lr": 1e-3}), SchedulerSettings("none"))
 
 
@@ -40,6 +40,7 @@ class Program:
     evaluate: list[MetricRequest]
     overrides: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stages: list[StageSettings] = field(default_factory=list)     # in order; one implicit stage at least
 
     @property
     def source_hash(self) -> str:
@@ -91,7 +92,11 @@ class Checker:
         train, evaluate = self.train_settings(), self.evaluate_settings()
         self.sink.raise_if_any()
         self.networks(program_ir)
-        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes)
+        staged = stages.StageChecker(self).stages(program_ir, train)
+        self.sink.raise_if_any()
+        if staged[0].explicit:
+            train = stages.overall_settings(staged)
+        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes, staged)
 
     # ---- helpers ---------------------------------------------------------------------------
     def guard(self, fn, *args):
@@ -297,10 +302,7 @@ class Checker:
         stmts = self.spec.of_type(ast.ObjectiveStmt)
         if not stmts:
             self.sink.error("missing objective", Span(1, 1, 1, 1), "'maximize <terms>' or 'minimize <terms>'")
-        if len(stmts) > 1:
-            self.sink.error("several objectives need training stages, which this spec does not declare",
-                            stmts[1].span, hint="combine the terms in one 'maximize' statement")
-        for s in stmts[:1]:
+        for s in stages.objective_statements(self.spec, self.sink):
             tree = self.guard(builder.term, s.expr, Env({}))
             if tree is not None:
                 name = s.name or "objective"
@@ -346,12 +348,16 @@ class Checker:
     def train_settings(self) -> TrainSettings:
         stmt = self.unique(self.spec.of_type(ast.TrainStmt), "train", False)
         if stmt is None:
-            self.notes.append("no 'train' statement: using epochs 100, batch 256, optimizer adam(lr=1e-3)")
+            if not self.spec.of_type(ast.StageStmt):       # stages note their own defaults
+                self.notes.append("no 'train' statement: using epochs 100, batch 256, optimizer adam(lr=1e-3)")
             return TRAIN_DEFAULTS
-        values = {"epochs": TRAIN_DEFAULTS.epochs, "batch": TRAIN_DEFAULTS.batch,
-                  "optimizer": TRAIN_DEFAULTS.optimizer, "scheduler": TRAIN_DEFAULTS.scheduler}
+        return self.train_values(stmt.settings, TRAIN_DEFAULTS)
+
+    def train_values(self, settings: list[ast.Setting], base: TrainSettings) -> TrainSettings:
+        """`epochs N, batch N, optimizer ..., scheduler ...` over `base` (a `train` statement or a stage)."""
+        values = {"epochs": base.epochs, "batch": base.batch, "optimizer": base.optimizer, "scheduler": base.scheduler}
         elab = self.elab
-        for st in stmt.settings:
+        for st in settings:
             if st.name in ("epochs", "batch"):
                 v = self.guard(elab.number, st.value, Env({}))
                 if v is not None and (v != int(v) or v < 1):
@@ -388,6 +394,9 @@ class Checker:
         out = []
         for item in stmt.items if stmt else []:
             got = self.guard(self.named_call, item, METRICS, "metric")
+            if got and got[0] == "refinement_curve":
+                from .iterative import require_refinement
+                self.guard(require_refinement, self.elab, item)
             if got:
                 out.append(MetricRequest(got[0], {k: (int(v) if float(v).is_integer() else v) for k, v in got[1].items()}))
         return out
@@ -400,6 +409,8 @@ class Checker:
             elif isinstance(node, JointExpert):
                 self.graph.networks[node.network] = NetworkInstance(node.network, "joint_encoder",
                                                                     node.modalities, node.hidden)
+        from .iterative import register_networks
+        register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
         for m in self.graph.modalities:
             self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))
 

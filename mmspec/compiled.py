@@ -62,6 +62,27 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Model selection in a stage: keep the epoch whose validation value of `objective` is best."""
+    objective: str                              # a named objective of the spec, valued as written
+    mode: str                                   # "min" | "max"
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """One training stage. Parameter groups are module paths of `CompiledModel.module`:
+    "encoders.q[mnist]", "joint_encoders.qj", "decoders.text", "log_scales.mnist"; a parameter
+    belongs to a group when its name is the path or starts with the path and a dot."""
+    name: str
+    objective: str                              # the objective whose loss this stage minimises
+    trains: tuple[str, ...]                     # groups the stage's optimizer updates
+    frozen: tuple[str, ...]                     # groups that stay as they are (eval mode, no optimizer)
+    train: TrainSettings                        # this stage's epochs, batch, optimizer, scheduler
+    select: Selection | None = None
+    explicit: bool = True                       # False: the one implicit stage of a single-objective spec
+
+
+@dataclass(frozen=True)
 class MetricRequest:
     name: str                                   # "coherence", "latent_probe", "fid", "elbo", "nll", ...
     params: dict[str, Any] = field(default_factory=dict)
@@ -82,17 +103,24 @@ class CompiledModel(Protocol):
     modalities: dict[str, ModalityInfo]        # in spec order
     latent_dim: int
     params: dict[str, float]                   # resolved params (after --set overrides)
-    train: TrainSettings
+    train: TrainSettings                       # staged specs: epochs = the sum over stages
+    stages: list[StageSettings]                # in training order; one implicit stage unless the spec has `stage`s
     evaluate: list[MetricRequest]
     source_text: str                           # the spec's text
     source_hash: str                           # sha256 of source_text + overrides
     can_generate: bool                         # whether sampling the prior and decoding is meaningful
     generation_note: str                       # why not, when it is not
 
-    def loss(self, batch: dict[str, Tensor], noise: "NoiseSource | None" = None) -> LossOutput: ...
+    def loss(self, batch: dict[str, Tensor], noise: "NoiseSource | None" = None,
+             objective: str | None = None) -> LossOutput:
+        """The loss of the named objective (default: the first declared; a stage's is `stage.objective`);
+        terms["objective"] is the objective's batch-mean value as written (not negated)."""
 
     def encode(self, batch: dict[str, Tensor], subset: Sequence[str]) -> Posterior:
         """The posterior the spec's `infer` rules give for the modalities in `subset`."""
+
+    def encode_subsets(self, batch: dict[str, Tensor], subsets: Sequence[Sequence[str]]) -> list[Posterior]:
+        """`encode` for each subset, sharing the encoder passes between them."""
 
     def decode(self, modality: str, z: Tensor) -> Tensor:
         """Likelihood mean in data space: [*, *shape]; text gives probabilities [*, L, V]."""

@@ -26,6 +26,11 @@ def model_graph(program: Program) -> nx.DiGraph:
             if isinstance(t.leaf, ir.Rec):
                 g.add_edge(f"d:{t.leaf.dist}", node)
                 g.add_edge(node, f"dec:{t.leaf.target}")
+            elif isinstance(t.leaf, ir.IWAE):
+                g.add_edge(f"d:{t.leaf.dist}", node)
+                g.add_edge(f"d:{t.leaf.prior}", node)
+                for target in t.leaf.targets:
+                    g.add_edge(node, f"dec:{target}")
             else:
                 g.add_edge(f"d:{t.leaf.q}", node)
                 g.add_edge(f"d:{t.leaf.p}", node)

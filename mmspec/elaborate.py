@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from . import ast, ir
+from . import ast, families, ir, iterative
 from .errors import DiagnosticSink, did_you_mean, one_of
 from .graph import Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE, WeightedPoE
 from .sets import all_subsets, subset_label
@@ -36,8 +36,8 @@ class Env:
 
 
 AGGREGATORS = ("poe", "moe", "avg", "wpoe", "mopoe")
-DIST_FUNCS = ("normal", "encoder", "sg") + AGGREGATORS
-TERM_FUNCS = ("rec", "kl", "elbo", "sg")
+DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + iterative.FUNCS
+TERM_FUNCS = ("rec", "kl", "elbo", "iwae", "sg")
 ESTIMATORS = ("closed", "mc", "jensen")
 
 
@@ -272,13 +272,18 @@ class Elaborator:
         if f == "normal":
             self._no_args(call)
             return self.add_node(NormalPrior(key="normal()", latent=on), "N(0, I)")
+        if f == "laplace":
+            return families.laplace_prior(self, call, env, owner, on)
         if f == "encoder":
             return self.encoder(call, env, owner, on)
+        if f in iterative.FUNCS:
+            return iterative.elaborate(self, call, env, owner, on)
         if f == "sg":
             if len(call.args) != 1 or call.kwargs:
                 self.fail("sg(...) takes one distribution", call)
             member = self.dist(call.args[0], env)
-            node = Detached(key=f"sg({member})", member=member, latent=self.g.nodes[member].latent)
+            node = Detached(key=f"sg({member})", member=member, latent=self.g.nodes[member].latent,
+                            family=self.g.nodes[member].family)
             return self.add_node(node, f"sg({self.g.label(member)})")
         return self.aggregate(call, env, on)
 
@@ -294,23 +299,29 @@ class Elaborator:
             self.fail("encoder takes one modality (encoder(m)) or a set (encoder(*), encoder((a, b)))", call)
         arg = call.args[0]
         hidden = self._hidden(call, env)
+        family = families.encoder_family(self, call)
         if isinstance(arg, (ast.Star, ast.Tuple)) or (isinstance(arg, ast.Name) and isinstance(env.bindings.get(arg.id), frozenset)):
             mods = tuple(self.modality_set(arg, env))
             latent = on or self.latent_for(None, owner, call)
-            node = JointExpert(key=f"encoder:{owner}", modalities=mods, network=owner, hidden=hidden, latent=latent)
+            node = JointExpert(key=f"encoder:{owner}", modalities=mods, network=owner, hidden=hidden, latent=latent,
+                               family=family)
             return self.add_node(node, owner)
         if hidden:
             self.fail("hidden=... configures the joint encoder; a unimodal encoder uses its modality's net",
-                      call.kwargs[0])
+                      next(kw for kw in call.kwargs if kw.name == "hidden"))
         m = self.modality(arg, env)
         latent = on or self.latent_for(m, owner, call)
-        return self.add_node(Expert(key=f"encoder:{owner}", modality=m, network=owner, latent=latent), owner)
+        return self.add_node(Expert(key=f"encoder:{owner}", modality=m, network=owner, latent=latent,
+                                    family=family), owner)
 
     def _hidden(self, call: ast.Call, env: Env) -> tuple[int, ...]:
         hidden: tuple[int, ...] = ()
         for kw in call.kwargs:
+            if kw.name == "family":
+                continue
             if kw.name != "hidden":
-                self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...]", did_you_mean(kw.name, ["hidden"]))
+                self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...], family=laplace",
+                          did_you_mean(kw.name, ["hidden", "family"]))
             items = kw.value.items if isinstance(kw.value, ast.ListLit) else [kw.value]
             hidden = tuple(int(self.number(i, env)) for i in items)
             if any(h <= 0 for h in hidden):
@@ -332,9 +343,7 @@ class Elaborator:
                           did_you_mean(name, allowed))
         if f == "mopoe":
             return self.mopoe(call, members, on)
-        for m in members:
-            if f != "moe" and not self.g.is_gaussian(m):
-                self.fail(f"{f}(...) needs Gaussian members; {self.g.label(m)} is a mixture", call)
+        families.check_aggregable(self, f, members, call)
         latent = self.common_latent(members, call, on)
         weights = self.agg_weights(options.get("weights"), len(members), env, f)
         labels = ", ".join(self.g.label(m) for m in members)
@@ -355,6 +364,7 @@ class Elaborator:
     def mopoe(self, call: ast.Call, members: list[str], on: str | None) -> str:
         """mopoe(q[*]) = moe over every non-empty subset S of the experts of poe(S);
         mopoe(p, q[*]) puts the prior expert into every subset's product."""
+        families.check_aggregable(self, "poe", members, call)
         priors = [m for m in members if isinstance(self.g.nodes[m], NormalPrior)]
         experts = [m for m in members if m not in priors]
         parts = []

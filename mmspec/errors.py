@@ -89,7 +89,9 @@ class DiagnosticSink:
 
     def error(self, message: str, span: Span | None, expected: str | None = None,
               hint: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(message, span or Span.unknown(), expected, hint))
+        diag = Diagnostic(message, span or Span.unknown(), expected, hint)
+        if diag not in self.diagnostics:        # a declaration that fails is tried again at each use
+            self.diagnostics.append(diag)
 
     def raise_if_any(self) -> None:
         if self.diagnostics:

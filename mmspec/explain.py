@@ -8,10 +8,10 @@ import json
 import re
 from dataclasses import dataclass
 
-from . import ir
+from . import importance, ir, iterative_explain, stage_explain
 from .analysis import Family, cost_in_m, model_family, step_cost
 from .check import Program
-from .graph import (Average, Detached, Expert, JointExpert, Mixture, NormalPrior, PoE, WeightedPoE)
+from .graph import (Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE, WeightedPoE)
 from .sets import subset_label
 
 
@@ -42,7 +42,7 @@ def conditioned(program: Program, key: str, latex: bool = False) -> str:
     seen = [m for m in g.modalities if m in g.sees(key)]
     name = g.label(key)
     if latex:
-        name = _latex_dist_name(name) if not isinstance(node, NormalPrior) else "p"
+        name = _latex_dist_name(name) if not isinstance(node, (NormalPrior, LaplacePrior)) else "p"
         xs = ", ".join(f"x_{{\\mathrm{{{m}}}}}" for m in seen)
         return f"{name}({_latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
     xs = ", ".join(f"x_{m}" for m in seen)
@@ -51,9 +51,13 @@ def conditioned(program: Program, key: str, latex: bool = False) -> str:
 
 def _latex_dist_name(label: str) -> str:
     """`q[mnist]` -> q_{mnist}; `joint` -> q_{joint}; anything else in upright text."""
+    iterate = iterative_explain.latex_iterate(label, _latex_dist_name)     # r[m]ᵗ, ql(z0)
+    if iterate:
+        return iterate
     m = re.fullmatch(r"(\w+)\[(.+)\]", label)
     if m:
-        return f"{m.group(1)}_{{\\mathrm{{{m.group(2)}}}}}".replace("_{\\mathrm{{", "_{\\mathrm{")
+        index = m.group(2)[1:-1] if m.group(2).startswith("{") and m.group(2).endswith("}") else m.group(2)
+        return f"{m.group(1)}_{{\\mathrm{{{index}}}}}"             # qs[{mnist,svhn}] -> qs_{mnist,svhn}
     if re.fullmatch(r"\w+", label):
         return "q_{\\mathrm{" + label.replace("_", "\\_") + "}}"
     return "\\mathrm{" + label.replace("_", "\\_") + "}"
@@ -68,13 +72,20 @@ def definition(program: Program, key: str) -> str:
     g = program.graph
     node = g.nodes[key]
     D = g.latent_dim()
+    if iterative_explain.is_iterative(node):
+        return iterative_explain.definition(program, key)
     if isinstance(node, NormalPrior):
         return f"N(0, I_{D})"
+    if isinstance(node, LaplacePrior):
+        scale = "b = D·softmax(λ), λ ∈ R^D learned (b = 1 at start)" if node.scale is None else f"b = {_fmt(node.scale)}"
+        return f"Laplace(0, b) in each of {D} dimensions, {scale}"
+    dist = ("Laplace(μ, b), b = D·softmax(head) + 1e-6," if getattr(node, "family", "") == "laplace"
+            else "N(μ, diag σ²)")
     if isinstance(node, Expert):
         net = g.modalities[node.modality].net.name
-        return f"N(μ, diag σ²) from encoder {node.network} ({net}) of x_{node.modality}"
+        return f"{dist} from encoder {node.network} ({net}) of x_{node.modality}"
     if isinstance(node, JointExpert):
-        return f"N(μ, diag σ²) from a joint encoder {node.network} over {', '.join(node.modalities)}"
+        return f"{dist} from a joint encoder {node.network} over {', '.join(node.modalities)}"
     members = [conditioned(program, m) for m in getattr(node, "members", ())]
     if isinstance(node, PoE):
         return "∝ " + " · ".join(members) + "   (product of experts)"
@@ -94,13 +105,15 @@ def leaf_text(program: Program, leaf: ir.Leaf, latex: bool = False) -> str:
     if isinstance(leaf, ir.Rec):
         k = f" (K={leaf.k})" if leaf.k > 1 else ""
         if latex:
-            q = conditioned(program, leaf.dist, True).split("(")[0]
+            q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
             return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid z)\\right]{k}"
         return f"E_{g.label(leaf.dist)}[log p(x_{leaf.target} | z)]{k}"
+    if isinstance(leaf, ir.IWAE):
+        return importance.describe_latex(program, leaf) if latex else importance.describe(program, leaf)
     est = {"closed": "closed form", "jensen": "Jensen bound", "mc": f"Monte Carlo, K={leaf.k}"}[leaf.estimator]
     if latex:
-        q = conditioned(program, leaf.q, True).split("(")[0]
-        p = conditioned(program, leaf.p, True).split("(")[0]
+        q = conditioned(program, leaf.q, True).rsplit("(", 1)[0]
+        p = conditioned(program, leaf.p, True).rsplit("(", 1)[0]
         return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right)"
     return f"KL({g.label(leaf.q)} ‖ {g.label(leaf.p)})  [{est}]"
 
@@ -124,9 +137,11 @@ def render_text(ex: Explanation) -> str:
         out.append(f"  {conditioned(p, key)} = {definition(p, key)}")
     if g.params:
         out += ["", "Params   " + ", ".join(f"{k} = {_fmt(v)}" for k, v in g.params.items())]
+    staged = stage_explain.is_staged(p)
     for obj in p.ir.objectives.values():
-        out += ["", f"Objective ({obj.direction}), as written", "  " + " ".join(obj.source.split())]
-        out += ["", f"Objective, expanded over the {g.M} modalities"]
+        named = f"{obj.name} " if staged else ""
+        out += ["", f"Objective {named}({obj.direction}), as written", "  " + " ".join(obj.source.split())]
+        out += ["", f"Objective{' ' + obj.name if staged else ''}, expanded over the {g.M} modalities"]
         for t in obj.linear_terms():
             sign = "-" if t.coefficient < 0 else "+"
             sg = "  (stop-gradient)" if t.detached else ""
@@ -134,17 +149,20 @@ def render_text(ex: Explanation) -> str:
                        f"      ← {' + '.join(t.provenance)}")
         loss = "-(objective)" if obj.direction == "maximize" else "objective"
         out.append(f"  loss minimised = {loss}, averaged over the batch")
+    out += stage_explain.text_lines(p) if staged else []
     out += ["", "Model family: " + ", ".join(ex.family.labels)]
     out += [f"  - {r}" for r in ex.family.reasons]
-    out += ["", "Cost per training step (per data item)"] + _cost_lines(ex)
+    out += ["", "Cost per training step (per data item)"]
+    out += stage_explain.cost_lines(p, _COST_LABELS) if staged else _cost_lines(ex)
     out += ["", "Evaluation posterior (infer)"]
     order = list(g.modalities)
     for subset, key in p.ir.infer.items():
         out.append(f"  {subset_label(subset, order):<24} -> {g.label(key)}")
     t = p.train
-    out += ["", f"Train    epochs {t.epochs}, batch {t.batch}, optimizer {t.optimizer.name}"
+    out += [""] if staged else ["", f"Train    epochs {t.epochs}, batch {t.batch}, optimizer {t.optimizer.name}"
             f"({', '.join(f'{k}={_fmt(v) if not isinstance(v, tuple) else v}' for k, v in t.optimizer.params.items())})"
             + (f", scheduler {t.scheduler.name}{t.scheduler.params}" if t.scheduler.name != "none" else "")]
+    out += [f"Train    {len(p.stages)} stages, in order: {', '.join(st.name for st in p.stages)}"] if staged else []
     if p.evaluate:
         out.append("Evaluate " + ", ".join(m.name + (f"{m.params}" if m.params else "") for m in p.evaluate))
     out += [f"Note     {n}" for n in p.notes]
@@ -154,12 +172,16 @@ def render_text(ex: Explanation) -> str:
 _COST_LABELS = {"encoder_passes": "encoder passes", "decoder_calls": "decoder calls (one per target modality)",
                 "decoded_samples": "latent samples decoded", "sampled_distributions": "distributions sampled",
                 "latent_draws": "reparameterised draws", "products": "products of experts (batched)",
-                "kl_terms": "divergence terms"}
+                "kl_terms": "divergence terms", "gradient_steps": "objective gradients inside inference",
+                "update_passes": "refinement update-network passes"}
+_ONLY_WHEN_USED = ("gradient_steps", "update_passes")      # refine(...), gradient_origin(...)
 
 
 def _cost_lines(ex: Explanation) -> list[str]:
     lines = []
     for key, label in _COST_LABELS.items():
+        if key in _ONLY_WHEN_USED and not ex.cost[key]:
+            continue
         growth = f"   grows {ex.cost_m['growth'][key]} in M" if ex.cost_m else ""
         lines.append(f"  {label:<42} {ex.cost[key]:>5}{growth}")
     if ex.cost_m:
@@ -188,14 +210,18 @@ def render_latex(ex: Explanation) -> str:
             else:
                 rhs = " + ".join(f"{_fmt(w)}\\, {m}" for m, w in zip(members, node.weights))
             out.append(f"{conditioned(p, key, True)} &{rhs} \\\\")
+        out += iterative_explain.latex_lines(p, key) if iterative_explain.is_iterative(node) else []
     for obj in p.ir.objectives.values():
         terms = obj.linear_terms()
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
+        if stage_explain.is_staged(p):
+            sym = stage_explain.objective_symbol(obj.name, obj.direction)
         out.append(f"{sym} &= " + "".join(
             f"{' - ' if t.coefficient < 0 else (' + ' if i else '')}{_fmt(abs(t.coefficient))}\\, {leaf_text(p, t.leaf, True)}"
             + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
             for i, t in enumerate(terms)) + " \\\\")
     out.append("\\end{align*}")
+    out += stage_explain.latex_lines(p) if stage_explain.is_staged(p) else []
     return "\n".join(out)
 
 
@@ -211,7 +237,8 @@ def render_json(ex: Explanation) -> str:
                         "weight": m.weight} for m in g.modalities.values()],
         "latents": [{"name": l.name, "dim": l.dim, "per_modality": l.indexed} for l in g.latents.values()],
         "distributions": [{"name": g.label(k), "type": type(n).__name__, "sees": sorted(g.sees(k)),
-                           "latent": n.latent, "math": definition(p, k)} for k, n in g.nodes.items()],
+                           "latent": n.latent, "math": definition(p, k), **iterative_explain.json_fields(p, k)}
+                          for k, n in g.nodes.items()],
         "params": g.params,
         "objectives": [{"name": o.name, "direction": o.direction, "as_written": " ".join(o.source.split()),
                         "terms": [_term_json(p, t) for t in o.linear_terms()]} for o in p.ir.objectives.values()],
@@ -224,6 +251,8 @@ def render_json(ex: Explanation) -> str:
                   "scheduler_params": p.train.scheduler.params},
         "evaluate": [{"name": m.name, "params": m.params} for m in p.evaluate],
     }
+    if stage_explain.is_staged(p):
+        data["stages"] = stage_explain.as_json(p)
     return json.dumps(data, indent=2)
 
 
@@ -234,4 +263,6 @@ def _term_json(p: Program, t: ir.LinearTerm) -> dict:
             "text": leaf_text(p, leaf)}
     if isinstance(leaf, ir.Rec):
         return {**base, "kind": "rec", "posterior": g.label(leaf.dist), "target": leaf.target, "k": leaf.k}
+    if isinstance(leaf, ir.IWAE):
+        return {**base, **importance.as_json(p, leaf)}
     return {**base, "kind": "kl", "q": g.label(leaf.q), "p": g.label(leaf.p), "estimator": leaf.estimator, "k": leaf.k}

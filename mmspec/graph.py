@@ -68,6 +68,17 @@ class NormalPrior:
 
 
 @dataclass(frozen=True)
+class LaplacePrior:
+    """Laplace(0, b) in every dimension: b fixed, or learned as MMVAE's code does it,
+    b = D·softmax(lambda) with lambda trainable (initially 0, so b = 1)."""
+    key: str
+    scale: float | None = 1.0           # None when learned
+    owner: str = ""                     # the declaration that owns a learned scale
+    latent: str | None = None
+    family: str = "laplace"
+
+
+@dataclass(frozen=True)
 class Expert:
     key: str
     modality: str
@@ -129,13 +140,74 @@ class Detached:
     family: str = "gaussian"
 
 
-DistNode = Union[NormalPrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached]
+@dataclass(frozen=True)
+class Iterate:
+    """Inside the objective of refine(...)/gradient_origin(...): the declared posterior at the current
+    iterate t (its mean and log-variance are what the gradient is taken with respect to)."""
+    key: str
+    owner: str                      # the declaration, e.g. "r[mnist]"
+    members: tuple[str, ...] = ()   # the refined posterior's initial distribution (none for gradient origin)
+    latent: str | None = None
+    family: str = "gaussian"
+
+
+@dataclass(frozen=True)
+class Refined:
+    """Iterative amortized inference (MIAI): T gated updates of (mu, log sigma) from `init` by an
+    update network driven by the gradients of `objective` (an ir.Term over `iterate`); see
+    mmspec/iterative.py and mmspec/lower/refine.py."""
+    key: str
+    init: str
+    iterate: str
+    objective: object               # ir.Term; its leaves read `iterate`
+    direction: str                  # maximize | minimize
+    steps: int                      # T while training
+    eval_steps: int                 # T at evaluation
+    grad: str                       # detached (first order) | through (differentiate through the gradient)
+    loss: str                       # mean (terms of this posterior averaged over iterates) | final
+    network: str                    # the update network, e.g. "r[mnist]"
+    inputs: tuple[str, ...]         # modalities the update network reads as x
+    hidden: int
+    members: tuple[str, ...]        # init, then every other distribution the objective reads
+    reads: frozenset[str]           # modalities the result depends on (init's and the objective's)
+    latent: str | None = None
+    family: str = "gaussian"
+
+
+@dataclass(frozen=True)
+class GradientOrigin:
+    """A variational gradient-origin posterior (SMVGON): z0 = 0, z0' = z0 + grad_z0 L(N(mu(z0), sigma(z0))),
+    q = N(mu(z0'), sigma(z0')) with trainable linear heads mu, sigma."""
+    key: str
+    iterate: str
+    objective: object
+    direction: str
+    network: str
+    members: tuple[str, ...]
+    reads: frozenset[str]
+    latent: str | None = None
+    family: str = "gaussian"
+
+
+DistNode = Union[NormalPrior, LaplacePrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached,
+                 Iterate, Refined, GradientOrigin]
 
 
 def members_of(node: DistNode) -> tuple[str, ...]:
     if isinstance(node, Detached):
         return (node.member,)
     return getattr(node, "members", ())
+
+
+def closure(g: "ModelGraph", keys) -> set[str]:
+    """`keys` and every distribution they are built from, transitively."""
+    seen, stack = set(), list(keys)
+    while stack:
+        k = stack.pop()
+        if k not in seen:
+            seen.add(k)
+            stack.extend(members_of(g.nodes[k]))
+    return seen
 
 
 @dataclass(frozen=True)
@@ -176,6 +248,8 @@ class ModelGraph:
             return frozenset([node.modality])
         if isinstance(node, JointExpert):
             return frozenset(node.modalities)
+        if isinstance(node, (Refined, GradientOrigin)):
+            return node.reads
         out: frozenset[str] = frozenset()
         for member in members_of(node):
             out |= self.sees(member)

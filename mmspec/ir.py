@@ -97,7 +97,34 @@ class KL:
     k: int = 1
 
 
-Leaf = Union[Rec, KL]
+@dataclass(frozen=True)
+class IWAE:
+    """The importance-weighted bound log 1/K sum_k w(z_k), w(z) = p(z) prod_t p(x_t | z)^{w_t} / q(z | X).
+
+    A mixture q is sampled per component (stratified, K draws each): form `looser` averages the
+    components' bounds with the mixture weights (MMVAE's paper objective), `standard` pools all draws
+    in one log-mean-exp; a single distribution has form `single`. `estimator` picks the gradient:
+    `iwae` (plain reparameterised) or `dreg` (doubly reparameterised, Tucker et al. 2018); the value
+    is the same. See mmspec/lower/importance.py.
+    """
+    dist: str
+    prior: str
+    targets: tuple[str, ...]
+    k: int
+    estimator: str = "iwae"
+    form: str = "single"
+
+
+Leaf = Union[Rec, KL, IWAE]
+
+
+def leaf_distributions(leaf: Leaf) -> tuple[str, ...]:
+    """The distribution nodes a leaf reads (what the lowering must compute for it)."""
+    if isinstance(leaf, Rec):
+        return (leaf.dist,)
+    if isinstance(leaf, IWAE):
+        return (leaf.dist, leaf.prior)
+    return (leaf.q, leaf.p)
 
 
 # ---- objective tree ------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from . import ast
 from .errors import Diagnostic, SpecError, Span, closest
 
 KEYWORDS = ("model", "data", "latent", "prior", "posterior", "modality", "param", "maximize",
-            "minimize", "train", "evaluate", "infer")
+            "minimize", "train", "evaluate", "infer", "stage")
+STAGE_WORDS = ("objective", "freeze", "select", "epochs", "batch", "optimizer", "scheduler")   # inside `stage {}`
 
 _FRIENDLY = {
     "NAME": "a name", "INT": "an integer", "NUMBER": "a number", "STRING": "a string",
@@ -23,6 +24,7 @@ _FRIENDLY = {
     "EQUAL": "'='", "TILDE": "'~'", "STAR": "'*'", "ARROW": "'->'", "DBAR": "'||'",
     "ADDOP": "'+' or '-'", "MULOP": "'*' or '/'", "MINUS": "'-'", "CIRCUMFLEX": "'^'",
     "BIGOP": "'sum' or 'mean'", "DIRECTION": "'maximize' or 'minimize'", "$END": "end of file",
+    "STAGE_SETTING": "'epochs', 'batch', 'optimizer' or 'scheduler'", "LBRACE": "'{'", "RBRACE": "'}'",
 }
 
 
@@ -168,6 +170,31 @@ class _ToAst(Transformer):
     def evaluate_stmt(self, meta, items):
         return ast.EvaluateStmt(span=_span(meta), items=list(items))
 
+    def stage_stmt(self, meta, items):
+        name, *clauses = items
+        return ast.StageStmt(span=_span(meta), name=str(name), name_span=_tok_span(name), clauses=clauses)
+
+    def stage_objective(self, meta, items):
+        tok = items[0]
+        return ast.StageClause(span=_span(meta), kind="objective", items=[ast.Name(span=_tok_span(tok), id=str(tok))])
+
+    def stage_train(self, meta, items):
+        return ast.StageClause(span=_span(meta), kind="train", items=list(items))
+
+    def stage_freeze(self, meta, items):
+        return ast.StageClause(span=_span(meta), kind="freeze", items=list(items))
+
+    def stage_select(self, meta, items):
+        mode, name = items
+        return ast.StageClause(span=_span(meta), kind="select", mode=ast.Name(span=_tok_span(mode), id=str(mode)),
+                               items=[ast.Name(span=_tok_span(name), id=str(name))])
+
+    def stage_setting(self, meta, items):
+        return ast.Setting(span=_span(meta), name=str(items[0]), value=items[1])
+
+    def stage_settings(self, meta, items):
+        return ast.StageClause(span=_span(meta), kind="settings", settings=list(items))
+
     def infer_all(self, meta, items):
         return ("all", [])
 
@@ -218,7 +245,7 @@ def _syntax_diagnostic(err: lark.exceptions.UnexpectedInput, source: str) -> Dia
     hint = None
     if token.type == "$END":
         return Diagnostic("unexpected end of file", span, expected=_describe_expected(expected))
-    near = closest(text, KEYWORDS) if token.type == "NAME" else None
+    near = closest(text, KEYWORDS + STAGE_WORDS) if token.type == "NAME" else None
     if near and near != text:
         hint = f"did you mean '{near}'?"
     elif token.type == "NAME" and text in ("rec", "kl", "elbo") :

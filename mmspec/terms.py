@@ -5,7 +5,7 @@ is what lets `explain` print each term with one number and the loss add them up.
 """
 from __future__ import annotations
 
-from . import ast, ir
+from . import ast, families, importance, ir
 from .elaborate import ESTIMATORS, Elaborator, Env, Invalid, _text, _value_label
 from .errors import did_you_mean, one_of
 
@@ -37,12 +37,14 @@ class TermBuilder:
             return self.big(expr, env)
         if isinstance(expr, ast.Call) and expr.func in ("rec", "kl", "elbo", "sg"):
             return getattr(self, f"term_{expr.func}")(expr, env)
+        if isinstance(expr, ast.Call) and expr.func == "iwae":
+            return importance.iwae_term(self, expr, env)
         if self.e.is_numeric(expr):
             self.fail("a number on its own is not a term of the objective", expr,
                       "a term: rec(...), kl(...), elbo(...), or a weighted sum of them",
                       "constants do not change the optimum; multiply a term by it instead")
         if isinstance(expr, ast.Call):
-            funcs = ["rec", "kl", "elbo", "sg"]
+            funcs = ["rec", "kl", "elbo", "iwae", "sg"]
             self.fail(f"'{expr.func}' is not an objective term", ast.Name(span=expr.func_span, id=expr.func),
                       one_of(funcs), did_you_mean(expr.func, funcs))
         if isinstance(expr, (ast.Name, ast.Indexed)):
@@ -163,11 +165,16 @@ class TermBuilder:
                       hint="a divergence compares two densities of one variable; use `on` to re-host one")
 
     def estimator(self, opts: dict, q: str, p: str, call: ast.Call) -> str:
-        mixture = not (self.g.is_gaussian(q) and self.g.is_gaussian(p))
+        fq, fp = self.g.nodes[q].family, self.g.nodes[p].family
+        mixture = "mixture" in (fq, fp)
+        closed = families.has_closed_kl(self.g, q, p)
         if "estimator" not in opts:
             if mixture:
                 self.fail("KL with a mixture has no closed form: choose an estimator", call,
                           "estimator=jensen (upper bound) or estimator=mc, k=K (Monte Carlo)")
+            if not closed:
+                self.fail(f"KL between a {fq} and a {fp} distribution has no closed form here: choose an estimator",
+                          call, "estimator=mc, k=K (Monte Carlo)")
             return "closed"
         node = opts["estimator"]
         name = node.id if isinstance(node, ast.Name) else None
@@ -175,8 +182,13 @@ class TermBuilder:
             self.fail("unknown KL estimator", node, one_of(ESTIMATORS), did_you_mean(str(name), ESTIMATORS))
         if name == "closed" and mixture:
             self.fail("no closed form for a KL with a mixture", node, "estimator=jensen or estimator=mc")
+        if name == "closed" and not closed:
+            self.fail(f"no closed form for a KL between a {fq} and a {fp} distribution", node, "estimator=mc, k=K")
         if name == "jensen" and not mixture:
             self.fail("the Jensen bound is for mixtures; this KL has a closed form", node, "estimator=closed")
+        if name == "jensen" and not families.jensen_applies(self.g, q, p):
+            self.fail("the Jensen bound needs closed-form KLs between the components, but they are of "
+                      "different families", node, "estimator=mc, k=K")
         return name
 
     def term_elbo(self, call: ast.Call, env: Env) -> ir.Term:
@@ -190,8 +202,9 @@ class TermBuilder:
         targets = self.targets(targets_expr, env)
         rec = self.rec_terms(q, targets, self._k(opts, env), call)
         self.check_same_latent(q, prior, call)
-        if not (self.g.is_gaussian(q) and self.g.is_gaussian(prior)):
-            self.fail("elbo(...) uses a closed-form KL; with a mixture write rec(...) - kl(..., estimator=...)", call)
+        if not families.has_closed_kl(self.g, q, prior):
+            self.fail("elbo(...) uses a closed-form KL; with a mixture, or families without one, write "
+                      "rec(...) - kl(..., estimator=...)", call)
         kl: ir.Term = ir.LeafTerm(ir.KL(q, prior, "closed", 1))
         if "beta" in opts:
             kl = ir.Scale(self.e.weight(opts["beta"], env), kl)

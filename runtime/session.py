@@ -20,7 +20,8 @@ from .errors import RunError
 from .evaluate import EvalConfig, evaluate
 from .report.writer import write_all
 from .train import checkpoint
-from .train.loop import LoopConfig, Outcome, Trainer
+from .train.loop import LoopConfig, Outcome
+from .train.stages import StagedTraining
 from .train.progress import TrainingDisplay
 
 
@@ -181,10 +182,11 @@ def run(opts: RunOptions, log: Callable[[str], None] = print, console=None) -> R
                      stop_after_steps=opts.stop_after_steps)
     display = TrainingDisplay(console=console if opts.progress else None, tb_dir=run_dir / "tensorboard",
                               epochs=epochs, purge_step=ckpt.meta.get("step", 0) if ckpt else 0)
-    trainer = Trainer(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)
+    trainer = StagedTraining(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)   # one stage unless the spec has several
     if ckpt is not None:
         trainer.restore(ckpt)
-        log(f"resuming after step {trainer.loop['step']} (epoch {trainer.loop['epoch'] + 1} of {epochs})")
+        stage = f", stage {ckpt.meta['stage']}" if ckpt.meta.get("stages") else ""
+        log(f"resuming after step {trainer.loop['step']} (epoch {trainer.loop['epoch'] + 1} of {epochs}{stage})")
     outcome = trainer.fit()
     rundir.update(run_dir, status=outcome.status, epochs_trained=outcome.epoch, steps=outcome.step,
                   train_wall_s=round(trainer.loop["wall_s"], 1), history=outcome.history, log_steps=outcome.steps)
@@ -216,10 +218,26 @@ def evaluate_run(opts: EvalOptions, log: Callable[[str], None] = print) -> dict:
     ckpt.load_weights(model.module, device)
     dataset = load_data(model, _merge_data(info.get("data", {}), opts.data), seed=info.get("seed", 0), device=device)
     log(dataset.banner())
-    return evaluate_loaded(opts.run_dir, model, dataset, opts.eval, log)
+    return evaluate_loaded(opts.run_dir, model, dataset, opts.eval, log, merge=True)
 
 
-def evaluate_loaded(run_dir: Path, model, dataset, cfg: EvalConfig, log) -> dict:
+def _merged(run_dir: Path, fresh: dict) -> dict:
+    """Earlier results of the same weights, overlaid by the metrics just computed (`eval --metrics`)."""
+    path = Path(run_dir) / "results.json"
+    if not path.exists():
+        return fresh
+    import json
+    old = json.loads(path.read_text())
+    if old.get("run", {}).get("steps") != fresh["run"]["steps"]:
+        return fresh
+    merged = dict(old, **fresh)
+    merged["metrics"] = sorted(set(old.get("metrics", [])) | set(fresh["metrics"]))
+    merged["timing_s"] = dict(old.get("timing_s", {}), **fresh["timing_s"])
+    merged.pop("plots", None)
+    return merged
+
+
+def evaluate_loaded(run_dir: Path, model, dataset, cfg: EvalConfig, log, merge: bool = False) -> dict:
     """Evaluate a model that is ready on its device; write results.json, report.md and the plots."""
     if cfg.cache_dir is None:
         cfg.cache_dir = default_cache_dir()
@@ -231,7 +249,11 @@ def evaluate_loaded(run_dir: Path, model, dataset, cfg: EvalConfig, log) -> dict
            "device": info.get("device", {}).get("name"), "data_banner": info.get("data", {}).get("banner"),
            "epochs_trained": info.get("epochs_trained"), "steps": info.get("steps"),
            "train_wall_s": info.get("train_wall_s", 0.0), "eval_wall_s": eval_s, "run_dir": str(run_dir)}
+    if info.get("stages"):                                  # training stages: epochs, validation, selected epoch
+        run["stages"] = info["stages"]
     results = dict(evaluation.results, run=run)
+    if merge:
+        results = _merged(run_dir, results)
     kinds = {m: i.kind for m, i in model.modalities.items()}
     write_all(run_dir, results, evaluation.grids, kinds=kinds, to_text=dataset.text_to_strings,
               history=info.get("history", []), steps=info.get("log_steps", []))

@@ -21,6 +21,8 @@ posterior uni[m] = poe(p, q[m])
 
 param beta = 1
 param pi = 1 / (M + 1)
+param batch = 256
+param lr = 5e-4
 
 maximize
     pi/2 * rec(joint -> *)
@@ -29,5 +31,5 @@ maximize
 
 infer S = poe(p, q[S])
 
-train epochs 100, batch 256, optimizer adam(lr=5e-4)
+train epochs 100, batch batch, optimizer adam(lr=lr)
 evaluate coherence, latent_probe(samples=10000), levenshtein, fid, elbo, nll(k=12)

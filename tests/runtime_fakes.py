@@ -148,6 +148,9 @@ class FakeModel:
         b = batch[subset[0]].shape[0]
         return poe([self.prior(b)] + [self._expert(m, batch[m]) for m in subset])
 
+    def encode_subsets(self, batch, subsets) -> list[DiagNormal]:
+        return [self.encode(batch, s) for s in subsets]
+
     def decode(self, modality, z):
         info = self.modalities[modality]
         out = self.module["dec"][modality](z).reshape(*z.shape[:-1], *info.shape)

@@ -48,7 +48,7 @@ def tiny_batch(modalities: dict, batch: int = 3, seed: int = 0, dtype=torch.floa
 class Ref:
     """Gaussians as (mu, logvar) pairs; every formula written out from methods.md."""
 
-    LINKS = {"mst_mnist": "sigmoid"}     # the authors' nets that end in a sigmoid
+    LINKS = {"mst_mnist": "sigmoid", "conv64": "sigmoid"}     # the authors' nets that end in a sigmoid
 
     def __init__(self, model, batch, noise):
         self.model, self.batch, self.noise = model, batch, noise
@@ -103,3 +103,54 @@ class Ref:
     def rec(self, q, key, targets, weights=None):
         z = self.sample(q, key)
         return sum((weights or {}).get(t, 1.0) * self.loglik(t, z).mean(0) for t in targets)
+
+    # ---- Laplace distributions as (loc, scale) pairs, densities from torch.distributions (MMVAE) ----
+    def laplace_enc(self, name, modality):
+        """MMVAE's posterior head: scale = D·softmax(raw) + 1e-6."""
+        loc, raw = self.model.module.encoders[name](self.batch[modality])
+        return (loc, torch.softmax(raw, -1) * self.D + 1e-6)
+
+    def learned_laplace_prior(self, name):
+        """Laplace(0, D·softmax(lambda)) with the spec's learned lambda."""
+        scale = torch.softmax(self.model.module.prior_logits[name], -1) * self.D
+        return (torch.zeros(self.B, self.D, dtype=self.like.dtype), scale.expand(self.B, self.D))
+
+    def laplace_sample(self, q, key, k):
+        u = self.noise.uniform(key, (k, self.B, self.D), self.like)
+        return torch.distributions.Laplace(*q).icdf(u)
+
+    @staticmethod
+    def laplace_logpdf(z, q):
+        return torch.distributions.Laplace(*q).log_prob(z).sum(-1)
+
+    # ---- posteriors computed by gradient steps (methods.md 15 and 17), written from the formulas ----
+    def gradient_origin(self, name, objective):
+        """SMVGON: z0 = 0, z0' = z0 + grad_z0 L(N(mu(z0), lv(z0))), q = N(mu(z0'), lv(z0')); the heads
+        are the spec's linear maps (black boxes), the gradient is torch.autograd's."""
+        heads = self.model.module.origins[name]
+        with torch.enable_grad():
+            z0 = torch.zeros(self.B, self.D, dtype=self.like.dtype, requires_grad=True)
+            (step,) = torch.autograd.grad(objective(heads(z0)).sum(), z0, create_graph=torch.is_grad_enabled())
+        return heads(z0.detach() + step)
+
+    def refine(self, name, init, objective, steps, inputs, through=False):
+        """MIAI: [q^0, ..., q^T] with mu_{t+1} = g_mu mu_t + (1 - g_mu) mu~ (log sigma likewise), where the
+        update network (a black box: (x, mu, log sigma, grad mu, grad log sigma) -> mu~, log sigma~,
+        g_mu, g_sigma) reads the gradients of `objective` at the iterate; detached unless `through`."""
+        net = self.model.module.refiners[name]
+        x = torch.cat([self.batch[m].reshape(self.B, -1) for m in inputs], -1)
+        mu, log_sigma = init[0], 0.5 * init[1]
+        out = [init]
+        for _ in range(steps):
+            with torch.enable_grad():
+                if through:
+                    m = mu if mu.requires_grad else mu.detach().requires_grad_()
+                    s = log_sigma if log_sigma.requires_grad else log_sigma.detach().requires_grad_()
+                else:
+                    m, s = mu.detach().requires_grad_(), log_sigma.detach().requires_grad_()
+                g_mu, g_s = torch.autograd.grad(objective((m, 2 * s)).sum(), (m, s), create_graph=through)
+            cand_mu, cand_s, gate_mu, gate_s = net(x, mu, log_sigma, g_mu, g_s)
+            mu = gate_mu * mu + (1 - gate_mu) * cand_mu
+            log_sigma = gate_s * log_sigma + (1 - gate_s) * cand_s
+            out.append((mu, 2 * log_sigma))
+        return out

@@ -34,3 +34,38 @@ def test_tutorial_variant_compiles_and_is_mixture_based():
     compile_spec(spec)
     with pytest.raises(SpecError, match="choose an estimator"):
         check_spec(spec.replace(", estimator=jensen", ""))
+
+
+def test_every_complete_spec_in_the_language_reference_compiles():
+    """Each ``` block of language.md that is a whole spec (starts with `model`) compiles, small."""
+    specs = [b for b in blocks("language.md") if b.lstrip().startswith("model ")]
+    assert len(specs) >= 4
+    for spec in specs:
+        compile_spec(spec, {"dim": "4"} if "param dim" in spec else None)
+
+
+def test_language_reference_refine_and_gradient_origin_examples():
+    from mmspec.graph import GradientOrigin, Refined
+    specs = [b for b in blocks("language.md") if b.lstrip().startswith("model ")]
+    miai = check_spec(next(b for b in specs if "refine(" in b))
+    refined = [n for n in miai.graph.nodes.values() if isinstance(n, Refined)]
+    assert len(refined) == 3 and {(n.steps, n.eval_steps, n.grad, n.loss, n.hidden) for n in refined} == \
+        {(8, 16, "detached", "mean", 512)}
+    assert [r.name for r in miai.evaluate] == ["elbo", "refinement_curve"]
+    smvgon = check_spec(next(b for b in specs if "gradient_origin(" in b))
+    assert sum(isinstance(n, GradientOrigin) for n in smvgon.graph.nodes.values()) == 1
+
+
+def test_language_reference_stage_example():
+    """The `stage` example compiles to its two stages, and the `explain` excerpt shown under it is
+    what explain prints (up to the elided end of the select line)."""
+    from mmspec.explain import Explanation, render_text
+    specs = [b for b in blocks("language.md") if b.lstrip().startswith("model ")]
+    program = check_spec(next(b for b in specs if "stage " in b))
+    assert [(s.name, s.objective, s.select and (s.select.mode, s.select.objective)) for s in program.stages] == \
+        [("source", "source", None), ("align", "align", ("min", "align"))]
+    shown = next(b for b in blocks("language.md") if b.startswith("Stages, in training order")).splitlines()
+    printed = render_text(Explanation.of(program)).splitlines()
+    start = printed.index(shown[0])
+    for doc_line, line in zip(shown, printed[start:]):
+        assert line.startswith(doc_line.split("(...)")[0]), (doc_line, line)

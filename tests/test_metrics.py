@@ -191,6 +191,9 @@ class LabelCopier:
             y = torch.randint(0, 10, y.shape)
         return DiagNormal(torch.nn.functional.one_hot(y, 10).float() * 100, torch.full((y.shape[0], 10), -20.0))
 
+    def encode_subsets(self, batch, subsets):
+        return [self.encode(batch, s) for s in subsets]
+
     def sample_prior(self, n):
         return torch.nn.functional.one_hot(torch.randint(0, 10, (n,)), 10).float() * 100
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from pathlib import Path
 
 import pytest
 import torch
@@ -225,3 +224,77 @@ def test_cli_prints_user_errors_without_traceback(tmp_path):
     assert result.exit_code == 1 and "not a run directory" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(report, [str(tmp_path)])
     assert result.exit_code == 1 and "no results.json" in result.output
+
+
+# ---------------------------------------------------------------- reports and metric selection
+def _results(label, cross, probe):
+    return {"model": label, "modalities": ["mnist", "svhn", "text"], "coherence": {"cross": cross, "joint": 0.15},
+            "latent_probe": {"accuracy": probe}, "classifiers": {"mnist": {"test_accuracy": 0.99}}}
+
+
+def test_report_puts_runs_side_by_side_in_table_1_layout(tmp_path):
+    from runtime.report.compare import compare
+    cross = {"mnist": {"svhn": 0.6, "text": 0.97, "svhn+text": 0.97}, "svhn": {"mnist": 0.73, "text": 0.87,
+             "mnist+text": 0.87}, "text": {"mnist": 0.91, "svhn": 0.71, "mnist+svhn": 0.95}}
+    dirs = []
+    for name in ("crmvae", "mopoe"):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "results.json").write_text(json.dumps(_results(name, cross, {"mnist": 0.95, "mnist+svhn": 0.97})))
+        dirs.append(d)
+    text = compare(dirs, out=tmp_path / "out")
+    header = text.splitlines()[2]
+    assert header.startswith("| method | mnist ← svhn | mnist ← text | mnist ← svhn+text | svhn ← mnist |")
+    assert header.endswith("text ← mnist+svhn | joint (random) |")
+    assert "| crmvae | 0.60 | 0.97 | 0.97 | 0.73 | 0.87 | 0.87 | 0.91 | 0.71 | 0.95 | 0.15 |" in text
+    assert "| mopoe | 0.95 | 0.97 |" in text
+    rows = (tmp_path / "out" / "coherence.csv").read_text().splitlines()
+    assert rows[0].startswith("method,mnist,mnist,mnist,svhn") and rows[1].startswith("method,svhn,text,svhn+text")
+    assert (tmp_path / "out" / "probe.csv").exists() and (tmp_path / "out" / "comparison.md").exists()
+
+
+def test_metrics_come_from_the_spec_with_aliases_and_unknown_names_noted():
+    from runtime.evaluate.suite import EvalConfig, chosen_metrics
+    from mmspec.compiled import MetricRequest
+
+    class Spec:
+        evaluate = [MetricRequest("coherence"), MetricRequest("nll", {"k": 30}), MetricRequest("levenshtein"),
+                    MetricRequest("bogus")]
+    chosen, notes = chosen_metrics(Spec(), EvalConfig())
+    assert chosen == {"coherence": {}, "elbo": {"k": 30}}
+    assert "bogus" in notes[0]
+    chosen, _ = chosen_metrics(Spec(), EvalConfig(metrics=["latent_probe"]))
+    assert chosen == {"latent_probe": {}}
+    assert set(chosen_metrics(type("S", (), {"evaluate": []})(), EvalConfig())[0]) == \
+        {"coherence", "latent_probe", "fid", "elbo", "cosine"}
+
+
+def test_eval_subsets_are_seeded_random_and_cover_the_classes():
+    from runtime.evaluate.common import EvalData
+    data = FakeDataset(256, 200)
+    data._data["test"]["label"] = data._data["test"]["label"].sort().values      # stored sorted by class
+    ev = EvalData(data, ["img"], seed=3, chunk=16)
+    idx = ev.indices("test", 50)
+    assert torch.equal(idx, EvalData(data, ["img"], seed=3).indices("test", 50))
+    assert len(set(data.labels("test")[idx].tolist())) == 10
+    assert sum(y.shape[0] for _, y in ev.chunks("test", 50)) == 50
+
+
+def test_loss_curves_get_one_panel_per_term_until_there_are_too_many_then_one_per_kind(tmp_path):
+    from runtime.report.plots import MAX_PANELS, _panels, loss_curves
+    few = ["loss", "rec(mnist)", "kl(q || p)"]
+    assert _panels(few) == [(n, [n]) for n in few]
+    many = ["loss"] + [f"rec(m{i})" for i in range(20)] + [f"kl(q{i} || p)" for i in range(5)]
+    panels = dict(_panels(many))
+    assert len(many) > MAX_PANELS and set(panels) == {"loss", "rec: 20 terms", "kl: 5 terms"}
+    assert sorted(sum(panels.values(), [])) == sorted(many)
+    history = [{"step": s, "terms": {n: float(s) for n in many}} for s in (1, 2)]
+    assert loss_curves(history, [], tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_the_progress_line_shows_every_term_and_counts_what_does_not_fit():
+    from runtime.train.progress import format_terms
+    values = {f"t{i}": float(i) for i in range(10)}
+    text = format_terms(values, per_line=4)
+    assert all(f"t{i} {i}" in text for i in range(10)) and text.count("\n") == 2
+    assert format_terms(values, limit=3, per_line=10) == "t0 0 | t1 1 | t2 2 | +7 more (all in TensorBoard)"

@@ -1,4 +1,4 @@
-"""The one implementation of every distribution operation: Gaussian, PoE, KL, mixtures.
+"""The one implementation of every distribution operation: Gaussian, Laplace, PoE, KL, mixtures.
 
 Every method of the catalogue goes through these functions; nothing else in mmspec computes a
 product of experts or a divergence.
@@ -20,6 +20,7 @@ class DiagGaussian:
     """N(mu, diag exp(logvar)) for every item of a batch: mu, logvar [B, D]."""
     mu: Tensor
     logvar: Tensor
+    noise = "normal"            # the reparameterisation noise sample_with expects
 
     @property
     def mean(self) -> Tensor:
@@ -45,14 +46,63 @@ class DiagGaussian:
 
 
 @dataclass
+class DiagLaplace:
+    """Laplace(loc, scale) independently in every dimension: loc, scale [B, D] (MMVAE's family)."""
+    loc: Tensor
+    scale: Tensor
+    noise = "uniform"
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    def sample_with(self, u: Tensor) -> Tensor:
+        """Reparameterised samples from uniform noise u in [0, 1) [K, B, D], by the inverse CDF:
+        v = 2u - 1, z = loc - scale·sign(v)·log(1 - |v|) (as torch.distributions.Laplace)."""
+        v = (2.0 * u - 1.0).clamp(min=torch.finfo(u.dtype).eps - 1.0)
+        return self.loc - self.scale * v.sign() * torch.log1p(-v.abs())
+
+    def rsample(self, k: int = 1) -> Tensor:
+        return self.sample_with(torch.rand((k, *self.loc.shape), device=self.loc.device, dtype=self.loc.dtype))
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log Laplace(z; loc, scale) summed over dimensions: z [..., B, D] -> [..., B]."""
+        return (-torch.log(2.0 * self.scale) - torch.abs(z - self.loc) / self.scale).sum(-1)
+
+    def detach(self) -> "DiagLaplace":
+        return DiagLaplace(self.loc.detach(), self.scale.detach())
+
+
+LAPLACE_EPS = 1e-6      # MMVAE's Constants.eta, added to the posterior scale
+
+
+def laplace_from_head(loc: Tensor, raw: Tensor) -> DiagLaplace:
+    """MMVAE's Laplace posterior from an encoder's two heads: scale = D·softmax(raw) + 1e-6."""
+    return DiagLaplace(loc, torch.softmax(raw, dim=-1) * raw.shape[-1] + LAPLACE_EPS)
+
+
+def from_head(family: str, first: Tensor, second: Tensor):
+    """An encoder's two heads as its family's distribution: Gaussian (mu, logvar) or MMVAE's Laplace."""
+    return laplace_from_head(first, second) if family == "laplace" else DiagGaussian(first, second)
+
+
+def laplace_prior(batch: int, dim: int, like: Tensor, scale: float | None, logits: Tensor | None) -> DiagLaplace:
+    """Laplace(0, b): b fixed, or MMVAE's learned b = D·softmax(logits) (logits [D])."""
+    loc = torch.zeros((batch, dim), device=like.device, dtype=like.dtype)
+    if logits is None:
+        return DiagLaplace(loc, torch.full_like(loc, scale))
+    return DiagLaplace(loc, (torch.softmax(logits, dim=-1) * dim).to(like.dtype).expand(batch, dim))
+
+
+@dataclass
 class MixtureOf:
-    """A finite mixture sum_j w_j q_j of Gaussians over one latent (weights are constants)."""
-    components: list[DiagGaussian]
+    """A finite mixture sum_j w_j q_j over one latent (weights are constants; Gaussian or Laplace parts)."""
+    components: list
     weights: list[float]
 
     @property
     def mean(self) -> Tensor:
-        return sum(w * c.mu for w, c in zip(self.weights, self.components))
+        return sum(w * c.mean for w, c in zip(self.weights, self.components))
 
     def rsample(self, k: int = 1) -> Tensor:
         """Ancestral samples (component drawn per item); used at evaluation, not in the loss."""
@@ -65,6 +115,9 @@ class MixtureOf:
     def log_prob(self, z: Tensor) -> Tensor:
         logs = torch.stack([math.log(w) + c.log_prob(z) for w, c in zip(self.weights, self.components) if w > 0])
         return torch.logsumexp(logs, dim=0)
+
+    def detach(self) -> "MixtureOf":
+        return MixtureOf([c.detach() for c in self.components], list(self.weights))
 
 
 def standard_normal(batch: int, dim: int, like: Tensor) -> DiagGaussian:
@@ -95,3 +148,19 @@ def average_of_experts(members: list[DiagGaussian]) -> DiagGaussian:
 def kl_gaussian(q: DiagGaussian, p: DiagGaussian) -> Tensor:
     """KL(q || p) in closed form, summed over dimensions: [B]."""
     return 0.5 * (p.logvar - q.logvar + (torch.exp(q.logvar) + (q.mu - p.mu) ** 2) * torch.exp(-p.logvar) - 1.0).sum(-1)
+
+
+def kl_laplace(q: DiagLaplace, p: DiagLaplace) -> Tensor:
+    """KL(q || p) in closed form for any locations, summed over dimensions: [B].
+    With d = |loc_q - loc_p|: log(b_p/b_q) + (d + b_q exp(-d/b_q))/b_p - 1, from E_q|z - loc_p| = d + b_q e^{-d/b_q}."""
+    d = torch.abs(q.loc - p.loc)
+    return (torch.log(p.scale / q.scale) + (d + q.scale * torch.exp(-d / q.scale)) / p.scale - 1.0).sum(-1)
+
+
+def kl_closed(q, p) -> Tensor:
+    """The closed-form KL of two distributions of one family (the checker admits no other pair)."""
+    if isinstance(q, DiagGaussian) and isinstance(p, DiagGaussian):
+        return kl_gaussian(q, p)
+    if isinstance(q, DiagLaplace) and isinstance(p, DiagLaplace):
+        return kl_laplace(q, p)
+    raise TypeError(f"no closed-form KL between {type(q).__name__} and {type(p).__name__}")

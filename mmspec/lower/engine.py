@@ -13,11 +13,14 @@ import torch
 from torch import Tensor
 
 from .. import ir
-from ..graph import (Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE,
-                     WeightedPoE, members_of)
+from ..graph import (Average, Detached, Expert, GradientOrigin, JointExpert, LaplacePrior, Mixture, ModelGraph,
+                     NormalPrior, PoE, Refined, WeightedPoE, members_of)
 from . import likelihoods
-from .distributions import (DiagGaussian, MixtureOf, average_of_experts, kl_gaussian, product_of_experts,
-                            standard_normal)
+from .batched import BatchedGroups, run_networks
+from .distributions import (DiagGaussian, MixtureOf, average_of_experts, from_head, kl_closed, laplace_prior,
+                            product_of_experts, standard_normal)
+from .importance import iwae_value
+from . import refine
 
 
 class TorchNoise:
@@ -53,6 +56,7 @@ class Evaluation:
         self.D = graph.latent_dim()
         self._gauss: dict[str, DiagGaussian] = {}
         self._samples: dict[str, Tensor] = {}
+        self.experts_from: Evaluation | None = None     # share encoder outputs with another evaluation
 
     # ---- distributions ---------------------------------------------------------------------
     def posterior(self, key: str) -> DiagGaussian | MixtureOf:
@@ -62,10 +66,15 @@ class Evaluation:
         return self.gaussian(key)
 
     def gaussian(self, key: str) -> DiagGaussian:
+        """A non-mixture distribution node, computed once (a DiagGaussian, or a DiagLaplace for that family)."""
         if key not in self._gauss:
             node = self.g.nodes[key]
-            if isinstance(node, (PoE, WeightedPoE)):
+            if self.experts_from is not None and isinstance(node, Expert) and node.modality in self.batch:
+                self._gauss[key] = self.experts_from.gaussian(key)   # an expert reads only its modality
+            elif isinstance(node, (PoE, WeightedPoE)):
                 self.products([key])
+            elif isinstance(node, Expert) and self._batched("encoders", node.network):
+                self._experts_together(node.network)
             else:
                 self._gauss[key] = self._single(node)
         return self._gauss[key]
@@ -74,14 +83,36 @@ class Evaluation:
         if isinstance(node, NormalPrior):
             return standard_normal(self.B, self.D, self.like)
         if isinstance(node, Expert):
-            return DiagGaussian(*self.module.encoders[node.network](self.batch[node.modality]))
+            return from_head(node.family, *self.module.encoders[node.network](self.batch[node.modality]))
         if isinstance(node, JointExpert):
-            return DiagGaussian(*self.module.joint_encoders[node.network](self.batch))
+            return from_head(node.family, *self.module.joint_encoders[node.network](self.batch))
+        if isinstance(node, LaplacePrior):
+            logits = self.module.prior_logits[node.owner] if node.scale is None else None
+            return laplace_prior(self.B, self.D, self.like, node.scale, logits)
         if isinstance(node, Average):
             return average_of_experts([self.gaussian(m) for m in node.members])
         if isinstance(node, Detached):
             return self.gaussian(node.member).detach()
+        if isinstance(node, (Refined, GradientOrigin)):
+            return refine.infer(self, node)           # gradient steps: mmspec/lower/refine.py
         raise TypeError(f"{node!r} is not a Gaussian")
+
+    def _batched(self, kind: str, name: str) -> BatchedGroups | None:
+        groups = getattr(self.module, "batched", None)
+        groups = groups and groups[kind]
+        return groups if groups is not None and groups.covers(name) else None
+
+    def _experts_together(self, network: str) -> None:
+        """Every expert whose encoder shares `network`'s architecture, in one batched call."""
+        groups = self._batched("encoders", network)
+        peers = set(groups.peers(network))
+        needed = getattr(self, "_needed_cache", None)
+        keys = [k for k, n in self.g.nodes.items() if isinstance(n, Expert) and n.network in peers
+                and n.modality in self.batch and k not in self._gauss and (needed is None or k in needed)]
+        names = [self.g.nodes[k].network for k in keys]
+        outs = run_networks(groups, self.module.encoders, names, [self.batch[self.g.nodes[k].modality] for k in keys])
+        for k, out in zip(keys, outs):
+            self._gauss[k] = from_head(self.g.nodes[k].family, *out)
 
     def products(self, keys: list[str]) -> None:
         """All (weighted) products of experts in `keys` as one batched operation per depth."""
@@ -116,8 +147,10 @@ class Evaluation:
         """[k, B, D] reparameterised samples; one draw per node per evaluation (the largest K)."""
         if key not in self._samples:
             draws = max(k, self.samples_needed.get(key, 1))
-            eps = self.noise.normal(self.g.label(key), (draws, self.B, self.D), self.like)
-            self._samples[key] = self.gaussian(key).sample_with(eps)
+            dist = self.gaussian(key)
+            draw = self.noise.uniform if dist.noise == "uniform" else self.noise.normal
+            eps = draw(self.g.label(key), (draws, self.B, self.D), self.like)
+            self._samples[key] = dist.sample_with(eps)
         have = self._samples[key]
         if have.shape[0] < k:
             raise ValueError(f"{self.g.label(key)} was sampled {have.shape[0]} times, {k} are needed")
@@ -134,10 +167,11 @@ class Evaluation:
             for comp, _ in mixture_parts(self.g, leaf.dist):
                 wanted[leaf.target][comp] = max(leaf.k, wanted[leaf.target].get(comp, 0))
         loglik: dict[tuple[str, str], Tensor] = {}
+        zs = {t: [self.samples(c, k) for c, k in comps.items()] for t, comps in wanted.items()}
+        decoded = self.decode_logliks({t: torch.cat(z, dim=0) for t, z in zs.items()})
         for target, comps in wanted.items():
-            zs = [self.samples(c, k) for c, k in comps.items()]
-            values = self.decode_loglik(target, torch.cat(zs, dim=0))
-            for (c, k), v in zip(comps.items(), torch.split(values, [z.shape[0] for z in zs])):
+            sizes = [z.shape[0] for z in zs[target]]
+            for (c, k), v in zip(comps.items(), torch.split(decoded[target], sizes)):
                 loglik[(c, target)] = v
         out = {}
         for leaf in leaves:
@@ -145,10 +179,21 @@ class Evaluation:
                             for c, w in mixture_parts(self.g, leaf.dist))
         return out
 
-    def decode_loglik(self, target: str, z: Tensor) -> Tensor:
-        """log p(x_target | z) for z [K, B, D] -> [K, B], with one decoder pass."""
+    def decode_logliks(self, zs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """decode_loglik for every target; identical decoders as one batched call when enabled."""
+        groups = getattr(self.module, "batched", None)
+        if groups is None:
+            return {t: self.decode_loglik(t, z) for t, z in zs.items()}
+        targets = list(zs)
+        raws = run_networks(groups["decoders"], self.module.decoders, targets,
+                            [zs[t].reshape(-1, zs[t].shape[-1]) for t in targets])
+        return {t: self.decode_loglik(t, zs[t], raw) for t, raw in zip(targets, raws)}
+
+    def decode_loglik(self, target: str, z: Tensor, raw: Tensor | None = None) -> Tensor:
+        """log p(x_target | z) for z [K, B, D] -> [K, B], with one decoder pass (or its `raw` output)."""
         mod = self.g.modalities[target]
-        raw = self.module.decoders[target](z.reshape(-1, z.shape[-1]))
+        if raw is None:
+            raw = self.module.decoders[target](z.reshape(-1, z.shape[-1]))
         raw = raw.reshape(*z.shape[:-1], *mod.shape)
         log_scale = self.module.log_scales[target] if target in self.module.log_scales else None
         return likelihoods.log_likelihood(mod.likelihood, self.links[target], raw, self.batch[target],
@@ -156,7 +201,7 @@ class Evaluation:
 
     def kl_value(self, leaf: ir.KL) -> Tensor:
         if leaf.estimator == "closed":
-            return kl_gaussian(self.gaussian(leaf.q), self.gaussian(leaf.p))
+            return kl_closed(self.gaussian(leaf.q), self.gaussian(leaf.p))
         if leaf.estimator == "jensen":
             return self.jensen(leaf.q, leaf.p)
         total = 0.0
@@ -167,7 +212,7 @@ class Evaluation:
 
     def jensen(self, q: str, p: str) -> Tensor:
         """Upper bound by convexity of KL: sum_j sum_k a_j b_k KL(q_j || p_k)."""
-        return sum(a * b * kl_gaussian(self.gaussian(qj), self.gaussian(pk))
+        return sum(a * b * kl_closed(self.gaussian(qj), self.gaussian(pk))
                    for qj, a in mixture_parts(self.g, q) for pk, b in mixture_parts(self.g, p))
 
     def leaf_values(self, leaves: list[ir.Leaf]) -> dict[ir.Leaf, Tensor]:
@@ -176,14 +221,16 @@ class Evaluation:
         for leaf in leaves:
             if isinstance(leaf, ir.KL):
                 out[leaf] = self.kl_value(leaf)
-        return out
+            elif isinstance(leaf, ir.IWAE):
+                out[leaf] = iwae_value(self, leaf)
+        return refine.average_over_iterates(self, leaves, out)
 
     def _needed(self, key: str, leaves: list[ir.Leaf]) -> bool:
         return key in self._needed_keys(tuple(leaves))
 
     def _needed_keys(self, leaves: tuple) -> set[str]:
         if not hasattr(self, "_needed_cache"):
-            roots = [k for l in leaves for k in ((l.dist,) if isinstance(l, ir.Rec) else (l.q, l.p))]
+            roots = [k for l in leaves for k in ir.leaf_distributions(l)]
             seen: set[str] = set()
             stack = list(roots)
             while stack:

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import torch
 from torch import Tensor
 
 from .. import ir
 from ..check import Program
 from ..compiled import LossOutput, ModalityInfo
-from ..graph import NormalPrior
+from .. import importance as importance_names
+from ..graph import LaplacePrior, NormalPrior
 from ..networks import output_link
-from . import likelihoods
-from .distributions import DiagGaussian, MixtureOf, standard_normal
+from . import likelihoods, refine
+from .distributions import DiagGaussian, MixtureOf, laplace_prior, standard_normal
 from .engine import Evaluation, mixture_parts
 from .modules import SpecModule
 
@@ -26,6 +26,8 @@ def leaf_name(graph, leaf: ir.Leaf) -> str:
     if isinstance(leaf, ir.Rec):
         k = f", k={leaf.k}" if leaf.k > 1 else ""
         return f"rec({graph.label(leaf.dist)}->{leaf.target}{k})"
+    if isinstance(leaf, ir.IWAE):
+        return importance_names.short_name(graph, leaf)
     est = "" if leaf.estimator == "closed" else f", {leaf.estimator}" + (f" k={leaf.k}" if leaf.estimator == "mc" else "")
     return f"kl({graph.label(leaf.q)}||{graph.label(leaf.p)}{est})"
 
@@ -45,29 +47,40 @@ class CompiledSpec:
         self.train, self.evaluate = program.train, program.evaluate
         self.source_text, self.source_hash = program.spec.source, program.source_hash
         self.links = {n: output_link(m.net.name) for n, m in g.modalities.items()}
-        self.objective = program.objective
-        self.terms = self.objective.linear_terms()
-        self.leaves = self.objective.leaves()
-        self.term_names = {leaf: leaf_name(g, leaf) for leaf in self.leaves}
-        self.samples_needed = _samples_needed(g, self.leaves)
+        self.stages = list(program.stages)
+        self.lowered = {name: _Lowered(g, obj) for name, obj in program.ir.objectives.items()}
+        self.objective = program.objective            # the default: the first declared objective
+        default = self.lowered[self.objective.name]
+        self.terms, self.leaves, self.samples_needed = default.terms, default.leaves, default.samples_needed
+        self.term_names = {leaf: leaf_name(g, leaf) for low in self.lowered.values() for leaf in low.leaves}
         self.can_generate, self.generation_note = self._generation()
 
     # ---- training ----------------------------------------------------------------------------
-    def evaluation(self, batch: dict[str, Tensor], noise=None) -> Evaluation:
-        return Evaluation(self.graph, self.module, self.links, batch, noise, self.samples_needed)
+    def evaluation(self, batch: dict[str, Tensor], noise=None, samples_needed=None) -> Evaluation:
+        return Evaluation(self.graph, self.module, self.links, batch, noise,
+                          self.samples_needed if samples_needed is None else samples_needed)
 
-    def per_item_objective(self, batch: dict[str, Tensor], noise=None) -> tuple[Tensor, dict]:
-        """The objective for each item [B] (maximize sense), and each leaf's per-item value."""
-        values = self.evaluation(batch, noise).leaf_values(self.leaves)
-        total = sum(t.coefficient * (values[t.leaf].detach() if t.detached else values[t.leaf]) for t in self.terms)
+    def _lowered_for(self, objective: str | None) -> "_Lowered":
+        if objective is None:
+            return self.lowered[self.objective.name]
+        if objective not in self.lowered:
+            raise KeyError(f"no objective {objective!r}; the spec has {', '.join(self.lowered)}")
+        return self.lowered[objective]
+
+    def per_item_objective(self, batch: dict[str, Tensor], noise=None, objective: str | None = None) -> tuple[Tensor, dict]:
+        """The objective for each item [B] (as written, not negated), and each leaf's per-item value."""
+        low = self._lowered_for(objective)
+        values = self.evaluation(batch, noise, low.samples_needed).leaf_values(low.leaves)
+        total = sum(t.coefficient * (values[t.leaf].detach() if t.detached else values[t.leaf]) for t in low.terms)
         return total, values
 
-    def loss(self, batch: dict[str, Tensor], noise=None) -> LossOutput:
-        total, values = self.per_item_objective(batch, noise)
-        objective = total.mean()
-        loss = -objective if self.objective.direction == "maximize" else objective
+    def loss(self, batch: dict[str, Tensor], noise=None, objective: str | None = None) -> LossOutput:
+        """The named objective's loss (default: the first declared; a stage's is `stage.objective`)."""
+        total, values = self.per_item_objective(batch, noise, objective)
+        value = total.mean()
+        loss = -value if self._lowered_for(objective).objective.direction == "maximize" else value
         terms = {self.term_names[leaf]: v.detach().mean() for leaf, v in values.items()}
-        terms["objective"] = objective.detach()
+        terms["objective"] = value.detach()
         return LossOutput(loss, terms)
 
     # ---- evaluation --------------------------------------------------------------------------
@@ -77,6 +90,28 @@ class CompiledSpec:
             raise KeyError(f"no infer rule for {sorted(subset)}; modalities: {list(self.modalities)}")
         given = {m: batch[m] for m in subset}
         return self.evaluation(given).posterior(key)
+
+    def encode_subsets(self, batch: dict[str, Tensor], subsets: Sequence[Sequence[str]]) -> list:
+        """The posterior of every subset, each encoder run once on the batch for all of them
+        (what evaluation over PolyMNIST's 31 subsets needs); equal to `encode` subset by subset."""
+        shared = self.evaluation(batch)
+        out = []
+        for subset in subsets:
+            key = self.program.ir.infer.get(frozenset(subset))
+            if key is None:
+                raise KeyError(f"no infer rule for {sorted(subset)}; modalities: {list(self.modalities)}")
+            ev = self.evaluation({m: batch[m] for m in subset})
+            ev.experts_from = shared
+            out.append(ev.posterior(key))
+        return out
+
+    def refined_posteriors(self) -> dict[str, tuple[str, ...]]:
+        """Each refine(...) posterior -> the modalities its initial posterior sees (MIAI's Fig. 4)."""
+        return refine.refined_posteriors(self.graph)
+
+    def refinement_trajectory(self, batch: dict[str, Tensor], name: str, steps: int) -> list[DiagGaussian]:
+        """[q^0, ..., q^T] of a refined posterior for T = steps (its objective may read all of `batch`)."""
+        return refine.trajectory_of(self, batch, name, steps)
 
     def decode(self, modality: str, z: Tensor) -> Tensor:
         mod = self.graph.modalities[modality]
@@ -90,7 +125,13 @@ class CompiledSpec:
         return likelihoods.log_likelihood(mod.likelihood, self.links[modality], raw, x, scale, len(mod.shape))
 
     def prior(self, batch_size: int) -> DiagGaussian:
+        """The spec's data-free prior: N(0, I), or a Laplace prior when the spec declares one."""
         like = next(self.module.parameters())
+        laplace = [n for k, n in self.graph.nodes.items() if isinstance(n, LaplacePrior) and k in self.graph.prior_keys]
+        if laplace:
+            node = laplace[0]
+            logits = self.module.prior_logits[node.owner] if node.scale is None else None
+            return laplace_prior(batch_size, self.latent_dim, like, node.scale, logits)
         return standard_normal(batch_size, self.latent_dim, like)
 
     def sample_prior(self, n: int) -> Tensor:
@@ -103,17 +144,14 @@ class CompiledSpec:
     def _generation(self) -> tuple[bool, str]:
         """Unconditional generation samples N(0, I); it is meaningful only when the objective ties
         the latent to that prior."""
-        used = {k for l in self.leaves if isinstance(l, ir.KL) for k in (l.q, l.p)}
-        for leaf in self.leaves:
-            if isinstance(leaf, ir.Rec):
-                used.add(leaf.dist)
+        used = {k for low in self.lowered.values() for l in low.leaves for k in ir.leaf_distributions(l)}
         stack, seen = list(used), set()
         while stack:
             k = stack.pop()
             if k in seen:
                 continue
             seen.add(k)
-            if isinstance(self.graph.nodes[k], NormalPrior):
+            if isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior)):
                 return True, ""
             from ..graph import members_of
             stack.extend(members_of(self.graph.nodes[k]))
@@ -121,10 +159,20 @@ class CompiledSpec:
                        "so sampling N(0, I) does not generate from the model")
 
 
+class _Lowered:
+    """One objective ready to evaluate: its linear terms, distinct leaves and samples per distribution."""
+
+    def __init__(self, graph, objective: ir.Objective):
+        self.objective = objective
+        self.terms = objective.linear_terms()
+        self.leaves = objective.leaves()
+        self.samples_needed = _samples_needed(graph, self.leaves)
+
+
 def _samples_needed(graph, leaves: list[ir.Leaf]) -> dict[str, int]:
     need: dict[str, int] = {}
     for leaf in leaves:
-        if isinstance(leaf, ir.Rec):
+        if isinstance(leaf, (ir.Rec, ir.IWAE)):
             parts = mixture_parts(graph, leaf.dist)
         elif leaf.estimator == "mc":
             parts = mixture_parts(graph, leaf.q)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..graph import ModelGraph
+from ..graph import LaplacePrior, ModelGraph
 from ..networks import GaussianHeads, build_decoder, build_encoder, build_encoder_body
+from .batched import BatchedGroups
+from .refine import build_modules as build_refine_modules
 
 DEFAULT_JOINT_HIDDEN = (512,)
 
@@ -59,3 +61,18 @@ class SpecModule(nn.Module):
         self.joint_encoders = nn.ModuleDict(joints)
         self.decoders = nn.ModuleDict(decoders)
         self.log_scales = nn.ParameterDict(scales)
+        # learned Laplace prior scales (MMVAE): logits lambda [D], b = D·softmax(lambda), initially b = 1
+        self.prior_logits = nn.ParameterDict({n.owner: nn.Parameter(torch.zeros(d)) for n in graph.nodes.values()
+                                              if isinstance(n, LaplacePrior) and n.scale is None})
+        self.batched: dict[str, BatchedGroups] | None = None
+        # refine(...) update networks and gradient_origin(...) heads, by declaration (mmspec/lower/refine.py)
+        refiners, origins = build_refine_modules(graph, d)
+        self.refiners = nn.ModuleDict(refiners)
+        self.origins = nn.ModuleDict(origins)
+
+    def use_batched(self, enabled: bool = True) -> "SpecModule":
+        """Run encoders (and decoders) of identical architecture as one vmapped call each
+        (mmspec.lower.batched); the parameters stay those of the separate networks."""
+        self.batched = ({"encoders": BatchedGroups(self.encoders), "decoders": BatchedGroups(self.decoders)}
+                        if enabled else None)
+        return self

@@ -89,13 +89,19 @@ def encode(model, batch: dict[str, Tensor], subset: Subset):
         return model.encode({m: batch[m] for m in subset}, list(subset))
 
 
+def encode_many(model, batch: dict[str, Tensor], subsets: Sequence[Subset]) -> dict[Subset, object]:
+    """The posterior of every subset, each encoder run once for all of them."""
+    with torch.enable_grad():
+        return dict(zip(subsets, model.encode_subsets(batch, [list(s) for s in subsets])))
+
+
 def posterior_means(model, data: EvalData, split: str, n: int | None,
                     subsets: Sequence[Subset]) -> tuple[dict[Subset, Tensor], Tensor]:
     """Posterior means [N, D] (on the CPU) of every subset over the first `n` items of `split`."""
     means: dict[Subset, list[Tensor]] = {s: [] for s in subsets}
     labels = []
     for batch, y in data.chunks(split, n):
-        for s in subsets:
-            means[s].append(encode(model, batch, s).mean.detach().float().cpu())
+        for s, posterior in encode_many(model, batch, subsets).items():
+            means[s].append(posterior.mean.detach().float().cpu())
         labels.append(y.cpu())
     return {s: torch.cat(v) for s, v in means.items()}, torch.cat(labels)

@@ -12,7 +12,7 @@ from typing import Protocol, Sequence
 import torch
 from torch import Tensor
 
-from .common import EvalData, Subset, encode
+from .common import EvalData, Subset, encode, encode_many
 
 
 class Sink(Protocol):
@@ -38,14 +38,16 @@ def to_data_space(model, target: str, z: Tensor) -> Tensor:
     return x
 
 
-def sample_given(model, batch: dict[str, Tensor], given: Subset, n: int) -> Tensor:
-    """One latent sample per item: from q(z | X_given), or from the prior when `given` is empty."""
+def sample_given(model, batch: dict[str, Tensor], given: Subset, n: int, posterior=None,
+                 samples: int = 1) -> Tensor:
+    """`samples` latent draws per item, sample-major ([samples * n, D]): from q(z | X_given)
+    (`posterior` when already encoded), or from the prior when `given` is empty."""
     if not given:
         with torch.no_grad():
-            return model.sample_prior(n)
-    posterior = encode(model, batch, given)
+            return model.sample_prior(samples * n)
+    posterior = posterior if posterior is not None else encode(model, batch, given)
     with torch.no_grad():
-        return posterior.rsample(1)[0].detach()
+        return posterior.rsample(samples).detach().flatten(0, 1)
 
 
 def sweep(model, data: EvalData, split: str, n: int | None, pairs: Sequence[tuple[Subset, str]],
@@ -56,8 +58,9 @@ def sweep(model, data: EvalData, split: str, n: int | None, pairs: Sequence[tupl
         by_given.setdefault(given, []).append(target)
     for batch, labels in data.chunks(split, n):
         size = labels.shape[0]
+        posteriors = encode_many(model, batch, [g for g in by_given if g])
         for given, targets in by_given.items():
-            z = sample_given(model, batch, given, size)
+            z = sample_given(model, batch, given, size, posteriors.get(given))
             for target in targets:
                 generated = to_data_space(model, target, z)
                 for sink in sinks:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .common import EvalData, Subset
+from .common import EvalData, Subset, encode_many
 from .generation import sample_given, to_data_space
 
 
@@ -33,10 +33,11 @@ def grid_examples(model, data: EvalData, pairs: list[tuple[Subset, str]], *, ite
     gen = torch.Generator(device=labels.device).manual_seed(data.seed)
     full = data.dataset.batch("test", idx, generator=gen)
     small = {m: full[m] for m in data.modalities}
+    posteriors = encode_many(model, small, list(dict.fromkeys(g for g, _ in pairs if g)))
     out = {}
     for given, target in pairs:
-        draws = [to_data_space(model, target, sample_given(model, small, given, idx.shape[0])).cpu()
-                 for _ in range(samples)]
-        out[(given, target)] = {"given": {m: small[m].cpu() for m in given}, "generated": torch.stack(draws),
+        z = sample_given(model, small, given, idx.shape[0], posteriors.get(given), samples=samples)
+        draws = to_data_space(model, target, z).cpu().unflatten(0, (samples, idx.shape[0]))
+        out[(given, target)] = {"given": {m: small[m].cpu() for m in given}, "generated": draws,
                                 "truth": small[target].cpu(), "labels": labels[idx].cpu()}
     return out

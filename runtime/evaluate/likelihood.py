@@ -24,11 +24,16 @@ def elbo_and_nll(model, data: EvalData, split: str = "test", n: int | None = Non
     for batch, labels in data.chunks(split, n):
         posterior = encode(model, batch, tuple(modalities))
         with torch.no_grad():
-            z = posterior.rsample(k)                                        # [K, B, D]
-            log_w = sum(model.log_likelihood(m, z, batch[m]) for m in modalities)
-            log_w = log_w + model.prior(labels.shape[0]).log_prob(z) - posterior.log_prob(z)
-            log_w = log_w.double()
+            log_w = log_weights(model, batch, posterior, k)
             elbo_sum += log_w.mean(0).sum().cpu()
             iw_sum += (torch.logsumexp(log_w, 0) - math.log(k)).sum().cpu()
         items += labels.shape[0]
     return {"elbo": float(elbo_sum) / items, "nll": -float(iw_sum) / items, "k": k, "items": items}
+
+
+def log_weights(model, batch: dict, posterior, k: int):
+    """log w_k = sum_m log p(x_m | z_k) + log p(z_k) - log q(z_k | X) for z_k ~ q: [K, B] in float64."""
+    z = posterior.rsample(k)                                                # [K, B, D]
+    log_w = sum(model.log_likelihood(m, z, batch[m]) for m in model.modalities)
+    batch_size = next(iter(batch.values())).shape[0]
+    return (log_w + model.prior(batch_size).log_prob(z) - posterior.log_prob(z)).double()

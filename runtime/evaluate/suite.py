@@ -21,14 +21,15 @@ from .generation import sweep
 from .grids import grid_examples
 from .likelihood import elbo_and_nll
 from .probe import PROTOCOL, probe_subsets
+from .refinement_curve import applies as applies_refinement, refinement_curve
 from .similarity import cosine_pairs
 from .text import LevenshteinSink
 
-ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "cosine")
+ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "cosine", "refinement_curve")
 ALIASES = {"joint_coherence": "coherence", "cross_coherence": "coherence", "levenshtein": "coherence",
            "probe": "latent_probe", "linear_probe": "latent_probe", "nll": "elbo", "iwnll": "elbo",
            "likelihood": "elbo", "similarity": "cosine", "cosine_similarity": "cosine",
-           "frechet": "fid", "classifier_frechet": "fid"}
+           "frechet": "fid", "classifier_frechet": "fid", "elbo_vs_steps": "refinement_curve"}
 
 
 @dataclass
@@ -58,8 +59,8 @@ def chosen_metrics(model, cfg: EvalConfig) -> tuple[dict[str, dict], list[str]]:
     """{canonical metric: params} from the override or the spec, and notes on unknown names."""
     requests = [(name, {}) for name in cfg.metrics] if cfg.metrics else \
         [(r.name, dict(r.params)) for r in getattr(model, "evaluate", [])]
-    if not requests:
-        requests = [(name, {}) for name in ALL_METRICS]
+    if not requests:          # the curve against refinement steps only where the spec refines a posterior
+        requests = [(name, {}) for name in ALL_METRICS if name != "refinement_curve" or applies_refinement(model)]
     chosen, notes = {}, []
     for name, params in requests:
         canonical = ALIASES.get(name, name)
@@ -97,6 +98,12 @@ def evaluate(model, dataset, cfg: EvalConfig, log: Callable[[str], None] = print
                 k = int(_param(chosen, "elbo", "k", cfg.iw_k_override, 12))
                 log(f"test ELBO and importance-weighted NLL (K={k})")
                 res["likelihood"] = _timed(res, "likelihood", lambda: elbo_and_nll(model, data, "test", n_test, k))
+            if "refinement_curve" in chosen:        # MIAI Fig. 4; says so when the spec has no refine(...)
+                steps, k = (int(_param(chosen, "refinement_curve", key, None, d)) for key, d in (("steps", 16), ("k", 1)))
+                if applies_refinement(model):
+                    log(f"ELBO against refinement steps T = 1..{steps}")
+                res["refinement_curve"] = _timed(res, "refinement_curve", lambda: refinement_curve(
+                    model, data, "test", n_test, steps=steps, k=k))
     finally:
         model.module.train(was_training)
     return Evaluation(res, grids)

@@ -58,26 +58,59 @@ def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[
     return path
 
 
+MAX_PANELS = 12
+
+
+def _panels(names: list[str]) -> list[tuple[str, list[str]]]:
+    """One panel per term while they fit; beyond MAX_PANELS, one panel per kind of term (`rec`,
+    `kl`, ...) with every term of that kind drawn in it, so MoPoE's 188 terms stay readable."""
+    if len(names) <= MAX_PANELS:
+        return [(n, [n]) for n in names]
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        kind = name.split("(", 1)[0] if "(" in name else name
+        groups.setdefault(kind, []).append(name)
+    return [(kind if len(members) == 1 else f"{kind}: {len(members)} terms", members)
+            for kind, members in groups.items()]
+
+
+def _term_names(history: list[dict], steps: list[dict]) -> list[str]:
+    """Every term logged, in first-seen order (a staged run's stages log different terms)."""
+    names: dict[str, None] = {}
+    for values in [h["terms"] for h in history] + steps:
+        names.update((k, None) for k in values if k != "step")
+    return list(names)
+
+
 def loss_curves(history: list[dict], steps: list[dict], path: Path) -> Path | None:
-    """One panel per named term (scales differ): logged step values and epoch means."""
+    """Logged step values and epoch means of every named term, one panel per term (scales differ)
+    or per kind of term when there are many."""
     if not history and not steps:
         return None
-    names = list((history[0]["terms"] if history else {k: 0 for k in steps[0] if k != "step"}).keys())
-    cols = min(3, len(names))
-    rows = (len(names) + cols - 1) // cols
+    names = _term_names(history, steps)
+    panels = _panels(names)
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 2.8 * rows), squeeze=False)
-    for i, name in enumerate(names):
+    for i, (title, members) in enumerate(panels):
         ax = axes[i // cols][i % cols]
-        if steps:
-            ax.plot([s["step"] for s in steps], [s[name] for s in steps], lw=0.8, alpha=0.5, label="logged steps")
-        if history:
-            ax.plot([h["step"] for h in history], [h["terms"][name] for h in history], "o-", ms=3, label="epoch mean")
-        ax.set_title(name, fontsize=9)
+        single = len(members) == 1
+        for name in members:
+            logged = [s for s in steps if name in s]              # a staged run logs each term in its stage only
+            means = [h for h in history if name in h["terms"]]
+            if logged:
+                ax.plot([s["step"] for s in logged], [s[name] for s in logged], lw=0.8, alpha=0.5 if single else 0.3,
+                        label="logged steps" if single else None)
+            if means:
+                ax.plot([h["step"] for h in means], [h["terms"][name] for h in means], "o-" if single else "-",
+                        ms=3, lw=1 if single else 0.6, label="epoch mean" if single else None)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-    for j in range(len(names), rows * cols):
+    for j in range(len(panels), rows * cols):
         axes[j // cols][j % cols].axis("off")
-    axes[0][0].legend(fontsize=7)
+    if len(panels[0][1]) == 1:
+        axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from ..evaluate import refinement_curve
 from . import plots
 from .tables import coherence_table, pair_table, probe_table, to_markdown
 
@@ -20,6 +21,9 @@ def write_all(run_dir: Path, results: dict, grids: dict, *, kinds: dict[str, str
     for (given, target), example in grids.items():
         name = plots.grid_filename(given, target)
         out[name] = plots.cross_generation_grid(example, given, target, kinds, to_text, run_dir / name)
+    fig4 = refinement_curve.plot(results.get("refinement_curve"), run_dir / "refinement_curve.png")
+    if fig4 is not None:
+        out["refinement_curve"] = fig4
     results = dict(results, plots=sorted(p.name for p in out.values()))
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=False, default=str))
     (run_dir / "report.md").write_text(markdown(results))
@@ -41,8 +45,20 @@ def _run_section(res: dict) -> str:
              f"- evaluated on {res.get('test_items', '?')} test items; metrics: {', '.join(res.get('metrics', []))}"]
     if run.get("params"):
         lines.append("- params: " + ", ".join(f"{k} = {v}" for k, v in run["params"].items()))
+    lines += [_stage_line(i, s) for i, s in enumerate(run.get("stages") or [], 1)]
     lines += [f"- note: {n}" for n in res.get("notes", [])]
     return _section("Run", "\n".join(lines))
+
+
+def _stage_line(index: int, stage: dict) -> str:
+    """One training stage: its objective, length and, with model selection, the epoch it kept."""
+    epochs, steps = stage["epochs"], stage["steps"]
+    line = (f"- stage {index}, {stage['name']} (objective {stage['objective']}): {epochs} epoch{'s' * (epochs != 1)}, "
+            f"{steps} step{'s' * (steps != 1)}")
+    if stage.get("selected_epoch") is not None:
+        line += (f"; kept epoch {stage['selected_epoch']} (validation value {stage['selected_value']:.6g}, "
+                 f"on {stage.get('validation_split')})")
+    return line
 
 
 def _classifier_section(res: dict) -> str:
@@ -112,6 +128,8 @@ def markdown(res: dict) -> str:
         parts.append(_section("Cosine similarity of latent means",
                               "Matched: the same test item through two modalities; shuffled: paired with "
                               "another item (the baseline).\n\n" + "\n".join(rows)))
+    if res.get("refinement_curve"):
+        parts.append(_section("ELBO against refinement steps (MIAI Fig. 4)", refinement_curve.markdown(res["refinement_curve"])))
     parts.append(_frechet_section(res))
     if res.get("plots"):
         parts.append(_section("Plots", "\n".join(f"![{p}]({p})" for p in res["plots"])))

@@ -63,7 +63,7 @@ class Trainer:
         self.n_train = int(dataset.split_size("train"))
         self.batch = min(cfg.batch, self.n_train)
         self.steps_per_epoch = self.n_train // self.batch
-        self.opt = build_optimizer(model.train.optimizer, model.module.parameters())
+        self.opt = build_optimizer(model.train.optimizer, self._parameters())
         self.sched = build_scheduler(model.train.scheduler, self.opt, cfg.epochs)
         self.perm_gen = torch.Generator().manual_seed(cfg.seed)
         self.data_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
@@ -76,6 +76,14 @@ class Trainer:
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self._bad_vec: torch.Tensor | None = None
         self._step_t = torch.zeros((), dtype=torch.long, device=self.device)
+
+    def _parameters(self):
+        """What the optimizer updates: everything here; a training stage narrows it (stages.py)."""
+        return self.model.module.parameters()
+
+    def _train_mode(self) -> None:
+        """Training mode for the step; a stage keeps its frozen modules in eval mode (stages.py)."""
+        self.model.module.train()
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -193,8 +201,8 @@ class Trainer:
                        list(self.loop["history"]), list(self.loop["steps"]))
 
     def _epochs(self) -> str:
-        model, loop, cfg = self.model, self.loop, self.cfg
-        model.module.train()
+        loop, cfg = self.loop, self.cfg
+        self._train_mode()
         while loop["epoch"] < cfg.epochs:
             epoch = loop["epoch"]
             self.perm_gen.set_state(loop["perm_state"])

@@ -51,7 +51,16 @@ def build_optimizer(settings, parameters) -> torch.optim.Optimizer:
     if unknown:
         raise RunError(f"optimizer {settings.name} does not take {', '.join(unknown)}; "
                        f"it takes {', '.join(a for a in accepted if a != 'betas')}")
-    return cls(list(parameters), **params)
+    parameters = list(parameters)
+    if _fusable(cls, parameters):
+        params.setdefault("fused", True)     # one kernel for the whole update instead of one per tensor
+    return cls(parameters, **params)
+
+
+def _fusable(cls, parameters) -> bool:
+    """Adam/AdamW on CUDA have a fused implementation (same update, fewer kernel launches)."""
+    return (cls in (torch.optim.Adam, torch.optim.AdamW) and bool(parameters)
+            and all(p.is_cuda and p.is_floating_point() for p in parameters))
 
 
 def build_scheduler(settings, optimizer, epochs: int):

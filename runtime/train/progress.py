@@ -13,11 +13,12 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 
-def format_terms(values: dict[str, float], limit: int = 8) -> str:
-    """'loss 12.3 | rec(joint -> *) -10.1 | ...' with at most `limit` terms (the bar must fit)."""
-    items = list(values.items())
-    shown = " | ".join(f"{k} {v:.4g}" for k, v in items[:limit])
-    return shown + (f" | +{len(items) - limit} more" if len(items) > limit else "")
+def format_terms(values: dict[str, float], limit: int = 32, per_line: int = 4) -> str:
+    """Every named term as 'name value', `per_line` to a line so the bar stays readable; beyond
+    `limit` terms (MoPoE on PolyMNIST has 188) the rest is counted, not dropped silently."""
+    items = [f"{k} {v:.4g}" for k, v in values.items()]
+    shown = items[:limit] + ([f"+{len(items) - limit} more (all in TensorBoard)"] if len(items) > limit else [])
+    return "\n".join(" | ".join(shown[i:i + per_line]) for i in range(0, len(shown), per_line))
 
 
 class TrainingDisplay:
@@ -60,7 +61,7 @@ class TrainingDisplay:
     def end_epoch(self, epoch: int, step: int, means: dict[str, float], lr: float) -> None:
         if self.progress is not None:
             self.progress.update(self.task, terms=format_terms(means))
-            self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}: {format_terms(means, limit=20)}"
+            self.progress.console.print(f"epoch {epoch + 1}/{self.epochs}: {format_terms(means, per_line=len(means))}"
                                         f" | lr {lr:.3g}", highlight=False, markup=False)
         if self.writer is not None:
             for k, v in means.items():

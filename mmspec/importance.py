@@ -1,0 +1,116 @@
+"""`iwae(...)`: importance-weighted objective terms, from the spec to the IR and back to math.
+
+    iwae(q -> *, k=30)                                   log 1/K sum_k p(X, z_k) / q(z_k | X)
+    iwae(mix -> *, k=30, estimator=dreg, form=looser)    MMVAE's paper objective
+    iwae(q -> (a, b), k=5, prior=p)
+
+It reads like `elbo(...)`: a posterior, optional targets (all modalities by default), and the prior
+(the spec's data-free prior by default). `k` is required: it is the point of the term. A mixture
+posterior is sampled per component, so it must say how the samples combine: `form=looser` (the mean
+over components of their bounds, MMVAE's `--looser`) or `form=standard` (one log-mean-exp over all
+draws, MMVAE's `m_iwae`/`m_dreg`). The estimator maths is in mmspec/lower/importance.py.
+"""
+from __future__ import annotations
+
+from . import ast, ir
+
+OPTIONS = {"k": "", "prior": "", "estimator": "", "form": ""}
+GRADIENTS = ("iwae", "dreg")
+FORMS = ("looser", "standard")
+
+
+def iwae_term(builder, call: ast.Call, env) -> ir.Term:
+    """Elaborate `iwae(q [-> targets], k=K, prior=p, estimator=iwae|dreg, form=looser|standard)`."""
+    e, g = builder.e, builder.g
+    if len(call.args) != 1:
+        builder.fail("iwae takes one posterior, with optional targets", call,
+                     "iwae(q -> *, k=K) or iwae(q, k=K)")
+    arg = call.args[0]
+    left, targets_expr = (arg.left, arg.right) if isinstance(arg, ast.Arrow) else (arg, ast.Star(span=arg.span))
+    opts = builder._options(call, OPTIONS)
+    q = e.dist(left, env)
+    prior = builder.elbo_prior(opts, env, call)
+    builder.check_same_latent(q, prior, call)
+    targets = builder.targets(targets_expr, env)
+    for t in targets:
+        builder.check_decodable(q, t, call)
+    if "k" not in opts:
+        builder.fail("iwae needs its number of importance samples", call, "k=K, e.g. iwae(q -> *, k=30)")
+    k = builder._k(opts, env)
+    estimator = ast.word_option(opts, "estimator", GRADIENTS, "iwae", builder.fail, "for iwae")
+    mixture = g.nodes[q].family == "mixture"
+    if mixture and "form" not in opts:
+        builder.fail("an importance-weighted bound of a mixture samples each component: choose how the "
+                     "samples combine", call,
+                     "form=looser (mean of the components' bounds, MMVAE's paper) or form=standard "
+                     "(one log-mean-exp over all samples)")
+    if not mixture and "form" in opts:
+        builder.fail(f"form=... is for mixture posteriors; {g.label(q)} is a single distribution", opts["form"])
+    form = ast.word_option(opts, "form", FORMS, "looser", builder.fail, "for iwae") if mixture else "single"
+    return ir.LeafTerm(ir.IWAE(q, prior, tuple(targets), k, estimator, form))
+
+
+
+
+# ---- printing: explain's text, LaTeX and JSON -------------------------------------------------
+
+def _components(graph, leaf: ir.IWAE) -> list[tuple[str, float]]:
+    from .lower.engine import mixture_parts
+    return mixture_parts(graph, leaf.dist)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def describe(program, leaf: ir.IWAE) -> str:
+    """One line of Unicode math: the bound, the sampling, the weight w(z), the gradient."""
+    from .explain import conditioned
+    g = program.graph
+    lik = "·".join(f"p(x_{t}|z)" + (f"^{_fmt(g.modalities[t].weight)}" if g.modalities[t].weight != 1 else "")
+                   for t in leaf.targets)
+    w = f"w(z) = {g.label(leaf.prior)}(z)·{lik} / {conditioned(program, leaf.dist)}"
+    grad = "DReG gradient" if leaf.estimator == "dreg" else "IWAE gradient"
+    if leaf.form == "single":
+        bound = f"log 1/K Σ_k w(z_k), z_k ~ {g.label(leaf.dist)}"
+    else:
+        parts = _components(g, leaf)
+        names = ", ".join(f"{_fmt(a)}·{g.label(c)}" for c, a in parts)
+        outer = "Σ_j a_j log 1/K Σ_k w(z_jk)" if leaf.form == "looser" else "log Σ_j a_j 1/K Σ_k w(z_jk)"
+        bound = f"{outer}, z_jk ~ component j of {g.label(leaf.dist)} = {names}"
+    return f"IWAE[{leaf.form}, K={leaf.k}]: {bound}; {w}  [{grad}]"
+
+
+def describe_latex(program, leaf: ir.IWAE) -> str:
+    from .explain import conditioned
+    g = program.graph
+    idx = "k" if leaf.form == "single" else "jk"
+    lik = " \\, ".join(f"p(x_{{\\mathrm{{{t}}}}} \\mid z_{{{idx}}})"
+                       + (f"^{{{_fmt(g.modalities[t].weight)}}}" if g.modalities[t].weight != 1 else "")
+                       for t in leaf.targets)
+    q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
+    p = conditioned(program, leaf.prior, True).rsplit("(", 1)[0]
+    w = f"\\frac{{{p}(z_{{{idx}}}) \\, {lik}}}{{{q}(z_{{{idx}}} \\mid X)}}"
+    inner = f"\\frac{{1}}{{{leaf.k}}} \\sum_{{k=1}}^{{{leaf.k}}} {w}"
+    grad = "\\text{DReG}" if leaf.estimator == "dreg" else "\\text{IWAE}"
+    if leaf.form == "single":
+        return f"\\log {inner}\\;[{grad}]"
+    n = len(_components(g, leaf))
+    if leaf.form == "looser":
+        return f"\\sum_{{j=1}}^{{{n}}} a_j \\log {inner}\\;[{grad}]"
+    return f"\\log \\sum_{{j=1}}^{{{n}}} a_j {inner}\\;[{grad}]"
+
+
+def as_json(program, leaf: ir.IWAE) -> dict:
+    g = program.graph
+    return {"kind": "iwae", "posterior": g.label(leaf.dist), "prior": g.label(leaf.prior),
+            "targets": list(leaf.targets), "k": leaf.k, "estimator": leaf.estimator, "form": leaf.form,
+            "likelihood_weights": {t: g.modalities[t].weight for t in leaf.targets},
+            "components": [{"name": g.label(c), "weight": a} for c, a in _components(g, leaf)]}
+
+
+def short_name(graph, leaf: ir.IWAE) -> str:
+    """How the term is named in progress bars and reports."""
+    form = "" if leaf.form == "single" else f", {leaf.form}"
+    targets = "*" if len(leaf.targets) == len(graph.modalities) else ",".join(leaf.targets)
+    return f"iwae({graph.label(leaf.dist)}->{targets}, k={leaf.k}, {leaf.estimator}{form})"

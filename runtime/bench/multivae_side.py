@@ -1,0 +1,172 @@
+"""The same model built in MultiVae, for `mmspec bench --against multivae`.
+
+"The same" means: mmspec's own encoder and decoder networks (deep copies of the compiled spec's
+modules, so equal architectures, parameter counts and initial weights), the spec's latent size,
+likelihoods and likelihood weights, the same batch and optimizer; MultiVae's own loss code.
+The objectives agree exactly for crmvae_multivae (it is written to MultiVae's weights); for the
+others MultiVae's implementation choices differ from the spec and are listed in NOTES, so the
+timing compares each library's way of computing its version of the method.
+
+MultiVae is an optional dependency (`pip install mmspec[bench]`); importing this module without
+it raises RunError with the install command.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import RunError
+
+# spec model name prefix -> (MultiVae class, config class, config overrides)
+SUPPORTED = {
+    "crmvae_multivae": ("CRMVAE", "CRMVAEConfig", {}),
+    "mopoe": ("MoPoE", "MoPoEConfig", {}),
+    "mvtcae": ("MVTCAE", "MVTCAEConfig", {}),
+    "jmvae": ("JMVAE", "JMVAEConfig", {"warmup": 0}),
+    "mvae": ("MVAE", "MVAEConfig", {"use_subsampling": True, "k": 0, "warmup": 0}),
+    "mmvae": ("MMVAE", "MMVAEConfig", {"K": 1, "prior_and_posterior_dist": "normal", "learn_prior": False,
+                                        "loss": "iwae_looser"}),
+}
+# spec params MultiVae's configs take under the same name
+SHARED_PARAMS = ("beta", "alpha")
+
+NOTES = {
+    "crmvae_multivae": "same objective (the spec is written to MultiVae's weights; MultiVae sums the loss over "
+                       "the batch, the spec averages)",
+    "mopoe": "MultiVae decodes one sample of the subset mixture per item (M decoder passes); the spec "
+             "computes the exact mixture expectation (every subset decodes every modality: (2^M-1)M passes)",
+    "mvtcae": "MultiVae uses the official code's weights (alpha, beta); the spec seed 001's form",
+    "jmvae": "same terms; MultiVae's KL(q_joint || q_m) are per-modality calls",
+    "mvae": "MultiVae re-encodes each modality for every subset ELBO (2M encoder passes for M modalities)",
+    "mmvae": "MultiVae: IWAE-looser bound with K=1 and an MC KL; the spec: ELBO with the Jensen KL",
+}
+
+
+def method_of(model_name: str) -> str:
+    """The MultiVae method a spec's model name stands for, or RunError naming the supported ones."""
+    for prefix in sorted(SUPPORTED, key=len, reverse=True):
+        if model_name == prefix or model_name.startswith(prefix + "_"):
+            return prefix
+    hint = ""
+    if model_name.startswith("crmvae"):
+        hint = (" MultiVae's CRMVAE has other loss weights than the paper's: compare "
+                "specs/crmvae_multivae_mst.mms, which is written to them.")
+    raise RunError(f"MultiVae has no counterpart of {model_name!r}; --against multivae supports the specs "
+                   f"of {', '.join(sorted(SUPPORTED))} (model names starting with one of them).{hint}")
+
+
+def _multivae():
+    try:
+        import multivae.models as models
+        from multivae.data.datasets.base import MultimodalBaseDataset
+        from multivae.models.nn.base_architectures import BaseJointEncoder
+        from pythae.models.base.base_utils import ModelOutput
+        from pythae.models.nn.base_architectures import BaseDecoder, BaseEncoder
+    except ImportError as exc:
+        raise RunError(f"--against multivae needs the multivae package ({exc}); install it with "
+                       "`pip install 'mmspec[bench]'` (or `pip install multivae`)") from None
+    return models, MultimodalBaseDataset, BaseEncoder, BaseDecoder, BaseJointEncoder, ModelOutput
+
+
+def _wrappers():
+    """MultiVae-facing wrappers of mmspec networks (classes made once MultiVae is importable)."""
+    _, _, BaseEncoder, BaseDecoder, BaseJointEncoder, ModelOutput = _multivae()
+
+    class Encoder(BaseEncoder):
+        def __init__(self, net: nn.Module, latent_dim: int):
+            BaseEncoder.__init__(self)
+            self.net, self.latent_dim = net, latent_dim
+
+        def forward(self, x):
+            mu, logvar = self.net(x)
+            return ModelOutput(embedding=mu, log_covariance=logvar)
+
+    class JointEncoder(BaseJointEncoder):
+        def __init__(self, net: nn.Module, latent_dim: int):
+            BaseJointEncoder.__init__(self)
+            self.net, self.latent_dim = net, latent_dim
+
+        def forward(self, x: dict):
+            mu, logvar = self.net(x)
+            return ModelOutput(embedding=mu, log_covariance=logvar)
+
+    class Decoder(BaseDecoder):
+        """mmspec decoders return raw outputs; MultiVae wants the location (logits for text)."""
+
+        def __init__(self, net: nn.Module, sigmoid: bool):
+            BaseDecoder.__init__(self)
+            self.net, self.sigmoid = net, sigmoid
+
+        def forward(self, z):
+            raw = self.net(z)
+            return ModelOutput(reconstruction=torch.sigmoid(raw) if self.sigmoid else raw)
+
+    return Encoder, JointEncoder, Decoder
+
+
+def _likelihoods(model) -> tuple[dict, dict, dict | None]:
+    dists, params, rescale = {}, {}, {}
+    for name, mod in model.graph.modalities.items():
+        lik = mod.likelihood
+        if lik.learned:
+            raise RunError(f"modality {name}: MultiVae has no learned likelihood scale")
+        dists[name] = {"laplace": "laplace", "gaussian": "normal"}.get(lik.name, lik.name)
+        if lik.name in ("laplace", "gaussian"):
+            params[name] = {"scale": float(lik.scale)}
+        rescale[name] = float(model.modalities[name].weight)
+    return dists, params, (rescale if any(w != 1.0 for w in rescale.values()) else None)
+
+
+def build(model) -> nn.Module:
+    """The MultiVae model of a compiled spec, with deep copies of the spec's networks."""
+    method = method_of(model.name)
+    models, *_ = _multivae()
+    cls_name, cfg_name, extra = SUPPORTED[method]
+    Encoder, JointEncoder, Decoder = _wrappers()
+    g, module, d = model.graph, model.module, model.latent_dim
+    encoders, joint = {}, None
+    for net in g.networks.values():
+        if net.role == "encoder":
+            if net.modalities[0] in encoders:
+                raise RunError(f"modality {net.modalities[0]} has two encoders; MultiVae has one per modality")
+            encoders[net.modalities[0]] = Encoder(copy.deepcopy(module.encoders[net.name]), d)
+        elif net.role == "joint_encoder":
+            joint = JointEncoder(copy.deepcopy(module.joint_encoders[net.name]), d)
+    decoders = {m: Decoder(copy.deepcopy(module.decoders[m]),
+                           model.links[m] == "sigmoid" and g.modalities[m].likelihood.name in ("laplace", "gaussian"))
+                for m in g.modalities}
+    dists, dist_params, rescale = _likelihoods(model)
+    config = dict(extra, n_modalities=len(g.modalities), latent_dim=d,
+                  input_dims={m: tuple(i.shape) for m, i in model.modalities.items()},
+                  decoders_dist=dists, decoder_dist_params=dist_params,
+                  uses_likelihood_rescaling=rescale is not None, rescale_factors=rescale)
+    config.update({k: float(model.params[k]) for k in SHARED_PARAMS if k in model.params})
+    cfg = getattr(models, cfg_name)(**config)
+    kwargs = {"joint_encoder": joint} if cls_name == "JMVAE" else {}
+    return getattr(models, cls_name)(cfg, encoders=encoders, decoders=decoders, **kwargs)
+
+
+def loss(mv_model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+    """MultiVae's training loss on one batch, as its trainer back-propagates it."""
+    _, MultimodalBaseDataset, *_ = _multivae()
+    return mv_model(MultimodalBaseDataset(data=batch), epoch=1000).loss
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def spec_network_count(model) -> int:
+    """Parameters of the spec's networks (learned likelihood scales excluded: MultiVae has none)."""
+    m = model.module
+    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders))
+
+
+def network_count(mv_model: nn.Module) -> int:
+    """Parameters of MultiVae's encoders and decoders (and joint encoder): the networks only."""
+    parts = [mv_model.encoders, mv_model.decoders]
+    if getattr(mv_model, "joint_encoder", None) is not None:
+        parts.append(mv_model.joint_encoder)
+    return sum(parameter_count(x) for x in parts)
