@@ -65,13 +65,14 @@ class Decoded:
     dist: str
     target: str
     k: int
+    sampling: str = "exact"
 
 
 def decoded_pairs(leaves: list[ir.Leaf]) -> list[Decoded]:
     out = []
     for l in leaves:
         if isinstance(l, ir.Rec):
-            out.append(Decoded("rec", l.dist, l.target, l.k))
+            out.append(Decoded("rec", l.dist, l.target, l.k, l.sampling))
         elif isinstance(l, ir.IWAE):
             out += [Decoded("iwae", l.dist, t, l.k) for t in l.targets]
     return out
@@ -110,7 +111,11 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
     for leaf in decoded_pairs(leaves):
         for comp, _ in mixture_parts(g, leaf.dist):
             draws[comp] = max(draws.get(comp, 0), leaf.k)
-            decoded[(comp, leaf.target)] = max(decoded.get((comp, leaf.target), 0), leaf.k)
+            if leaf.sampling != "stratified":       # stratified: one component's sample per item
+                decoded[(comp, leaf.target)] = max(decoded.get((comp, leaf.target), 0), leaf.k)
+        if leaf.sampling == "stratified":
+            decoded[(f"stratified {leaf.dist}", leaf.target)] = max(
+                decoded.get((f"stratified {leaf.dist}", leaf.target), 0), leaf.k)
     for leaf in leaves:
         if isinstance(leaf, ir.KL) and leaf.estimator == "mc":
             for comp, _ in mixture_parts(g, leaf.q):

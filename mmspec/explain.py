@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from . import importance, ir, iterative_explain, stage_explain
+from . import importance, ir, iterative_explain, stage_explain, stratified
 from .analysis import Family, cost_in_m, model_family, step_cost
 from .check import Program
 from .graph import (Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE, WeightedPoE)
@@ -106,8 +106,10 @@ def leaf_text(program: Program, leaf: ir.Leaf, latex: bool = False) -> str:
         k = f" (K={leaf.k})" if leaf.k > 1 else ""
         if latex:
             q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
-            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid z)\\right]{k}"
-        return f"E_{g.label(leaf.dist)}[log p(x_{leaf.target} | z)]{k}"
+            how = "\\;(\\text{stratified})" if leaf.sampling == "stratified" else ""
+            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid z)\\right]{k}{how}"
+        how = stratified.describe(program, leaf) if leaf.sampling == "stratified" else ""
+        return f"E_{g.label(leaf.dist)}[log p(x_{leaf.target} | z)]{k}{how}"
     if isinstance(leaf, ir.IWAE):
         return importance.describe_latex(program, leaf) if latex else importance.describe(program, leaf)
     est = {"closed": "closed form", "jensen": "Jensen bound", "mc": f"Monte Carlo, K={leaf.k}"}[leaf.estimator]
@@ -262,7 +264,8 @@ def _term_json(p: Program, t: ir.LinearTerm) -> dict:
     base = {"coefficient": t.coefficient, "stop_gradient": t.detached, "weights_as_written": list(t.provenance),
             "text": leaf_text(p, leaf)}
     if isinstance(leaf, ir.Rec):
-        return {**base, "kind": "rec", "posterior": g.label(leaf.dist), "target": leaf.target, "k": leaf.k}
+        return {**base, "kind": "rec", "posterior": g.label(leaf.dist), "target": leaf.target, "k": leaf.k,
+                "sampling": leaf.sampling}
     if isinstance(leaf, ir.IWAE):
         return {**base, **importance.as_json(p, leaf)}
     return {**base, "kind": "kl", "q": g.label(leaf.q), "p": g.label(leaf.p), "estimator": leaf.estimator, "k": leaf.k}

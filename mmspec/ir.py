@@ -82,10 +82,13 @@ def _latex_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Rec:
-    """E_{z~q}[log p(x_target | z)], K samples (a mixture: the weighted sum over its components)."""
+    """E_{z~q}[log p(x_target | z)], K samples. A mixture q: `sampling="exact"` is the weighted sum
+    over its components (every component decodes); `"stratified"` gives each item ONE component,
+    chosen by a weighted random split of the batch (an unbiased estimate; mmspec/lower/stratified.py)."""
     dist: str
     target: str
     k: int = 1
+    sampling: str = "exact"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ is what lets `explain` print each term with one number and the loss add them up.
 """
 from __future__ import annotations
 
-from . import ast, families, importance, ir
+from . import ast, families, importance, ir, stratified
 from .elaborate import ESTIMATORS, Elaborator, Env, Invalid, _text, _value_label
 from .errors import did_you_mean, one_of
 
@@ -114,11 +114,11 @@ class TermBuilder:
             self.fail("an empty set of targets", expr)
         return mods
 
-    def rec_terms(self, q: str, targets: list[str], k: int, node: ast.Node) -> ir.Term:
+    def rec_terms(self, q: str, targets: list[str], k: int, node: ast.Node, sampling: str = "exact") -> ir.Term:
         parts = []
         for t in targets:
             self.check_decodable(q, t, node)
-            leaf: ir.Term = ir.LeafTerm(ir.Rec(q, t, k))
+            leaf: ir.Term = ir.LeafTerm(ir.Rec(q, t, k, sampling))
             modality = self.g.modalities[t]
             if modality.weight != 1.0:
                 leaf = ir.Scale(ir.Sym(f"w_{t}", modality.weight), leaf)
@@ -140,9 +140,10 @@ class TermBuilder:
 
     def term_rec(self, call: ast.Call, env: Env) -> ir.Term:
         arrow = self._arrow(call, "rec")
-        opts = self._options(call, {"k": "samples"})
+        opts = self._options(call, {"k": "samples", "sampling": "exact or stratified (mixtures)"})
         q = self.e.dist(arrow.left, env)
-        return self.rec_terms(q, self.targets(arrow.right, env), self._k(opts, env), call)
+        sampling = stratified.rec_sampling(self, opts, q, call)
+        return self.rec_terms(q, self.targets(arrow.right, env), self._k(opts, env), call, sampling)
 
     def term_kl(self, call: ast.Call, env: Env) -> ir.Term:
         if len(call.args) != 1 or not isinstance(call.args[0], ast.DBar):

@@ -104,6 +104,26 @@ class Ref:
         z = self.sample(q, key)
         return sum((weights or {}).get(t, 1.0) * self.loglik(t, z).mean(0) for t in targets)
 
+    def stratified_assignment(self, key, weights):
+        """rec(mix -> ..., sampling=stratified), written from docs/language.md: the items sorted by
+        u ~ U[0, 1) (noise `key/order`) fill positions 0..B-1; with v ~ U[0, 1) (`key/offset`) the item
+        at position p gets the first component j with (p + v)/B < w_1 + ... + w_j. -> [component of item i]."""
+        u = self.noise.uniform(f"{key}/order", (self.B,), self.like).tolist()
+        v = float(self.noise.uniform(f"{key}/offset", (1,), self.like))
+        bounds = [sum(weights[: j + 1]) / sum(weights) for j in range(len(weights))]
+        out = [len(weights) - 1] * self.B
+        for p, item in enumerate(sorted(range(self.B), key=lambda i: u[i])):
+            out[item] = next((j for j, c in enumerate(bounds) if (p + v) / self.B < c), len(weights) - 1)
+        return out
+
+    def stratified_rec(self, components, mixture_key, targets, weights=None):
+        """Item i decodes the sample of its own component (components: [(q, noise key)], uniform weights
+        unless given): sum_t log p(x_t,i | z_i), z_i the i-th reparameterised sample of component a(i)."""
+        a = self.stratified_assignment(mixture_key, weights or [1.0] * len(components))
+        z = torch.stack([self.sample(q, key)[0, i] for i, (q, key) in
+                         ((i, components[a[i]]) for i in range(self.B))])[None]
+        return sum(self.loglik(t, z)[0] for t in targets)
+
     # ---- Laplace distributions as (loc, scale) pairs, densities from torch.distributions (MMVAE) ----
     def laplace_enc(self, name, modality):
         """MMVAE's posterior head: scale = D·softmax(raw) + 1e-6."""

@@ -4,7 +4,9 @@ explain/graph/list commands.
 The golden files (tests/golden/*.explain.txt) were reviewed term by term:
 - crmvae_mst: pi = 1/4; pi/2 = 0.125 on rec(joint -> m) and rec(uni[m] -> m); -beta*pi = -0.25 on
   KL(joint || p) and KL(joint || q[m]) (seed 001, Eq. 8);
-- mopoe_mst: 1/7 on every rec(q_S -> m) and -1/7 on KL(q_S || p) over the 7 subsets (Sutter et al. 2021);
+- mopoe_mst: +1 on rec(mix -> m) for each m, mix the uniform mixture of the 7 subset PoEs (weights 1/7), stratified
+  (one component per item: the official code's estimator of the mean over subsets of rec(q_S -> m)), 3 latents
+  decoded per item, linear in M; -1/7 on KL(q_S || p) over the 7 subsets (Sutter et al. 2021);
 - mmvm_tpolymnist: rec(q[m] -> m) with weight 1 and -beta on KL(q[m] || h[m]), h the mixture (seed 004);
 - jmvae_mst: rec(qj -> m), -KL(qj || p), -alpha = -0.1 on KL(qj || q[m]) (Suzuki et al. 2016);
 - smvgon_mst: ql = N(mu(z0'), exp lv(z0')), z0' = 0 + grad_z0 of ql's own ELBO over all modalities at z0 = 0

@@ -183,7 +183,9 @@ def test_each_network_runs_once_and_each_distribution_is_sampled_once(name, monk
     # each decoder decodes every latent that any term decodes with it, in that one call
     wanted = collections.defaultdict(set)
     for leaf in model.leaves:
-        if hasattr(leaf, "target"):
+        if getattr(leaf, "sampling", "") == "stratified":      # one latent per item, whatever its component
+            wanted[leaf.target].add(("stratified", leaf.dist))
+        elif hasattr(leaf, "target"):
             for comp, _ in engine.mixture_parts(model.graph, leaf.dist):
                 wanted[leaf.target].add(comp)
     for m in mods:
@@ -209,12 +211,22 @@ def _reachable(model) -> set[str]:
     return seen
 
 
-def test_mopoe_decoder_sees_all_subset_latents_in_one_call():
+def test_mopoe_decoders_see_one_latent_per_item_in_one_call():
+    """The shipped MoPoE specs reconstruct the subset mixture stratified: each decoder runs once on
+    the batch's 5 latents (the exact mixture expectation would decode (2^M - 1)·5)."""
     model = compile_spec(ROOT / "specs" / "mopoe_mst.mms", {"dim": "4"})
     calls, rows = _count_calls(model)
     model.loss(tiny_batch(model.modalities, batch=5, dtype=torch.float32), FixedNoise())
+    assert all(calls[f"decoders.{m}"] == 1 and rows[f"decoders.{m}"] == 5 for m in model.modalities)
+
+
+def test_exact_mixture_decoder_sees_all_component_latents_in_one_call():
+    text = (ROOT / "specs" / "mopoe_mst.mms").read_text().replace("sampling=stratified", "sampling=exact")
+    model = compile_spec(text, {"dim": "4"})
+    calls, rows = _count_calls(model)
+    model.loss(tiny_batch(model.modalities, batch=5, dtype=torch.float32), FixedNoise())
     M = len(model.modalities)
-    assert all(rows[f"decoders.{m}"] == (2 ** M - 1) * 5 for m in model.modalities)
+    assert all(calls[f"decoders.{m}"] == 1 and rows[f"decoders.{m}"] == (2 ** M - 1) * 5 for m in model.modalities)
 
 
 # ---- torch.compile, bf16 ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ from .batched import BatchedGroups, run_networks
 from .distributions import (DiagGaussian, MixtureOf, average_of_experts, from_head, kl_closed, laplace_prior,
                             product_of_experts, standard_normal)
 from .importance import iwae_value
-from . import refine
+from . import refine, stratified
 
 
 class TorchNoise:
@@ -127,17 +127,20 @@ class Evaluation:
             experts = list(dict.fromkeys(m for k in ready for m in members_of(self.g.nodes[k])))
             index = {m: i for i, m in enumerate(experts)}
             gs = [self.gaussian(m) for m in experts]
-            weights = torch.zeros((len(ready), len(experts)), device=self.like.device, dtype=gs[0].mu.dtype)
-            for row, k in enumerate(ready):
+            rows = [[0.0] * len(experts) for _ in ready]       # built in Python: one tensor, not S·E writes
+            for row, k in zip(rows, ready):
                 node = self.g.nodes[k]
                 ws = node.weights if isinstance(node, WeightedPoE) else [1.0] * len(node.members)
                 for m, w in zip(node.members, ws):
-                    weights[row, index[m]] += w
+                    row[index[m]] += w
+            weights = torch.tensor(rows, device=self.like.device, dtype=gs[0].mu.dtype)
             mus = torch.stack([g.mu.expand(self.B, self.D) for g in gs])
             logvars = torch.stack([g.logvar.expand(self.B, self.D) for g in gs])
             mu, logvar = product_of_experts(mus, logvars, weights)
-            for row, k in enumerate(ready):
-                self._gauss[k] = DiagGaussian(mu[row], logvar[row])
+            # unbind, not mu[row]: its backward is one stack of the S row gradients, where S separate
+            # selects would each scatter into a zero [S, B, D] tensor (quadratic in S = 2^M - 1 for MoPoE)
+            for k, mu_k, logvar_k in zip(ready, mu.unbind(0), logvar.unbind(0)):
+                self._gauss[k] = DiagGaussian(mu_k, logvar_k)
             pending = [k for k in pending if k not in self._gauss]
 
     def _known_or_leaf(self, key: str) -> bool:
@@ -162,12 +165,12 @@ class Evaluation:
     # ---- leaves ----------------------------------------------------------------------------
     def rec_values(self, leaves: list[ir.Rec]) -> dict[ir.Rec, Tensor]:
         """Per-item E_q[log p(x_t|z)] [B] for each leaf; one decoder call per target modality."""
-        wanted: dict[str, dict[str, int]] = defaultdict(dict)     # target -> component -> k
+        wanted: dict[str, dict[str, int]] = defaultdict(dict)     # target -> component (or source) -> k
         for leaf in leaves:
-            for comp, _ in mixture_parts(self.g, leaf.dist):
+            for comp, _ in self.rec_sources(leaf):
                 wanted[leaf.target][comp] = max(leaf.k, wanted[leaf.target].get(comp, 0))
         loglik: dict[tuple[str, str], Tensor] = {}
-        zs = {t: [self.samples(c, k) for c, k in comps.items()] for t, comps in wanted.items()}
+        zs = {t: [self.rec_samples(c, k) for c, k in comps.items()] for t, comps in wanted.items()}
         decoded = self.decode_logliks({t: torch.cat(z, dim=0) for t, z in zs.items()})
         for target, comps in wanted.items():
             sizes = [z.shape[0] for z in zs[target]]
@@ -175,9 +178,19 @@ class Evaluation:
                 loglik[(c, target)] = v
         out = {}
         for leaf in leaves:
-            out[leaf] = sum(w * loglik[(c, leaf.target)][: leaf.k].mean(0)
-                            for c, w in mixture_parts(self.g, leaf.dist))
+            out[leaf] = sum(w * loglik[(c, leaf.target)][: leaf.k].mean(0) for c, w in self.rec_sources(leaf))
         return out
+
+    def rec_sources(self, leaf: ir.Rec) -> list[tuple]:
+        """What a rec decodes, weighted: every component (exact), or one stratified draw per item."""
+        if leaf.sampling == "stratified":
+            return [(stratified.source(leaf.dist), 1.0)]
+        return mixture_parts(self.g, leaf.dist)
+
+    def rec_samples(self, key, k: int) -> Tensor:
+        if stratified.is_source(key):
+            return stratified.samples(self, key[1], mixture_parts(self.g, key[1]), k)
+        return self.samples(key, k)
 
     def decode_logliks(self, zs: dict[str, Tensor]) -> dict[str, Tensor]:
         """decode_loglik for every target; identical decoders as one batched call when enabled."""
@@ -210,6 +223,23 @@ class Evaluation:
             total = total + w * (self.log_prob(leaf.q, z) - self.log_prob(leaf.p, z)).mean(0)
         return total
 
+    def gaussian_kls(self, leaves: list[ir.KL]) -> dict[ir.KL, Tensor]:
+        """Closed-form Gaussian KLs towards one p as one batched kl_gaussian (MoPoE: 2^M - 1 of them),
+        so the op count does not grow with the number of subsets; other KLs are left to kl_value."""
+        by_p: dict[str, list[ir.KL]] = defaultdict(list)
+        for leaf in leaves:
+            by_p[leaf.p].append(leaf)
+        out = {}
+        for p, group in by_p.items():
+            qs = [self.gaussian(l.q) for l in group]
+            prior = self.gaussian(p)
+            if len(group) < 2 or not all(type(d) is DiagGaussian for d in qs + [prior]):
+                continue
+            stacked = DiagGaussian(torch.stack([q.mu.expand(self.B, self.D) for q in qs]),
+                                   torch.stack([q.logvar.expand(self.B, self.D) for q in qs]))
+            out.update(zip(group, kl_closed(stacked, prior).unbind(0)))
+        return out
+
     def jensen(self, q: str, p: str) -> Tensor:
         """Upper bound by convexity of KL: sum_j sum_k a_j b_k KL(q_j || p_k)."""
         return sum(a * b * kl_closed(self.gaussian(qj), self.gaussian(pk))
@@ -218,8 +248,9 @@ class Evaluation:
     def leaf_values(self, leaves: list[ir.Leaf]) -> dict[ir.Leaf, Tensor]:
         self.products([k for k, n in self.g.nodes.items() if isinstance(n, (PoE, WeightedPoE)) and self._needed(k, leaves)])
         out: dict[ir.Leaf, Tensor] = dict(self.rec_values([l for l in leaves if isinstance(l, ir.Rec)]))
+        out.update(self.gaussian_kls([l for l in leaves if isinstance(l, ir.KL) and l.estimator == "closed"]))
         for leaf in leaves:
-            if isinstance(leaf, ir.KL):
+            if isinstance(leaf, ir.KL) and leaf not in out:
                 out[leaf] = self.kl_value(leaf)
             elif isinstance(leaf, ir.IWAE):
                 out[leaf] = iwae_value(self, leaf)

@@ -35,8 +35,9 @@ SHARED_PARAMS = ("beta", "alpha")
 NOTES = {
     "crmvae_multivae": "same objective (the spec is written to MultiVae's weights; MultiVae sums the loss over "
                        "the batch, the spec averages)",
-    "mopoe": "MultiVae decodes one sample of the subset mixture per item (M decoder passes); the spec "
-             "computes the exact mixture expectation (every subset decodes every modality: (2^M-1)M passes)",
+    "mopoe": "both decode one latent per item from the batch split among the 2^M-1 subset posteriors (M "
+             "decoder passes); MultiVae splits by batch position (the MoPoE code's split), the spec a random "
+             "permutation (rec(mix -> *, sampling=stratified))",
     "mvtcae": "MultiVae uses the official code's weights (alpha, beta); the spec seed 001's form",
     "jmvae": "same terms; MultiVae's KL(q_joint || q_m) are per-modality calls",
     "mvae": "MultiVae re-encodes each modality for every subset ELBO (2M encoder passes for M modalities)",
