@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from . import ir, iterative_explain
 from .check import Program, check_text
 from .errors import SpecError
-from .graph import Expert, JointExpert, NormalPrior, PoE, WeightedPoE, members_of
+from .graph import Expert, JointExpert, NormalPrior, PoE, WeightedPoE, closure
 from .lower.engine import mixture_parts
 
 
@@ -98,13 +98,7 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
     """The cost of one step of the named objective (default: the first declared)."""
     g = program.graph
     leaves = (program.ir.objectives[objective] if objective else program.objective).leaves()
-    needed: set[str] = set()
-    stack = [k for l in leaves for k in ir.leaf_distributions(l)]
-    while stack:
-        k = stack.pop()
-        if k not in needed:
-            needed.add(k)
-            stack.extend(members_of(g.nodes[k]))
+    needed = closure(g, [k for l in leaves for k in ir.leaf_distributions(l)])
     encoders = {g.nodes[k].network for k in needed if isinstance(g.nodes[k], (Expert, JointExpert))}
     draws: dict[str, int] = {}
     decoded: dict[tuple[str, str], int] = {}

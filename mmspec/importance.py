@@ -50,8 +50,6 @@ def iwae_term(builder, call: ast.Call, env) -> ir.Term:
     return ir.LeafTerm(ir.IWAE(q, prior, tuple(targets), k, estimator, form))
 
 
-
-
 # ---- printing: explain's text, LaTeX and JSON -------------------------------------------------
 
 def _components(graph, leaf: ir.IWAE) -> list[tuple[str, float]]:

@@ -21,7 +21,7 @@ from .evaluate import EvalConfig, evaluate
 from .report.writer import write_all
 from .train import checkpoint
 from .train.loop import LoopConfig, Outcome
-from .train.stages import StagedTraining
+from .train.stages import trainer_for
 from .train.progress import TrainingDisplay
 
 
@@ -182,7 +182,7 @@ def run(opts: RunOptions, log: Callable[[str], None] = print, console=None) -> R
                      stop_after_steps=opts.stop_after_steps)
     display = TrainingDisplay(console=console if opts.progress else None, tb_dir=run_dir / "tensorboard",
                               epochs=epochs, purge_step=ckpt.meta.get("step", 0) if ckpt else 0)
-    trainer = StagedTraining(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)   # one stage unless the spec has several
+    trainer = trainer_for(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)   # one stage unless the spec has several
     if ckpt is not None:
         trainer.restore(ckpt)
         stage = f", stage {ckpt.meta['stage']}" if ckpt.meta.get("stages") else ""

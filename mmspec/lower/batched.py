@@ -59,13 +59,12 @@ class BatchedGroups:
         """modules[n](x) for each (n, x), as one vmapped call; inputs must have equal shapes."""
         template = self._templates[self.group_of[names[0]]]
         members = [modules[n] for n in names]
-        params = _stacked([dict(m.named_parameters()) for m in members])
-        buffers = _stacked([dict(m.named_buffers()) for m in members])
+        params = _stacked([dict(m.named_parameters()) for m in members])   # no buffers: see identical_groups
 
-        def one(p, b, x):
-            return functional_call(template, (p, b), (x,))
+        def one(p, x):
+            return functional_call(template, p, (x,))
 
-        out = vmap(one)(params, buffers, torch.stack(list(inputs)))
+        out = vmap(one)(params, torch.stack(list(inputs)))
         if isinstance(out, tuple):
             return [tuple(o[i] for o in out) for i in range(len(names))]
         return [out[i] for i in range(len(names))]

@@ -15,6 +15,19 @@ LOG_2PI = math.log(2 * math.pi)
 POE_EPS = 1e-8          # added to each expert's variance before inverting (as the MoPoE code does)
 
 
+_CONSTANTS: dict[tuple, Tensor] = {}
+
+
+def constant(values: tuple, like: Tensor) -> Tensor:
+    """Fixed numbers (a tuple, or a tuple of tuples) as a tensor on `like`'s device and dtype, made
+    once: `torch.tensor(..., device="cuda")` copies from the host and waits for it, which a training
+    step must not do every step."""
+    key = (values, like.device, like.dtype)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(values, device=like.device, dtype=like.dtype)
+    return _CONSTANTS[key]
+
+
 @dataclass
 class DiagGaussian:
     """N(mu, diag exp(logvar)) for every item of a batch: mu, logvar [B, D]."""
@@ -107,7 +120,7 @@ class MixtureOf:
     def rsample(self, k: int = 1) -> Tensor:
         """Ancestral samples (component drawn per item); used at evaluation, not in the loss."""
         draws = torch.stack([c.rsample(k) for c in self.components])            # [J, K, B, D]
-        probs = torch.tensor(self.weights, device=draws.device, dtype=draws.dtype)
+        probs = constant(tuple(self.weights), draws)
         pick = torch.multinomial(probs, k * draws.shape[2], replacement=True).view(k, -1)
         index = pick[None, :, :, None].expand(1, *draws.shape[1:])
         return draws.gather(0, index)[0]

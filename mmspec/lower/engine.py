@@ -14,10 +14,10 @@ from torch import Tensor
 
 from .. import ir
 from ..graph import (Average, Detached, Expert, GradientOrigin, JointExpert, LaplacePrior, Mixture, ModelGraph,
-                     NormalPrior, PoE, Refined, WeightedPoE, members_of)
+                     NormalPrior, PoE, Refined, WeightedPoE, closure, members_of)
 from . import likelihoods
 from .batched import BatchedGroups, run_networks
-from .distributions import (DiagGaussian, MixtureOf, average_of_experts, from_head, kl_closed, laplace_prior,
+from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed, laplace_prior,
                             product_of_experts, standard_normal)
 from .importance import iwae_value
 from . import refine, stratified
@@ -41,6 +41,14 @@ def mixture_parts(graph: ModelGraph, key: str, weight: float = 1.0) -> list[tupl
     return [(key, weight)]
 
 
+def data_free_prior(node: NormalPrior | LaplacePrior, module, B: int, D: int, like: Tensor):
+    """N(0, I), or the Laplace prior with its fixed or learned scale."""
+    if isinstance(node, NormalPrior):
+        return standard_normal(B, D, like)
+    logits = module.prior_logits[node.owner] if node.scale is None else None
+    return laplace_prior(B, D, like, node.scale, logits)
+
+
 class Evaluation:
     def __init__(self, graph: ModelGraph, module, links: dict[str, str], batch: dict[str, Tensor],
                  noise=None, samples_needed: dict[str, int] | None = None):
@@ -56,6 +64,7 @@ class Evaluation:
         self.D = graph.latent_dim()
         self._gauss: dict[str, DiagGaussian] = {}
         self._samples: dict[str, Tensor] = {}
+        self._stratified: dict = {}                     # mixture -> assignment, (mixture, k) -> latents
         self.experts_from: Evaluation | None = None     # share encoder outputs with another evaluation
 
     # ---- distributions ---------------------------------------------------------------------
@@ -80,15 +89,12 @@ class Evaluation:
         return self._gauss[key]
 
     def _single(self, node) -> DiagGaussian:
-        if isinstance(node, NormalPrior):
-            return standard_normal(self.B, self.D, self.like)
+        if isinstance(node, (NormalPrior, LaplacePrior)):
+            return data_free_prior(node, self.module, self.B, self.D, self.like)
         if isinstance(node, Expert):
             return from_head(node.family, *self.module.encoders[node.network](self.batch[node.modality]))
         if isinstance(node, JointExpert):
             return from_head(node.family, *self.module.joint_encoders[node.network](self.batch))
-        if isinstance(node, LaplacePrior):
-            logits = self.module.prior_logits[node.owner] if node.scale is None else None
-            return laplace_prior(self.B, self.D, self.like, node.scale, logits)
         if isinstance(node, Average):
             return average_of_experts([self.gaussian(m) for m in node.members])
         if isinstance(node, Detached):
@@ -127,13 +133,13 @@ class Evaluation:
             experts = list(dict.fromkeys(m for k in ready for m in members_of(self.g.nodes[k])))
             index = {m: i for i, m in enumerate(experts)}
             gs = [self.gaussian(m) for m in experts]
-            rows = [[0.0] * len(experts) for _ in ready]       # built in Python: one tensor, not S·E writes
+            rows = [[0.0] * len(experts) for _ in ready]       # built in Python, a device tensor made once
             for row, k in zip(rows, ready):
                 node = self.g.nodes[k]
                 ws = node.weights if isinstance(node, WeightedPoE) else [1.0] * len(node.members)
                 for m, w in zip(node.members, ws):
                     row[index[m]] += w
-            weights = torch.tensor(rows, device=self.like.device, dtype=gs[0].mu.dtype)
+            weights = constant(tuple(map(tuple, rows)), gs[0].mu)
             mus = torch.stack([g.mu.expand(self.B, self.D) for g in gs])
             logvars = torch.stack([g.logvar.expand(self.B, self.D) for g in gs])
             mu, logvar = product_of_experts(mus, logvars, weights)
@@ -261,14 +267,5 @@ class Evaluation:
 
     def _needed_keys(self, leaves: tuple) -> set[str]:
         if not hasattr(self, "_needed_cache"):
-            roots = [k for l in leaves for k in ir.leaf_distributions(l)]
-            seen: set[str] = set()
-            stack = list(roots)
-            while stack:
-                k = stack.pop()
-                if k in seen:
-                    continue
-                seen.add(k)
-                stack.extend(members_of(self.g.nodes[k]))
-            self._needed_cache = seen
+            self._needed_cache = closure(self.g, [k for l in leaves for k in ir.leaf_distributions(l)])
         return self._needed_cache

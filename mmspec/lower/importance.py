@@ -28,18 +28,17 @@ import torch
 from torch import Tensor
 
 from .. import ir
+from .distributions import constant
 
 
 def iwae_value(ev, leaf: ir.IWAE) -> Tensor:
     """The bound per data item [B]; with estimator=dreg its gradient is DReG's."""
     from .engine import mixture_parts
     parts = mixture_parts(ev.g, leaf.dist)
-    log_a = torch.tensor([math.log(a) for _, a in parts], device=ev.like.device, dtype=ev.like.dtype)
+    log_a = constant(tuple(math.log(a) for _, a in parts), ev.like)
     z = torch.stack([ev.samples(c, leaf.k) for c, _ in parts])          # [J, K, B, D]
     dreg = leaf.estimator == "dreg"
-    scaled = _grad_scaled(z) if dreg and z.requires_grad else None
-    if scaled is not None:
-        z = scaled[0]
+    scale = _grad_scaled(z) if dreg and z.requires_grad else None
     q = ev.posterior(leaf.dist)
     log_w = log_weights(ev, leaf, z, q.detach() if dreg else q)        # [J, K, B]
     value = bound(log_w, log_a, leaf.form)
@@ -47,8 +46,8 @@ def iwae_value(ev, leaf: ir.IWAE) -> Tensor:
         return value
     with torch.no_grad():
         norm = normalised_weights(log_w, log_a, leaf.form)            # [J, K, B]
-    if scaled is not None:
-        scaled[1].append(norm)
+    if scale is not None:
+        scale.append(norm)
     outer = log_a.exp()[:, None, None] if leaf.form != "standard" else 1.0
     surrogate = (outer * norm * log_w).sum(dim=(0, 1))
     return value.detach() + surrogate - surrogate.detach()
@@ -82,10 +81,10 @@ def normalised_weights(log_w: Tensor, log_a: Tensor, form: str) -> Tensor:
     return torch.softmax(log_w, dim=1)
 
 
-def _grad_scaled(z: Tensor) -> tuple[Tensor, list]:
+def _grad_scaled(z: Tensor) -> list:
     """Multiply the gradient reaching the draws z [J, K, B, D] by w~ (known only after the decoder
-    pass, so it is filled in later). z is this term's own stacked copy of the shared samples, so the
-    gradients other terms send to the same samples stay unscaled."""
+    pass, so the caller appends it to the returned list). z is this term's own stacked copy of the
+    shared samples, so the gradients other terms send to the same samples stay unscaled."""
     holder: list[Tensor] = []
     z.register_hook(lambda grad: grad * holder[0].unsqueeze(-1))
-    return z, holder
+    return holder

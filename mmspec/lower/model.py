@@ -14,11 +14,11 @@ from .. import ir
 from ..check import Program
 from ..compiled import LossOutput, ModalityInfo
 from .. import importance as importance_names
-from ..graph import LaplacePrior, NormalPrior
+from ..graph import LaplacePrior, NormalPrior, closure
 from ..networks import output_link
 from . import likelihoods, refine
-from .distributions import DiagGaussian, MixtureOf, laplace_prior, standard_normal
-from .engine import Evaluation, mixture_parts
+from .distributions import DiagGaussian, MixtureOf, standard_normal
+from .engine import Evaluation, constant, data_free_prior, mixture_parts
 from .modules import SpecModule
 
 
@@ -76,7 +76,7 @@ class CompiledSpec:
         # one weighted sum over the stacked terms: a few ops however many terms (MoPoE: 2^M - 1 KLs)
         # (elementwise, not a matmul, which autocast would run in bf16)
         stacked = torch.stack([values[t.leaf].detach() if t.detached else values[t.leaf] for t in low.terms])
-        coefficients = torch.tensor([t.coefficient for t in low.terms], dtype=stacked.dtype, device=stacked.device)
+        coefficients = constant(tuple(t.coefficient for t in low.terms), stacked)
         return (coefficients[:, None] * stacked).sum(0), values
 
     def loss(self, batch: dict[str, Tensor], noise=None, objective: str | None = None) -> LossOutput:
@@ -89,12 +89,15 @@ class CompiledSpec:
         return LossOutput(loss, terms)
 
     # ---- evaluation --------------------------------------------------------------------------
-    def encode(self, batch: dict[str, Tensor], subset: Sequence[str]) -> DiagGaussian | MixtureOf:
+    def _infer_key(self, subset: Sequence[str]) -> str:
         key = self.program.ir.infer.get(frozenset(subset))
         if key is None:
             raise KeyError(f"no infer rule for {sorted(subset)}; modalities: {list(self.modalities)}")
+        return key
+
+    def encode(self, batch: dict[str, Tensor], subset: Sequence[str]) -> DiagGaussian | MixtureOf:
         given = {m: batch[m] for m in subset}
-        return self.evaluation(given).posterior(key)
+        return self.evaluation(given).posterior(self._infer_key(subset))
 
     def encode_subsets(self, batch: dict[str, Tensor], subsets: Sequence[Sequence[str]]) -> list:
         """The posterior of every subset, each encoder run once on the batch for all of them
@@ -102,12 +105,9 @@ class CompiledSpec:
         shared = self.evaluation(batch)
         out = []
         for subset in subsets:
-            key = self.program.ir.infer.get(frozenset(subset))
-            if key is None:
-                raise KeyError(f"no infer rule for {sorted(subset)}; modalities: {list(self.modalities)}")
             ev = self.evaluation({m: batch[m] for m in subset})
             ev.experts_from = shared
-            out.append(ev.posterior(key))
+            out.append(ev.posterior(self._infer_key(subset)))
         return out
 
     def refined_posteriors(self) -> dict[str, tuple[str, ...]]:
@@ -134,9 +134,7 @@ class CompiledSpec:
         like = next(self.module.parameters())
         laplace = [n for k, n in self.graph.nodes.items() if isinstance(n, LaplacePrior) and k in self.graph.prior_keys]
         if laplace:
-            node = laplace[0]
-            logits = self.module.prior_logits[node.owner] if node.scale is None else None
-            return laplace_prior(batch_size, self.latent_dim, like, node.scale, logits)
+            return data_free_prior(laplace[0], self.module, batch_size, self.latent_dim, like)
         return standard_normal(batch_size, self.latent_dim, like)
 
     def sample_prior(self, n: int) -> Tensor:
@@ -149,17 +147,10 @@ class CompiledSpec:
     def _generation(self) -> tuple[bool, str]:
         """Unconditional generation samples N(0, I); it is meaningful only when the objective ties
         the latent to that prior."""
-        used = {k for low in self.lowered.values() for l in low.leaves for k in ir.leaf_distributions(l)}
-        stack, seen = list(used), set()
-        while stack:
-            k = stack.pop()
-            if k in seen:
-                continue
-            seen.add(k)
-            if isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior)):
-                return True, ""
-            from ..graph import members_of
-            stack.extend(members_of(self.graph.nodes[k]))
+        used = closure(self.graph, [k for low in self.lowered.values() for l in low.leaves
+                                    for k in ir.leaf_distributions(l)])
+        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior)) for k in used):
+            return True, ""
         return False, ("the objective never ties the latent to N(0, I) (its prior is data-dependent), "
                        "so sampling N(0, I) does not generate from the model")
 

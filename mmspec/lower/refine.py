@@ -128,14 +128,11 @@ def objective_value(ev, node, iterate: DiagGaussian) -> Tensor:
 def gradients(ev, node, mu: Tensor, logsigma: Tensor, through: bool) -> tuple[Tensor, Tensor]:
     """(dL/dmu, dL/dlog sigma) [B, D] at the iterate; differentiable when `through`."""
     with torch.enable_grad():
-        if through:
-            m = mu if mu.requires_grad else mu.detach().requires_grad_()
-            s = logsigma if logsigma.requires_grad else logsigma.detach().requires_grad_()
-        else:
-            m, s = mu.detach().requires_grad_(), logsigma.detach().requires_grad_()
+        m = mu if through and mu.requires_grad else mu.detach().requires_grad_()
+        s = logsigma if through and logsigma.requires_grad else logsigma.detach().requires_grad_()
         value = objective_value(ev, node, DiagGaussian(m, 2.0 * s))
         g_mu, g_s = torch.autograd.grad(value.sum(), (m, s), create_graph=through)
-    return (g_mu, g_s) if through else (g_mu.detach(), g_s.detach())
+    return g_mu, g_s            # without create_graph, autograd.grad's results carry no graph
 
 
 # ---- refinement --------------------------------------------------------------------------------

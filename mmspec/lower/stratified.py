@@ -22,6 +22,8 @@ from itertools import accumulate
 import torch
 from torch import Tensor
 
+from .distributions import constant
+
 
 def source(mixture: str) -> tuple[str, str]:
     """The key under which the engine decodes a mixture's stratified samples (beside component keys)."""
@@ -39,7 +41,7 @@ def assignment(weights: list[float], n: int, noise, key: str, like: Tensor) -> T
     offset = noise.uniform(f"{key}/offset", (1,), like)
     total = sum(weights)
     bounds = [c / total for c in accumulate(weights[:-1])] + [1.0]        # exactly 1 at the end
-    cumulative = torch.tensor(bounds, dtype=torch.float64, device=like.device)
+    cumulative = constant(tuple(bounds), like)
     positions = (torch.arange(n, device=like.device, dtype=torch.float64) + offset) / n
     at_position = torch.searchsorted(cumulative, positions, right=True).clamp(max=len(weights) - 1)
     permutation = torch.argsort(order)                     # position p holds item permutation[p]
@@ -49,7 +51,7 @@ def assignment(weights: list[float], n: int, noise, key: str, like: Tensor) -> T
 def samples(ev, mixture: str, parts: list[tuple[str, float]], k: int) -> Tensor:
     """[k, B, D]: item i's k samples of its own component (`parts`: the mixture's flattened
     components and weights); one assignment per mixture and evaluation, shared by all its targets."""
-    cache = ev.__dict__.setdefault("_stratified", {})
+    cache = ev._stratified
     if mixture not in cache:
         cache[mixture] = assignment([w for _, w in parts], ev.B, ev.noise, ev.g.label(mixture), ev.like)
     if (mixture, k) not in cache:            # the same latents for every target (one gather, not one per target)

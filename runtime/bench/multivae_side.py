@@ -13,6 +13,7 @@ it raises RunError with the install command.
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 from torch import Tensor, nn
@@ -58,6 +59,7 @@ def method_of(model_name: str) -> str:
                    f"of {', '.join(sorted(SUPPORTED))} (model names starting with one of them).{hint}")
 
 
+@functools.lru_cache(maxsize=None)        # imported once, not in every timed step (`loss`)
 def _multivae():
     try:
         import multivae.models as models
@@ -77,21 +79,15 @@ def _wrappers():
 
     class Encoder(BaseEncoder):
         def __init__(self, net: nn.Module, latent_dim: int):
-            BaseEncoder.__init__(self)
+            super().__init__()
             self.net, self.latent_dim = net, latent_dim
 
         def forward(self, x):
             mu, logvar = self.net(x)
             return ModelOutput(embedding=mu, log_covariance=logvar)
 
-    class JointEncoder(BaseJointEncoder):
-        def __init__(self, net: nn.Module, latent_dim: int):
-            BaseJointEncoder.__init__(self)
-            self.net, self.latent_dim = net, latent_dim
-
-        def forward(self, x: dict):
-            mu, logvar = self.net(x)
-            return ModelOutput(embedding=mu, log_covariance=logvar)
+    class JointEncoder(Encoder, BaseJointEncoder):
+        """The same, on the dict of all modalities (BaseJointEncoder is a BaseEncoder)."""
 
     class Decoder(BaseDecoder):
         """mmspec decoders return raw outputs; MultiVae wants the location (logits for text)."""

@@ -17,18 +17,18 @@ from .synthetic import SyntheticData
 
 
 class Batches:
-    """Cycles through a fixed permutation of the resident items, one batch per call."""
+    """Cycles through a fixed permutation of the resident items: one batch's indices per call."""
 
     def __init__(self, data: SyntheticData, batch: int, seed: int):
-        self.data, self.batch = data, batch
+        self.batch = batch
         n = data.split_size("train")
         self.perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(data.labels("train").device)
         self.per_pass, self.i = n // batch, 0
 
-    def __call__(self) -> dict[str, torch.Tensor]:
+    def __call__(self) -> torch.Tensor:
         b = self.i % self.per_pass
         self.i += 1
-        return self.data.batch("train", self.perm[b * self.batch:(b + 1) * self.batch])
+        return self.perm[b * self.batch:(b + 1) * self.batch]
 
 
 def compile_for_bench(spec: Path, overrides: dict[str, str], device: torch.device, seed: int, batched: bool):
@@ -43,9 +43,9 @@ def mmspec_step(model, data: SyntheticData, batch: int, *, seed: int, amp: str |
                 compile: bool) -> Callable[[], None]:
     trainer = Trainer(model, data, LoopConfig(epochs=1, batch=batch, seed=seed, amp=amp, compile=compile),
                       run_dir=None, meta={})
-    model.module.train()
+    trainer._train_mode()
     batches = Batches(data, batch, seed)
-    return lambda: trainer._step(batches())
+    return lambda: trainer._step(trainer._batch(batches()))     # the loop's own gather and step
 
 
 def multivae_step(mv_model, model, data: SyntheticData, batch: int, *, seed: int) -> Callable[[], None]:
@@ -56,7 +56,7 @@ def multivae_step(mv_model, model, data: SyntheticData, batch: int, *, seed: int
     batches = Batches(data, batch, seed)
 
     def step():
-        loss = multivae_side.loss(mv_model, batches())
+        loss = multivae_side.loss(mv_model, data.batch("train", batches()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

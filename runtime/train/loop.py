@@ -113,11 +113,15 @@ class Trainer:
         self.loop = dict(state["loop"])
         self._step_t.fill_(self.loop["step"])
 
+    def _counters(self) -> dict:
+        """Where training stands, for the checkpoint's meta; a training stage adds its own (stages.py)."""
+        return {"epoch": self.loop["epoch"], "step": self.loop["step"]}
+
     def _save(self) -> Path | None:
         if self.run_dir is None:
             return None
-        meta = dict(self.meta, epoch=self.loop["epoch"], step=self.loop["step"],
-                    batch_in_epoch=self.loop["batch_in_epoch"], epochs=self.cfg.epochs, saved_at=time.time())
+        meta = dict(self.meta, **self._counters(), batch_in_epoch=self.loop["batch_in_epoch"],
+                    epochs=self.cfg.epochs, saved_at=time.time())
         return checkpoint.save(self.run_dir, self.model.module, self.state_dict(),
                                spec_text=self.model.source_text, meta=meta)
 

@@ -2,7 +2,8 @@
 parameters and model selection; checkpoints know the stage and `--resume` continues mid-stage.
 
 A spec without `stage` statements has one implicit stage; it is trained by the plain `Trainer`,
-exactly as before. With stages, each stage gets a `StageTrainer` (the plain loop, narrowed):
+exactly as before (`trainer_for` picks). With stages, each stage gets a `StageTrainer` (the plain
+loop, narrowed):
 - its loss is the stage's objective (`model.loss(..., objective=stage.objective)`);
 - only the parameters of its `trains` groups are in its optimizer; the `frozen` groups have
   requires_grad off for the stage and their modules stay in eval mode, so they do not change,
@@ -188,16 +189,11 @@ class StageTrainer(Trainer):
             weights = {k: v.detach().to("cpu", copy=True) for k, v in state.items() if in_groups(k, self.stage.trains)}
             self.loop["best"] = {"epoch": epoch + 1, "value": value, "weights": weights}
 
-    def _save(self) -> Path | None:
-        if self.run_dir is None:
-            return None
+    def _counters(self) -> dict:
         offsets = self.record["offsets"]
-        meta = dict(self.meta, stage=self.stage.name, stage_index=self.index, stage_epoch=self.loop["epoch"],
-                    stage_step=self.loop["step"], epoch=offsets["epochs"] + self.loop["epoch"],
-                    step=offsets["steps"] + self.loop["step"], batch_in_epoch=self.loop["batch_in_epoch"],
-                    epochs=self.cfg.epochs, saved_at=time.time())
-        return checkpoint.save(self.run_dir, self.model.module, self.state_dict(),
-                               spec_text=self.model.source_text, meta=meta)
+        return {"stage": self.stage.name, "stage_index": self.index, "stage_epoch": self.loop["epoch"],
+                "stage_step": self.loop["step"], "epoch": offsets["epochs"] + self.loop["epoch"],
+                "step": offsets["steps"] + self.loop["step"]}
 
 
 # ---- the stages in order ----------------------------------------------------------------------
@@ -209,9 +205,6 @@ class StageDisplay:
     def __init__(self, display, stage: str, epochs: int, step_offset: int):
         self.d, self.stage, self.epochs, self.offset = display, stage, epochs, step_offset
 
-    def _named(self, values: dict) -> dict:
-        return {f"{self.stage}/{k}": v for k, v in values.items()}
-
     def start_epoch(self, epoch, steps, done):
         self.d.epochs = self.epochs
         self.d.start_epoch(epoch, steps, done)
@@ -220,24 +213,28 @@ class StageDisplay:
         self.d.advance()
 
     def log_step(self, step, values):
-        self.d.log_step(step + self.offset, self._named(values))
+        self.d.log_step(step + self.offset, _named(values, self.stage))
 
     def end_epoch(self, epoch, step, means, lr):
-        self.d.end_epoch(epoch, step + self.offset, self._named(means), lr)
+        self.d.end_epoch(epoch, step + self.offset, _named(means, self.stage), lr)
 
     def close(self):
         pass
 
 
+def trainer_for(model, dataset, cfg: LoopConfig, *, run_dir: Path | None, meta: dict, display=None):
+    """The trainer of a compiled model: the plain `Trainer` for one implicit stage, else
+    `StagedTraining` (the same interface: restore, fit, loop), so the session needs no branch."""
+    cls = StagedTraining if is_staged(model) else Trainer
+    return cls(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)
+
+
 class StagedTraining:
-    """Trains a compiled model through its stages; the same interface as `Trainer` (restore, fit,
-    loop), so the session needs no branch. A spec without stages uses the plain `Trainer`."""
+    """Trains a compiled model through its stages, one `StageTrainer` after another."""
 
     def __init__(self, model, dataset, cfg: LoopConfig, *, run_dir: Path | None, meta: dict, display=None):
         self.model, self.dataset, self.cfg = model, dataset, cfg
         self.run_dir, self.meta, self.display = run_dir, meta, display
-        self.plain = None if is_staged(model) else Trainer(model, dataset, cfg, run_dir=run_dir, meta=meta,
-                                                            display=display)
         self.stages = list(getattr(model, "stages", []))
         override = cfg.epochs != model.train.epochs          # --epochs N other than the spec's total
         self.epochs_override = cfg.epochs if override else None
@@ -248,15 +245,11 @@ class StagedTraining:
     @property
     def loop(self) -> dict:
         """Global counters (the session logs them and records the wall time)."""
-        if self.plain is not None:
-            return self.plain.loop
         off, cur = self.record["offsets"], self.current.loop if self.current else {}
         return {"step": off["steps"] + cur.get("step", 0), "epoch": off["epochs"] + cur.get("epoch", 0),
                 "wall_s": off["wall_s"] + cur.get("wall_s", 0.0), "stage": self.index}
 
     def restore(self, ckpt: checkpoint.Checkpoint) -> None:
-        if self.plain is not None:
-            return self.plain.restore(ckpt)
         record = ckpt.state.get("stages")
         if record is None:
             raise RunError(f"the checkpoint in {ckpt.folder} has no stage record; it was not written by a "
@@ -274,8 +267,6 @@ class StagedTraining:
                 self.pending = None
 
     def fit(self) -> Outcome:
-        if self.plain is not None:
-            return self.plain.fit()
         try:
             while self.index < len(self.stages):
                 trainer = self.current or self._trainer(self.index)
@@ -319,10 +310,10 @@ class StagedTraining:
         best = loop.get("best")
         if stage.select is not None and best is not None:
             self.model.module.load_state_dict(best["weights"], strict=False)
+        history, log_steps = self._logs(loop, stage.name)
         self.record["done"].append({
             "name": stage.name, "objective": stage.objective, "epochs": loop["epoch"], "steps": loop["step"],
-            "wall_s": loop["wall_s"], "history": self._global(loop["history"], stage.name),
-            "log_steps": [dict(self._named(s, stage.name), step=s["step"] + off["steps"]) for s in loop["steps"]],
+            "wall_s": loop["wall_s"], "history": history, "log_steps": log_steps,
             "validation": list(loop["validation"]), "selected_epoch": best and best["epoch"],
             "selected_value": best and best["value"],
             "validation_split": self._held_out.description() if stage.select is not None else None})
@@ -332,14 +323,13 @@ class StagedTraining:
         self.current = None
         self._save_boundary()
 
-    def _global(self, history: list[dict], stage: str) -> list[dict]:
+    def _logs(self, loop: dict, stage: str) -> tuple[list[dict], list[dict]]:
+        """A stage's epoch history and logged steps with global epochs/steps and stage-named terms."""
         off = self.record["offsets"]
-        return [dict(h, epoch=off["epochs"] + h["epoch"], step=off["steps"] + h["step"], stage=stage,
-                     stage_epoch=h["epoch"], terms=self._named(h["terms"], stage)) for h in history]
-
-    @staticmethod
-    def _named(values: dict, stage: str) -> dict:
-        return {f"{stage}/{k}": v for k, v in values.items() if k != "step"}
+        history = [dict(h, epoch=off["epochs"] + h["epoch"], step=off["steps"] + h["step"], stage=stage,
+                        stage_epoch=h["epoch"], terms=_named(h["terms"], stage)) for h in loop["history"]]
+        steps = [dict(_named(s, stage), step=s["step"] + off["steps"]) for s in loop["steps"]]
+        return history, steps
 
     def _save_boundary(self) -> None:
         if self.run_dir is None:
@@ -365,15 +355,19 @@ class StagedTraining:
         steps = [s for d in done for s in d["log_steps"]]
         cur = self.current
         if cur is not None and status != "finished":
-            history += self._global(cur.loop["history"], cur.stage.name)
-            off = self.record["offsets"]["steps"]
-            steps += [dict(self._named(s, cur.stage.name), step=s["step"] + off) for s in cur.loop["steps"]]
+            cur_history, cur_steps = self._logs(cur.loop, cur.stage.name)
+            history, steps = history + cur_history, steps + cur_steps
         loop = self.loop
         return Outcome(status, loop["epoch"], loop["step"], message, history, steps)
 
     def stage_summaries(self) -> list[dict]:
         """Per completed stage: epochs, steps, the validation curve and the selected epoch (for run.json)."""
         return [{k: v for k, v in d.items() if k not in ("history", "log_steps")} for d in self.record["done"]]
+
+
+def _named(values: dict, stage: str) -> dict:
+    """Term names prefixed by their stage (`align/kl(...)`)."""
+    return {f"{stage}/{k}": v for k, v in values.items() if k != "step"}
 
 
 @contextlib.contextmanager
