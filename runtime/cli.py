@@ -141,7 +141,7 @@ def run(spec, data_root, source, standin_size, device, epochs, sets, out, seed, 
         raise RunError(result.message)
     if result.status == "interrupted":
         console.print(f"interrupted after step {result.outcome.step}; checkpoint written. Continue with:\n"
-                      f"  {continue_command(click.get_current_context(), result.run_dir)}")
+                      f"  {continue_command(click.get_current_context(), result.run_dir)}", soft_wrap=True)
         sys.exit(130)
     _print_report(console, result.run_dir, result.results)
 

@@ -32,7 +32,8 @@ class DataModality:
 
 
 def _text(labels: torch.Tensor) -> torch.Tensor:
-    codes = torch.tensor([[ALPHABET.index(c) for c in WORDS[y][:TEXT_LEN].ljust(TEXT_LEN)] for y in labels.tolist()])
+    codes = torch.tensor([[ALPHABET.index(c) for c in WORDS[y][:TEXT_LEN].ljust(TEXT_LEN)] for y in labels.tolist()],
+                         dtype=torch.long).reshape(-1, TEXT_LEN)
     return nn.functional.one_hot(codes, len(ALPHABET)).float()
 
 
