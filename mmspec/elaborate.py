@@ -51,6 +51,7 @@ class Elaborator:
         self._decl_cache: dict[tuple[str, Value | None], str] = {}
         self._in_progress: set[tuple[str, Value | None]] = set()
         self._named: set[str] = set()
+        self._domains: dict[str, tuple[list[Value], frozenset]] = {}    # a declaration's index values, once
         self.allow_mixed_latents = False
 
     # ---- errors ----------------------------------------------------------------------------
@@ -205,8 +206,14 @@ class Elaborator:
             self._in_progress.discard(cache_key)
 
     def decl_values(self, name: str) -> list[Value]:
-        stmt = self.decls[name].stmt
-        return self.domain(stmt.index.domain, Env({}))[0]
+        return self._decl_domain(name)[0]
+
+    def _decl_domain(self, name: str) -> tuple[list[Value], frozenset]:
+        """A declaration's domain is the same at every use: build it (2^M - 1 subsets) once."""
+        if name not in self._domains:
+            values = self.domain(self.decls[name].stmt.index.domain, Env({}))[0]
+            self._domains[name] = (values, frozenset(values))
+        return self._domains[name]
 
     def latent_ref(self, expr: ast.Expr, env: Env) -> str:
         if isinstance(expr, ast.Name) and expr.id in self.g.latents and not self.g.latents[expr.id].indexed:
@@ -250,7 +257,7 @@ class Elaborator:
                       one_of(known), did_you_mean(expr.base, known))
         if not self.decls[expr.base].indexed:
             self.fail(f"'{expr.base}' is not declared with an index", expr, f"plain '{expr.base}'")
-        domain = self.decl_values(expr.base)
+        domain, members = self._decl_domain(expr.base)
         by_subset = bool(domain) and isinstance(domain[0], frozenset)
         idx = expr.index
         if isinstance(idx, ast.Star):
@@ -262,7 +269,7 @@ class Elaborator:
         else:
             values = self.modality_set(idx, env)
         for v in values:
-            if v not in domain:
+            if v not in members:
                 self.fail(f"{expr.base}[{_value_label(v, self.modality_names)}] is not declared", expr,
                           f"an index in {expr.base}'s domain")
         return [self.declared(expr.base, v, expr) for v in values]
