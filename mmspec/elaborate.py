@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from . import ast, families, ir, iterative
+from . import ast, families, ir, iterative, numeric
 from .errors import DiagnosticSink, did_you_mean, one_of
 from .graph import Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE, WeightedPoE
 from .sets import all_subsets, subset_label
@@ -111,7 +111,7 @@ class Elaborator:
         for kw in call.kwargs:
             if kw.name != "size":
                 self.fail(f"unknown option '{kw.name}' for subsets", kw, "size=N", did_you_mean(kw.name, ["size"]))
-            size = int(self.number(kw.value, env))
+            size = numeric.whole_number(self, kw.value, env, "a subset size")
             if not 1 <= size <= len(base):
                 self.fail(f"size={size} gives no subsets of {len(base)} modalities", kw.value,
                           f"a size from 1 to {len(base)}")
@@ -122,6 +122,15 @@ class Elaborator:
 
     # ---- numbers ---------------------------------------------------------------------------
     def weight(self, expr: ast.Expr, env: Env) -> ir.Weight:
+        """A number as written, checked: every sub-expression has a finite real value (numeric.py)."""
+        w = self._weight_tree(expr, env)
+        try:
+            numeric.finite_value(w)
+        except numeric.NotANumber as why:
+            self.fail(f"this number is not a finite real number: {why}", expr)
+        return w
+
+    def _weight_tree(self, expr: ast.Expr, env: Env) -> ir.Weight:
         if isinstance(expr, ast.Number):
             return ir.Num(expr.value, expr.text)
         if isinstance(expr, ast.Name):
@@ -330,9 +339,7 @@ class Elaborator:
                 self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...], family=laplace",
                           did_you_mean(kw.name, ["hidden", "family"]))
             items = kw.value.items if isinstance(kw.value, ast.ListLit) else [kw.value]
-            hidden = tuple(int(self.number(i, env)) for i in items)
-            if any(h <= 0 for h in hidden):
-                self.fail("hidden sizes must be positive integers", kw.value)
+            hidden = tuple(numeric.whole_number(self, i, env, "a hidden size") for i in items)
         return hidden
 
     def aggregate(self, call: ast.Call, env: Env, on: str | None) -> str:
