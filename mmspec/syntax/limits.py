@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lark import Tree
 
-from .errors import Diagnostic, SpecError, Span
+from ..errors import Diagnostic, SpecError, Span
 
 MAX_NESTING = 100           # expression levels: operators, calls, indices, tuples, lists, arguments
 

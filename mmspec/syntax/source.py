@@ -8,7 +8,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from .errors import Diagnostic, SpecError, Span
+from ..errors import Diagnostic, SpecError, Span
 
 _BOMS = {codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16", codecs.BOM_UTF32_LE: "UTF-32",
          codecs.BOM_UTF32_BE: "UTF-32"}
