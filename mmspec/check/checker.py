@@ -17,7 +17,9 @@ from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
 from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
 from ..model.graph import Latent, Likelihood, ModelGraph, Modality, NetRef
 from ..networks import REGISTRY
+from .footprint import check_footprint
 from .numeric import whole_number
+from .values import check_options
 from ..syntax.parser import parse
 from ..model.sets import all_subsets, subset_label
 from .terms import TermBuilder
@@ -91,6 +93,8 @@ class Checker:
         self.sink.raise_if_any()
         self.networks(program_ir)
         staged = stages.StageChecker(self).stages(program_ir, train)
+        self.sink.raise_if_any()
+        check_footprint(self)           # sizes that cannot fit in memory
         self.sink.raise_if_any()
         if staged[0].explicit:
             train = stages.overall_settings(staged)
@@ -390,6 +394,7 @@ class Checker:
                 params[kw.name] = tuple(self.elab.number(i, Env({})) for i in kw.value.items)
             else:
                 params[kw.name] = self.elab.number(kw.value, Env({}))
+        check_options(self.elab, what, name, params, {kw.name: kw.value for kw in getattr(expr, "kwargs", [])})
         return name, params
 
     def evaluate_settings(self) -> list[MetricRequest]:
