@@ -64,12 +64,16 @@ def check(files: tuple[str, ...], sets: tuple[str, ...]) -> None:
 @click.option("--latex", "fmt", flag_value="latex", help="LaTeX (align*) output.")
 @click.option("--json", "fmt", flag_value="json", help="JSON output for tools.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
-def explain(file: str, fmt: str | None, sets: tuple[str, ...]) -> None:
+@click.option("--expand", is_flag=True, help="Print every member of large subset families (folded beyond 64).")
+def explain(file: str, fmt: str | None, sets: tuple[str, ...], expand: bool) -> None:
     """Print the derived model and objective of FILE, term by term, and its cost per step."""
     from .explain import Explanation, render_json, render_latex, render_text
     program = load_program(file, parse_overrides(sets))
     ex = Explanation.of(program)
-    click.echo({"latex": render_latex, "json": render_json}.get(fmt, render_text)(ex))
+    if fmt is None:
+        click.echo(render_text(ex, expand))
+        return
+    click.echo({"latex": render_latex, "json": render_json}[fmt](ex))
 
 
 @main.command()
