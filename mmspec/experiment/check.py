@@ -262,7 +262,7 @@ class _Checker:
                 self.sink.error(f"plot '{stmt.name}' is declared twice", stmt.name_span)
                 continue
             axes: dict[str, Axis] = {}
-            logs = set()
+            written, logs = set(), set()
             for clause in stmt.items:
                 if clause[0] == "log":
                     if clause[1] not in ("x", "y"):
@@ -270,15 +270,16 @@ class _Checker:
                     logs.add(clause[1])
                     continue
                 which, (kind, value, span), label, whole = clause
-                if which in axes:
+                if which in written:
                     self.sink.error(f"plot '{stmt.name}' has a second '{which}'", whole)
                     continue
+                written.add(which)
                 axis = self.axis(kind, value, span, vary)
                 if axis is not None:
                     axis.label = label
                     axes[which] = axis
             for which in ("x", "y"):
-                if which not in axes:
+                if which not in written:
                     self.sink.error(f"plot '{stmt.name}' has no '{which}' axis", stmt.span,
                                     f"'{which} METRIC.PATH'" + (", a varied param, 'size' or 'index'" if which == "x" else ""))
             if len(axes) == 2:

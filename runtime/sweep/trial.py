@@ -48,6 +48,8 @@ class TrialRecord:
     error: str = ""
     wall_s: float = 0.0
     results: dict = field(default_factory=dict)
+    started: float = 0.0        # wall-clock times (time.time()) of the worker's start and end
+    ended: float = 0.0
 
 
 def _read_json(path: Path) -> dict | None:
@@ -84,7 +86,13 @@ def _move_aside(run_dir: Path) -> Path:
 
 def execute(job: TrialJob) -> TrialRecord:
     """Train and evaluate one trial; any failure is returned, not raised."""
-    start = time.perf_counter()
+    record = _execute(job)
+    record.ended = time.time()
+    return record
+
+
+def _execute(job: TrialJob) -> TrialRecord:
+    start, started = time.perf_counter(), time.time()
     run_dir = Path(job.run_dir)
     try:
         import torch
@@ -95,16 +103,17 @@ def execute(job: TrialJob) -> TrialRecord:
         status = {"finished": "done"}.get(result.status, result.status)
         _write_trial(run_dir, job, status, result.message)
         return TrialRecord(job.key, status, job.run_dir, result.message, time.perf_counter() - start,
-                           result.results or {})
+                           result.results or {}, started)
     except KeyboardInterrupt:
-        return TrialRecord(job.key, "interrupted", job.run_dir, "interrupted", time.perf_counter() - start)
+        return TrialRecord(job.key, "interrupted", job.run_dir, "interrupted", time.perf_counter() - start,
+                           started=started)
     except Exception as err:                          # recorded with its error; the sweep goes on
         message = f"{type(err).__name__}: {err}"
         try:
             _write_trial(run_dir, job, "failed", message, traceback.format_exc())
         except OSError:
             pass
-        return TrialRecord(job.key, "failed", job.run_dir, message, time.perf_counter() - start)
+        return TrialRecord(job.key, "failed", job.run_dir, message, time.perf_counter() - start, started=started)
 
 
 def _run(job: TrialJob, run_dir: Path):
