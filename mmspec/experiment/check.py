@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
 from . import syntax
-from .model import (RESULT_KEYS, RUN_SETTINGS, Axis, Column, Experiment, PaperCell, Plot, SpecEntry, Table,
+from .model import (QUICK_ONLY, RESULT_KEYS, RUN_SETTINGS, Axis, Column, Experiment, PaperCell, Plot, SpecEntry, Table,
                     format_value)
 
 MAX_RANGE = 64          # values one range may expand to
@@ -207,7 +207,7 @@ class _Checker:
         return out
 
     def run_setting(self, setting: syntax.Setting, allow_seeds: bool) -> int | None:
-        known = [k for k in RUN_SETTINGS if allow_seeds or k != "seeds"]
+        known = [k for k in RUN_SETTINGS if allow_seeds or k not in QUICK_ONLY]
         if setting.name not in known:
             self.sink.error(f"unknown setting '{setting.name}'", setting.span, one_of(known),
                             did_you_mean(setting.name, known))

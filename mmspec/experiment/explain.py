@@ -28,8 +28,9 @@ def render_text(exp: Experiment, budget: str = "paper") -> str:
     lines = [f"experiment {exp.name} ({exp.path})",
              f"budget {budget}: " + ("the specs' own settings, with the per-dataset overrides" if budget == "paper"
                                      else _settings_text(exp.run_settings(exp.specs[0], "quick")) if exp.specs else ""),
-             "varies: " + ("; ".join(f"{k} = {', '.join(exp.vary_text[k])} ({len(v)} values)"
-                                     for k, v in exp.vary.items()) or "nothing (one point per spec)"),
+             "varies: " + ("; ".join(f"{k} = {', '.join(exp.vary_text[k])} ({len(v)} values"
+                                     + (f", {len(exp.values(k, budget))} in this budget" if len(exp.values(k, budget)) < len(v) else "")
+                                     + ")" for k, v in exp.vary.items()) or "nothing (one point per spec)"),
              f"seeds: {exp.seed_count(budget)}", "", "specs:"]
     costs: dict[str, dict] = {}
     for spec in exp.specs:
@@ -45,7 +46,7 @@ def render_text(exp: Experiment, budget: str = "paper") -> str:
         lines.append(f"  {'':<22} step: {cost['encoder_passes']} encoder passes, {cost['decoder_calls']} decoder "
                      f"calls, {cost['decoded_samples']} decoded samples, {cost['products']} products of experts, "
                      f"{cost['kl_terms']} KL terms")
-    lines += ["", f"runs ({len(trials)} = {len(exp.specs)} specs x {_combos(exp)} values x "
+    lines += ["", f"runs ({len(trials)} = {len(exp.specs)} specs x {_combos(exp, budget)} values x "
                   f"{exp.seed_count(budget)} seeds):"]
     lines += [_trial_line(t) for t in trials]
     lines += ["", "cost: " + _total(trials, costs, exp, budget)]
@@ -60,10 +61,10 @@ def render_text(exp: Experiment, budget: str = "paper") -> str:
     return "\n".join(lines)
 
 
-def _combos(exp: Experiment) -> int:
+def _combos(exp: Experiment, budget: str) -> int:
     n = 1
-    for values in exp.vary.values():
-        n *= len(values)
+    for name in exp.vary:
+        n *= len(exp.values(name, budget))
     return n
 
 

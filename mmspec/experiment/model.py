@@ -21,7 +21,9 @@ RUN_SETTINGS = {
     "classifier_steps": "training steps of each coherence classifier",
     "fid_samples": "generated images per FID",
     "seeds": "number of seeds (quick only)",
+    "points": "values kept of each varied param, evenly spread, ends included (quick only)",
 }
+QUICK_ONLY = ("seeds", "points")
 
 # `--budget quick` without a `quick` line: small enough for a laptop CPU, large enough that the
 # coherence classifiers learn something.
@@ -128,14 +130,26 @@ class Experiment:
         """The spec's dataset's settings, then (quick budget) the quick ones on top."""
         settings = dict(self.dataset_settings.get(spec.dataset, {}))
         if budget == "quick":
-            settings.update({k: v for k, v in {**QUICK_DEFAULTS, **self.quick}.items() if k != "seeds"})
-        settings.pop("seeds", None)
+            settings.update({k: v for k, v in {**QUICK_DEFAULTS, **self.quick}.items() if k not in QUICK_ONLY})
+        for name in QUICK_ONLY:
+            settings.pop(name, None)
         return settings
+
+    def values(self, name: str, budget: str) -> list[float]:
+        """A varied param's values; the quick budget may keep only `points` of them."""
+        values = self.vary[name]
+        keep = self.quick.get("points") if budget == "quick" else None
+        if not keep or keep >= len(values):
+            return values
+        if keep == 1:
+            return [values[len(values) // 2]]
+        picks = sorted({round(i * (len(values) - 1) / (keep - 1)) for i in range(keep)})
+        return [values[i] for i in picks]
 
     def trials(self, budget: str) -> list[Trial]:
         """Every (spec, varied values, seed) in a stable order: spec, then values, then seed."""
         names = list(self.vary)
-        combos = list(itertools.product(*(self.vary[n] for n in names))) if names else [()]
+        combos = list(itertools.product(*(self.values(n, budget) for n in names))) if names else [()]
         out = []
         for spec in self.specs:
             fixed = dict(self.dataset_params.get(spec.dataset, {}))
