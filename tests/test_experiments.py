@@ -140,3 +140,12 @@ def test_check_command_accepts_experiments_and_reports_errors(tmp_path):
     result = CliRunner().invoke(main, ["check", str(EXPERIMENTS[0]), str(bad)])
     assert result.exit_code == 1
     assert f"{EXPERIMENTS[0]}: ok" in result.output and "did you mean 'seeds'" in result.output
+
+
+def test_the_documented_example_checks():
+    text = (ROOT / "docs" / "experiments.md").read_text()
+    example = re.search(r"```mmx\n(.*?)```", text, flags=re.S).group(1)
+    exp = check_experiment_text(example, "docs/experiments.md", base=ROOT / "specs" / "experiments")
+    assert len(exp.trials("paper")) == 2 * 4 * 3 and len(exp.trials("quick")) == 2 * 2 * 1
+    assert [p.x.kind for p in exp.plots] == ["metric", "param", "size"]
+    assert value({"cosine": {"image~text": {"matched": 0.25}}}, "cosine.image~text.matched") == 0.25
