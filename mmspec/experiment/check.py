@@ -32,7 +32,7 @@ def check_experiment_text(source: str, filename: str = "<experiment>", base: Pat
 def spec_search_path(base: Path) -> list[Path]:
     """Where a spec named by its stem is looked for: beside the experiment, one folder up (an
     experiment in specs/experiments/ names the specs in specs/), then the shipped specs."""
-    from ..catalog import specs_dir
+    from ..explain.catalog import specs_dir
     return [base, base.parent, specs_dir()]
 
 

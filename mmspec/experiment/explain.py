@@ -11,7 +11,7 @@ from .model import BUDGETS, Experiment, Trial
 def spec_step_cost(path, overrides: dict[str, str]) -> dict:
     """The spec's cost of one training step, as `mmspec explain SPEC` prints it."""
     from .. import check_spec
-    from ..analysis import step_cost
+    from ..explain.analysis import step_cost
     return step_cost(check_spec(path, overrides)).as_dict()
 
 
