@@ -149,3 +149,42 @@ def test_the_documented_example_checks():
     assert len(exp.trials("paper")) == 2 * 4 * 3 and len(exp.trials("quick")) == 2 * 2 * 1
     assert [p.x.kind for p in exp.plots] == ["metric", "param", "size"]
     assert value({"cosine": {"image~text": {"matched": 0.25}}}, "cosine.image~text.matched") == 0.25
+
+
+def _fake_run(folder: Path, key: str, coherence: float, weak: set[str]) -> None:
+    """A trial's results.json as the runtime writes it, with the `classifiers` verdicts of issue 11."""
+    import json
+    run = folder / key
+    run.mkdir(parents=True)
+    classifiers = {m: {"accuracy": 0.5 if m in weak else 0.99, "balanced_accuracy": 0.5, "target": 0.98,
+                       "meets_target": m not in weak} for m in ("mnist", "svhn", "text")}
+    (run / "results.json").write_text(json.dumps({
+        "classifiers": classifiers, "likelihood": {"nll": 100 * coherence},
+        "coherence": {"cross": {"mnist": {"svhn": coherence}, "svhn": {"mnist": 1 - coherence}}, "joint": 0.1}}))
+
+
+def test_report_marks_coherence_judged_by_a_weak_classifier(tmp_path):
+    """Made by hand, no Ray: the report reads the folder's trials and marks † only where the target's
+    classifier is below its target accuracy; a missing trial is listed, not averaged."""
+    import csv
+    import json
+    from runtime.sweep.report import experiment_report
+    text = GOOD.replace('paper poe_mst: 0.5 ± 0.1, -', 'column "S <- M" = coherence.cross.svhn.mnist\n    '
+                        'paper poe_mst: 0.5 ± 0.1, -, -')
+    (tmp_path / "experiment.mmx").write_text(text)
+    (tmp_path / "experiment.json").write_text(json.dumps({"source": str(ROOT / "specs" / "x.mmx"), "budget": "quick"}))
+    exp = check_experiment_text(text, "x.mmx", base=ROOT / "specs")
+    keys = [t.key for t in exp.trials("quick")]
+    for i, key in enumerate(keys[:-1]):
+        _fake_run(tmp_path, key, 0.1 * (i % 3), weak={"mnist"} if key.startswith("poe_mst") else set())
+    report = experiment_report(tmp_path)
+    rows = {(r["spec"], r["beta"]): r for r in csv.DictReader((tmp_path / "coherence.csv").open())}
+    poe = rows[("poe_mst", "0.25")]
+    assert poe["M <- S below-target classifier"] == "True" and poe["S <- M below-target classifier"] == "False"
+    assert poe["R below-target classifier"] == "True"                # joint: every classifier judges
+    assert rows[("mvae_mst", "0.25")]["M <- S below-target classifier"] == "False"
+    assert float(poe["M <- S mean"]) == pytest.approx((0.0 + 0.1) / 2)
+    assert rows[("mvae_mst", "2")]["seeds"] == "1" and keys[-1] in report
+    assert "†" in report and "below its target" in report
+    series = json.loads((tmp_path / "p.json").read_text())["series"]
+    assert next(s for s in series if s["label"] == "PoE")["below_target"] is False    # y is the probe, not coherence

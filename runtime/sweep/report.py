@@ -39,7 +39,8 @@ def table_rows(data: ExperimentData, table, digits: int) -> tuple[list[str], lis
             marks = [row.below_target(c.path) for c in table.columns]
             body.append([row.label] + [format_value(v) for _, v in row.varied] + [str(len(row.runs))]
                         + [_cell(m, s, digits, mk) for (m, s, _), mk in zip(stats, marks)])
-            rec = {"method": row.label, "spec": row.spec, **{k: v for k, v in row.varied}, "seeds": len(row.runs)}
+            rec = {"method": row.label, "spec": row.spec, **{k: format_value(v) for k, v in row.varied},
+                   "seeds": len(row.runs)}
             paper = table.paper.get(spec.name)
             for i, (col, (m, s, _)) in enumerate(zip(table.columns, stats)):
                 rec[f"{col.title} mean"], rec[f"{col.title} std"] = m, s
