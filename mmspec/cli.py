@@ -78,7 +78,7 @@ def explain(file: str, fmt: str | None, sets: tuple[str, ...]) -> None:
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
 def graph(file: str, out: str, sets: tuple[str, ...]) -> None:
     """Draw the model graph of FILE."""
-    from .draw import draw
+    from .explain.draw import draw
     target = Path(out)
     if target.suffix.lower() not in (".dot", ".svg", ".png"):
         click.echo(f"error: {out}: the output must end in .dot, .svg or .png", err=True)
@@ -97,7 +97,7 @@ def graph(file: str, out: str, sets: tuple[str, ...]) -> None:
 @click.option("--methods-doc", is_flag=True, help="Print docs/methods.md (paper, spec, explain output).")
 def list_specs(directory: str | None, methods_doc: bool) -> None:
     """The shipped specs, one line each: method, dataset, paper."""
-    from .catalog import render_methods_doc, shipped_specs, specs_dir
+    from .explain.catalog import render_methods_doc, shipped_specs, specs_dir
     if methods_doc:
         click.echo(render_methods_doc(Path(directory) if directory else None), nl=False)
         return

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from mmspec import SpecError, check_spec, compile_spec
-from mmspec.catalog import render_methods_doc
+from mmspec.explain.catalog import render_methods_doc
 from spec_helpers import ROOT
 
 
@@ -27,7 +27,7 @@ def test_language_reference_example_compiles():
 
 
 def test_tutorial_variant_compiles_and_is_mixture_based():
-    from mmspec.analysis import model_family
+    from mmspec.explain.analysis import model_family
     spec = blocks("tutorial.md", "mms")[0]
     program = check_spec(spec)
     assert "mixture-based" in model_family(program).labels
@@ -45,7 +45,7 @@ def test_every_complete_spec_in_the_language_reference_compiles():
 
 
 def test_language_reference_refine_and_gradient_origin_examples():
-    from mmspec.graph import GradientOrigin, Refined
+    from mmspec.model.graph import GradientOrigin, Refined
     specs = [b for b in blocks("language.md") if b.lstrip().startswith("model ")]
     miai = check_spec(next(b for b in specs if "refine(" in b))
     refined = [n for n in miai.graph.nodes.values() if isinstance(n, Refined)]

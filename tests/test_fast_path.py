@@ -200,7 +200,7 @@ def test_each_network_runs_once_and_each_distribution_is_sampled_once(name, monk
 
 def _reachable(model) -> set[str]:
     """Distribution nodes the objective uses (infer rules may add others, not computed in the loss)."""
-    from mmspec.graph import members_of
+    from mmspec.model.graph import members_of
     stack = [k for leaf in model.leaves for k in ((leaf.dist,) if hasattr(leaf, "dist") else (leaf.q, leaf.p))]
     seen: set[str] = set()
     while stack:

@@ -12,14 +12,14 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .. import ir
-from ..graph import (Average, Detached, Expert, GradientOrigin, JointExpert, LaplacePrior, Mixture, ModelGraph,
-                     NormalPrior, PoE, Refined, WeightedPoE, closure, members_of)
+from ..model import ir
+from ..model.graph import (Average, Detached, Expert, GradientOrigin, JointExpert, LaplacePrior, Mixture,
+                           ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure, members_of)
 from . import likelihoods
 from .batched import BatchedGroups, run_networks
-from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed, laplace_prior,
-                            product_of_experts, standard_normal)
-from .importance import iwae_value
+from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed,
+                            laplace_prior, product_of_experts, standard_normal)
+from .iwae import iwae_value
 from . import refine, stratified
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..graph import Likelihood
+from ..model.graph import Likelihood
 
 
 def location(raw: Tensor, link: str) -> Tensor:

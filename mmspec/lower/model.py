@@ -10,11 +10,11 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .. import ir
-from ..check import Program
+from ..model import ir
+from ..check.checker import Program
 from ..compiled import LossOutput, ModalityInfo
-from .. import importance as importance_names
-from ..graph import LaplacePrior, NormalPrior, closure
+from ..constructs import iwae as importance_names
+from ..model.graph import LaplacePrior, NormalPrior, closure
 from ..networks import output_link
 from . import likelihoods, refine
 from .distributions import DiagGaussian, MixtureOf, standard_normal

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..graph import LaplacePrior, ModelGraph
+from ..model.graph import LaplacePrior, ModelGraph
 from ..networks import GaussianHeads, build_decoder, build_encoder, build_encoder_body
 from .batched import BatchedGroups
 from .refine import build_modules as build_refine_modules

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ir
-from ..graph import GradientOrigin, ModelGraph, Refined, members_of
+from ..model import ir
+from ..model.graph import GradientOrigin, ModelGraph, Refined, members_of
 from .distributions import DiagGaussian
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from . import ir
-from .check import Program
-from .lower.model import leaf_name
+from ..model import ir
+from ..check.checker import Program
+from ..lower.model import leaf_name
 
 COLUMNS = {"data": 0, "encoder": 1, "distribution": 2, "term": 4, "decoder": 5}
 COLORS = {"data": "#cfe8ff", "encoder": "#ffe2b8", "distribution": "#d9f2d0", "term": "#f6d0d0", "decoder": "#e6d8f5"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def specs_dir() -> Path:
     """specs/ beside the package (an editable install or a source checkout)."""
-    return Path(__file__).resolve().parent.parent / "specs"
+    return Path(__file__).resolve().parents[2] / "specs"
 
 
 @dataclass
@@ -35,8 +35,8 @@ def shipped_specs(directory: Path | None = None) -> list[SpecEntry]:
 
 def render_methods_doc(directory: Path | None = None) -> str:
     """docs/methods.md, made from the shipped specs and `explain` (a test keeps the file in sync)."""
-    from .check import check_file
-    from .explain import Explanation, render_text
+    from ..check import check_file
+    from . import Explanation, render_text
     entries = shipped_specs(directory)
     out = ["# Methods", "",
            "Every method of the catalogue is a spec in `specs/`; nothing below is method-specific Python.",

@@ -5,8 +5,8 @@ The inner objective is printed from the same IR the lowering differentiates (mms
 """
 from __future__ import annotations
 
-from . import ir
-from .graph import GradientOrigin, Iterate, Refined, closure
+from ..model import ir
+from ..model.graph import GradientOrigin, Iterate, Refined, closure
 
 GRAD_TEXT = {"detached": "gradients detached (first order, the reference implementation)",
              "through": "differentiated through the gradients (second order, create_graph)"}
@@ -28,7 +28,7 @@ def inner_terms(node) -> list[ir.LinearTerm]:
 
 def objective_text(program, node, latex: bool = False) -> str:
     """The inner objective, expanded: `1·E_r[mnist]ᵗ[log p(x_mnist | z)] − 1·KL(...)`."""
-    from .explain import leaf_text
+    from ..explain.render import leaf_text
     out = []
     for i, t in enumerate(inner_terms(node)):
         sign = "-" if t.coefficient < 0 else ("+" if i else "")
@@ -74,7 +74,7 @@ def latex_iterate(label: str, base) -> str | None:
 
 def latex_lines(program, key: str) -> list[str]:
     """align* rows for `explain --latex`."""
-    from .explain import conditioned
+    from ..explain.render import conditioned
     g = program.graph
     node = g.nodes[key]
     if isinstance(node, Iterate):
@@ -134,7 +134,7 @@ def inner_cost(program, needed: set[str], leaves) -> dict:
     """What gradient steps add to one training step, per data item: each refinement step and each
     gradient-origin step evaluates (and differentiates) its objective once; loss=mean evaluates the
     terms of the refined posterior at every iterate."""
-    from .analysis import decoded_pairs
+    from ..explain.analysis import decoded_pairs
     g = program.graph
     out = {"decoded_samples": 0, "kl_terms": 0, "decoder_targets": set(), "gradient_steps": 0, "update_passes": 0}
     for key in needed:

@@ -9,14 +9,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from . import ast, ir, stages
-from .compiled import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
+from ..syntax import ast
+from ..model import ir
+from ..constructs import stages
+from ..compiled import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
 from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
-from .errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
-from .graph import Latent, Likelihood, ModelGraph, Modality, NetRef
-from .networks import REGISTRY
-from .parser import parse
-from .sets import all_subsets, subset_label
+from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
+from ..model.graph import Latent, Likelihood, ModelGraph, Modality, NetRef
+from ..networks import REGISTRY
+from ..syntax.parser import parse
+from ..model.sets import all_subsets, subset_label
 from .terms import TermBuilder
 
 KINDS = {"image": 3, "text": 2, "vector": 1}
@@ -395,21 +397,21 @@ class Checker:
         for item in stmt.items if stmt else []:
             got = self.guard(self.named_call, item, METRICS, "metric")
             if got and got[0] == "refinement_curve":
-                from .iterative import require_refinement
+                from ..constructs.refine import require_refinement
                 self.guard(require_refinement, self.elab, item)
             if got:
                 out.append(MetricRequest(got[0], {k: (int(v) if float(v).is_integer() else v) for k, v in got[1].items()}))
         return out
 
     def networks(self, program_ir: ir.ProgramIR) -> None:
-        from .graph import Expert, JointExpert, NetworkInstance
+        from ..model.graph import Expert, JointExpert, NetworkInstance
         for node in self.graph.nodes.values():
             if isinstance(node, Expert):
                 self.graph.networks[node.network] = NetworkInstance(node.network, "encoder", (node.modality,))
             elif isinstance(node, JointExpert):
                 self.graph.networks[node.network] = NetworkInstance(node.network, "joint_encoder",
                                                                     node.modalities, node.hidden)
-        from .iterative import register_networks
+        from ..constructs.refine import register_networks
         register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
         for m in self.graph.modalities:
             self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))

@@ -5,9 +5,12 @@ is what lets `explain` print each term with one number and the loss add them up.
 """
 from __future__ import annotations
 
-from . import ast, families, importance, ir, stratified
+from ..syntax import ast
+from . import families
+from ..constructs import iwae as importance, stratified
+from ..model import ir
 from .elaborate import ESTIMATORS, Elaborator, Env, Invalid, _text, _value_label
-from .errors import did_you_mean, one_of
+from ..errors import did_you_mean, one_of
 
 
 class TermBuilder:

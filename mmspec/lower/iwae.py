@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor
 
-from .. import ir
+from ..model import ir
 from .distributions import constant
 
 

@@ -9,7 +9,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import Span, did_you_mean, one_of
+from ..errors import Span, did_you_mean, one_of
 
 
 class Node(BaseModel):

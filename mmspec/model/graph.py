@@ -10,7 +10,7 @@ from typing import Union
 
 import networkx as nx
 
-from .errors import Span
+from ..errors import Span
 
 
 @dataclass(frozen=True)

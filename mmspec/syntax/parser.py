@@ -12,7 +12,7 @@ import lark
 from lark import Lark, Token, Transformer, v_args
 
 from . import ast
-from .errors import Diagnostic, SpecError, Span, closest
+from ..errors import Diagnostic, SpecError, Span, closest
 
 KEYWORDS = ("model", "data", "latent", "prior", "posterior", "modality", "param", "maximize",
             "minimize", "train", "evaluate", "infer", "stage")
@@ -30,7 +30,7 @@ _FRIENDLY = {
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    grammar = resources.files("mmspec").joinpath("grammar.lark").read_text()
+    grammar = resources.files("mmspec.syntax").joinpath("grammar.lark").read_text()
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 

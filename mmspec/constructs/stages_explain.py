@@ -6,9 +6,9 @@ for them.
 """
 from __future__ import annotations
 
-from .analysis import step_cost
-from .check import Program
-from .compiled import StageSettings, TrainSettings
+from ..explain.analysis import step_cost
+from ..check.checker import Program
+from ..compiled import StageSettings, TrainSettings
 from .stages import describe_groups, parameter_groups
 
 VALIDATION = ("on a validation split (the dataset's own, else one the runtime holds out from the training "

@@ -12,7 +12,8 @@ draws, MMVAE's `m_iwae`/`m_dreg`). The estimator maths is in mmspec/lower/import
 """
 from __future__ import annotations
 
-from . import ast, ir
+from ..syntax import ast
+from ..model import ir
 
 OPTIONS = {"k": "", "prior": "", "estimator": "", "form": ""}
 GRADIENTS = ("iwae", "dreg")
@@ -53,7 +54,7 @@ def iwae_term(builder, call: ast.Call, env) -> ir.Term:
 # ---- printing: explain's text, LaTeX and JSON -------------------------------------------------
 
 def _components(graph, leaf: ir.IWAE) -> list[tuple[str, float]]:
-    from .lower.engine import mixture_parts
+    from ..lower.engine import mixture_parts
     return mixture_parts(graph, leaf.dist)
 
 
@@ -63,7 +64,7 @@ def _fmt(x: float) -> str:
 
 def describe(program, leaf: ir.IWAE) -> str:
     """One line of Unicode math: the bound, the sampling, the weight w(z), the gradient."""
-    from .explain import conditioned
+    from ..explain.render import conditioned
     g = program.graph
     lik = "·".join(f"p(x_{t}|z)" + (f"^{_fmt(g.modalities[t].weight)}" if g.modalities[t].weight != 1 else "")
                    for t in leaf.targets)
@@ -80,7 +81,7 @@ def describe(program, leaf: ir.IWAE) -> str:
 
 
 def describe_latex(program, leaf: ir.IWAE) -> str:
-    from .explain import conditioned
+    from ..explain.render import conditioned
     g = program.graph
     idx = "k" if leaf.form == "single" else "jk"
     lik = " \\, ".join(f"p(x_{{\\mathrm{{{t}}}}} \\mid z_{{{idx}}})"

@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import ir, iterative_explain
-from .check import Program, check_text
-from .errors import SpecError
-from .graph import Expert, JointExpert, NormalPrior, PoE, WeightedPoE, closure
-from .lower.engine import mixture_parts
+from ..model import ir
+from ..constructs import refine_explain as iterative_explain
+from ..check.checker import Program, check_text
+from ..errors import SpecError
+from ..model.graph import Expert, JointExpert, NormalPrior, PoE, WeightedPoE, closure
+from ..lower.engine import mixture_parts
 
 
 @dataclass

@@ -9,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from . import ast, families, ir, iterative
-from .errors import DiagnosticSink, did_you_mean, one_of
-from .graph import Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE, WeightedPoE
-from .sets import all_subsets, subset_label
+from ..syntax import ast
+from . import families
+from ..model import ir
+from ..constructs import refine as iterative
+from ..errors import DiagnosticSink, did_you_mean, one_of
+from ..model.graph import (Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE,
+                           WeightedPoE)
+from ..model.sets import all_subsets, subset_label
 
 Value = Union[str, frozenset]          # a modality name, or a subset of modality names
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import re
 
-from . import ast
-from .compiled import Selection, StageSettings, TrainSettings
-from .elaborate import Env, Invalid
-from .errors import DiagnosticSink, did_you_mean, one_of
-from .graph import Detached, Expert, GradientOrigin, JointExpert, ModelGraph, Refined, members_of
+from ..syntax import ast
+from ..compiled import Selection, StageSettings, TrainSettings
+from ..check.elaborate import Env, Invalid
+from ..errors import DiagnosticSink, did_you_mean, one_of
+from ..model.graph import Detached, Expert, GradientOrigin, JointExpert, ModelGraph, Refined, members_of
 
 GROUP_ROLES = {"encoders": "encoder", "joint_encoders": "joint_encoder", "decoders": "decoder",
                "log_scales": "log_scale"}
@@ -101,7 +101,7 @@ def networks_of(graph: ModelGraph, key: str, through_sg: bool = True) -> set[str
 
 def reached_groups(graph: ModelGraph, objective) -> set[str]:
     """The groups that get a gradient from an objective (stop-gradient terms and sg(...) excluded)."""
-    from . import ir
+    from ..model import ir
     out: set[str] = set()
     for t in objective.linear_terms():
         if t.detached:

@@ -8,11 +8,14 @@ import json
 import re
 from dataclasses import dataclass
 
-from . import importance, ir, iterative_explain, stage_explain, stratified
+from ..constructs import (iwae as importance, refine_explain as iterative_explain,
+                          stages_explain as stage_explain, stratified)
+from ..model import ir
 from .analysis import Family, cost_in_m, model_family, step_cost
-from .check import Program
-from .graph import (Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE, WeightedPoE)
-from .sets import subset_label
+from ..check.checker import Program
+from ..model.graph import (Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
+                           WeightedPoE)
+from ..model.sets import subset_label
 
 
 @dataclass

@@ -14,9 +14,10 @@ renders them for `explain`; the computation is in mmspec/lower/refine.py.
 """
 from __future__ import annotations
 
-from . import ast, ir
-from .errors import did_you_mean, one_of
-from .graph import GradientOrigin, Iterate, ModelGraph, Refined, closure
+from ..syntax import ast
+from ..model import ir
+from ..errors import did_you_mean, one_of
+from ..model.graph import GradientOrigin, Iterate, ModelGraph, Refined, closure
 
 FUNCS = ("refine", "gradient_origin")
 REFINE_OPTIONS = ("maximize", "minimize", "steps", "eval_steps", "grad", "loss", "hidden")
@@ -85,7 +86,7 @@ def _origin(elab, call, env, owner, on, opts, direction) -> str:
 def _objective(elab, env, owner: str, iterate: str, expr: ast.Expr):
     """The objective term with the declared name standing for the iterate; the distributions it
     reads besides the iterate, and the modalities it reads."""
-    from .terms import TermBuilder          # terms imports elaborate, which imports this module
+    from ..check.terms import TermBuilder          # terms imports elaborate, which imports this module
     current = [k for k in elab._in_progress if _label(elab, k) == owner]
     for k in current:
         elab._decl_cache[k] = iterate
@@ -114,7 +115,7 @@ def _label(elab, cache_key) -> str:
     name, index = cache_key
     if index is None:
         return name
-    from .elaborate import _value_label
+    from ..check.elaborate import _value_label
     return f"{name}[{_value_label(index, elab.modality_names)}]"
 
 
@@ -139,7 +140,7 @@ def require_refinement(elab, item: ast.Expr) -> None:
 
 def register_networks(graph: ModelGraph) -> None:
     """The update networks and gradient-origin heads, as named network instances (for stages)."""
-    from .graph import NetworkInstance
+    from ..model.graph import NetworkInstance
     for node in graph.nodes.values():
         if isinstance(node, Refined):
             graph.networks[node.network] = NetworkInstance(node.network, "refiner", node.inputs, (node.hidden,))
