@@ -52,7 +52,7 @@ def check_program_data(program, data_root=None, folder=None) -> DataPlan | None:
     `folder`: the data folder when already known (a run's), instead of the block's `files`."""
     from dataclasses import replace
 
-    from .. import ast
+    from ..syntax import ast
 
     spec = program.spec
     stmt = next(iter(spec.of_type(ast.DataStmt)), None)

@@ -15,7 +15,7 @@ checker and the runtime read one description of the data. The grammar in words:
 """
 from __future__ import annotations
 
-from lark import Token, v_args
+from lark import Token, Transformer, v_args
 
 from ..errors import Span
 from .decl import MEMORY_MODES, DataDecl, LabelDecl, ModalitySource, Source, SplitDecl
@@ -32,7 +32,7 @@ def _unquote(token) -> str:
 
 
 @v_args(meta=True)
-class DataBlockTransformer:
+class DataBlockTransformer(Transformer):
     """Transformer methods for the data block's rules (see the module docstring)."""
 
     filename: str = "<spec>"
