@@ -140,16 +140,25 @@ def _one_key(source: Source, path: Path, keys: list[str], what: str) -> str:
     return key
 
 
+def _npy_header(f) -> tuple:
+    """(shape, fortran_order, dtype) from a .npy stream's header, without reading the data."""
+    version = np.lib.format.read_magic(f)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    return read_header(f)
+
+
 class _Npy:
     @staticmethod
     def header(source, path):
         if source.select:
             raise _fail(source, f"{path} is a single array: drop the [{', '.join(source.select)}]")
         try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            with open(path, "rb") as f:
+                shape, _, dtype = _npy_header(f)
         except (ValueError, OSError) as exc:
             raise _fail(source, f"{path}: not a readable .npy file ({exc})") from None
-        return _array_header(source, path, "npy", f"{path.name}", array.shape, array.dtype)
+        return _array_header(source, path, "npy", f"{path.name}", shape, dtype)
 
     @staticmethod
     def read(source, path, rows):
@@ -172,10 +181,7 @@ class _Npz:
         key = _one_key(source, path, list(members), "array")
         try:
             with zipfile.ZipFile(path) as zf, zf.open(members[key]) as f:
-                version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                shape, _, dtype = read_header(f)
+                shape, _, dtype = _npy_header(f)
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
             raise _fail(source, f"{path}: array {key!r} is unreadable ({exc})") from None
         return _array_header(source, path, "npz", f"{path.name}[{key!r}]", shape, dtype)
@@ -414,8 +420,9 @@ def _array_header(source, path, fmt, what, shape, dtype) -> Header:
     if len(shape) == 0:
         raise _fail(source, f"{path}: {what} is a scalar, not one row per item")
     if dtype.hasobject or dtype.kind not in "uifb" + "US":
-        raise _fail(source, f"{path}: {what} has dtype {dtype}, which cannot be a modality or label "
-                            f"(use numbers, booleans or strings)")
+        why = " (a ragged array, or Python objects)" if dtype.hasobject else ""
+        raise _fail(source, f"{path}: {what} has dtype {dtype}{why}, which cannot be a modality or "
+                            f"label: use a rectangular array of numbers, booleans or strings")
     kind = "U" if dtype.kind == "S" else dtype.kind
     return Header(source, path, fmt, what, int(shape[0]), tuple(int(s) for s in shape[1:]), kind)
 
