@@ -44,13 +44,19 @@ def main() -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
-def check(files: tuple[str, ...], sets: tuple[str, ...]) -> None:
-    """Parse and check spec FILES; exit 1 if any has an error."""
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Where own data folders are looked for (default: $MMSPEC_DATA_ROOT).")
+def check(files: tuple[str, ...], sets: tuple[str, ...], data_root: str | None) -> None:
+    """Parse and check spec FILES, and each against its data's headers; exit 1 if any has an error."""
     from .check import check_file
+    from .data.check import check_program_data
     failed = 0
     for path in files:
         try:
-            _check_experiment(path) if is_experiment_file(path) else check_file(path, parse_overrides(sets))
+            if is_experiment_file(path):
+                _check_experiment(path)
+            else:
+                check_program_data(check_file(path, parse_overrides(sets)), data_root)
             click.echo(f"{path}: ok")
         except SpecError as err:
             failed += 1
