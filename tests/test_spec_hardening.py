@@ -366,3 +366,13 @@ def test_sixteen_modalities_check_in_seconds():
     text = render_text(Explanation.of(program))
     assert len(program.ir.infer) == 2 ** 16 - 1 and len(text.splitlines()) < 150
     assert time.perf_counter() - start < 60
+
+
+def test_the_compiler_benchmark_times_check_and_explain():
+    from runtime.bench.compiler import compiler_times, table
+    rows = [compiler_times(m) for m in (2, 7)]
+    assert [(r["modalities"], r["subsets"]) for r in rows] == [(2, 3), (7, 127)]
+    assert all(r["check_s"] > 0 and r["explain_s"] > 0 and r["check_cpu_s"] >= 0 for r in rows)
+    assert rows[1]["explain_lines"] < 3 * 127                   # folded: 127 subsets x 3 families
+    lines = table(rows).splitlines()
+    assert len(lines) == 4 and lines[3].startswith("| 7 | 127 | ")
