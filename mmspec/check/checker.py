@@ -13,6 +13,7 @@ from ..syntax import ast
 from ..model import ir
 from ..constructs import stages
 from ..compiled import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
+from ..data.decl import DataDecl
 from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
 from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
 from ..model.graph import Latent, Likelihood, ModelGraph, Modality, NetRef
@@ -46,6 +47,7 @@ class Program:
     overrides: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     stages: list[StageSettings] = field(default_factory=list)     # in order; one implicit stage at least
+    data: DataDecl | None = None       # `data NAME { ... }`: own files (mmspec/data); None: a built-in name
 
     @property
     def source_hash(self) -> str:
@@ -98,7 +100,9 @@ class Checker:
         self.sink.raise_if_any()
         if staged[0].explicit:
             train = stages.overall_settings(staged)
-        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes, staged)
+        data = next(iter(self.spec.of_type(ast.DataStmt)), None)
+        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes, staged,
+                       data.block if data is not None else None)
 
     # ---- helpers ---------------------------------------------------------------------------
     def guard(self, fn, *args):
