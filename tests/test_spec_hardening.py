@@ -312,6 +312,12 @@ def test_sizes_that_cannot_fit_in_memory_are_refused_with_the_memory_needed(slot
     assert words in message
 
 
+@pytest.mark.parametrize("kind", ["vector(99999999999999999999)", "vector(2147483648)", "image(3, 99999999999, 28)"])
+def test_modality_sizes_beyond_the_largest_count_are_located_errors(kind):
+    line, col, message = error_at(spec().replace("vector(4) ~ gaussian, net mlp(hidden", f"{kind} ~ gaussian, net mlp(hidden"))
+    assert (line, col) == (6, 13) and "sizes must be at most 2,147,483,647" in message, message
+
+
 def test_a_large_but_feasible_model_still_checks():
     program = check_and_explain(spec(dim="4096", hidden="4096"))
     assert program.graph.latent_dim() == 4096
