@@ -85,7 +85,11 @@ def _start_ray(opts: SweepOptions):
     if ray.is_initialized():
         return ray, False
     if opts.address:
-        ray.init(address=opts.address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=opts.address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise RunError(f"cannot reach the Ray cluster at {opts.address!r}: {err}\n"
+                           "start one with `ray start --head`, or leave out --address for a local Ray") from None
     else:
         ray.init(num_cpus=opts.num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
     return ray, True
