@@ -44,13 +44,19 @@ def main() -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
-def check(files: tuple[str, ...], sets: tuple[str, ...]) -> None:
-    """Parse and check spec FILES; exit 1 if any has an error."""
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Where own data folders are looked for (default: $MMSPEC_DATA_ROOT).")
+def check(files: tuple[str, ...], sets: tuple[str, ...], data_root: str | None) -> None:
+    """Parse and check spec FILES, and each against its data's headers; exit 1 if any has an error."""
     from .check import check_file
+    from .data.check import check_program_data
     failed = 0
     for path in files:
         try:
-            _check_experiment(path) if is_experiment_file(path) else check_file(path, parse_overrides(sets))
+            if is_experiment_file(path):
+                _check_experiment(path)
+            else:
+                check_program_data(check_file(path, parse_overrides(sets)), data_root)
             click.echo(f"{path}: ok")
         except SpecError as err:
             failed += 1
@@ -65,8 +71,9 @@ def check(files: tuple[str, ...], sets: tuple[str, ...]) -> None:
 @click.option("--latex", "fmt", flag_value="latex", help="LaTeX (align*) output.")
 @click.option("--json", "fmt", flag_value="json", help="JSON output for tools.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
+@click.option("--expand", is_flag=True, help="Print every member of large subset families (folded beyond 64).")
 @click.option("--budget", type=click.Choice(["paper", "quick"]), default="paper", help="Experiments (.mmx) only.")
-def explain(file: str, fmt: str | None, sets: tuple[str, ...], budget: str) -> None:
+def explain(file: str, fmt: str | None, sets: tuple[str, ...], expand: bool, budget: str) -> None:
     """Print the derived model and objective of FILE, term by term, and its cost per step
     (for an experiment .mmx: the runs it expands to and their cost)."""
     from .explain import Explanation, render_json, render_latex, render_text
@@ -75,7 +82,10 @@ def explain(file: str, fmt: str | None, sets: tuple[str, ...], budget: str) -> N
         return
     program = load_program(file, parse_overrides(sets))
     ex = Explanation.of(program)
-    click.echo({"latex": render_latex, "json": render_json}.get(fmt, render_text)(ex))
+    if fmt is None:
+        click.echo(render_text(ex, expand))
+        return
+    click.echo({"latex": render_latex, "json": render_json}[fmt](ex))
 
 
 @main.command()
