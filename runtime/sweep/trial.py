@@ -74,8 +74,9 @@ def plan(job: TrialJob) -> str:
     if same and (run_dir / "results.json").is_file():
         return "skip"
     info = _read_json(run_dir / "run.json") or {}
-    if same and (run_dir / "checkpoint").is_dir() and info.get("status") in ("training", "interrupted", "finished"):
-        return "resume"                 # "finished" without results: stopped during its evaluation
+    if same and info.get("status") in ("training", "interrupted", "finished"):
+        return "resume"       # from its checkpoint (none yet: the runtime starts it again); "finished"
+                              # without results: stopped during its evaluation
     if any(run_dir.iterdir()):
         _move_aside(run_dir)
     return "fresh"
