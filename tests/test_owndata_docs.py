@@ -36,3 +36,22 @@ def test_data_doc_example(tmp_path, monkeypatch):
               "--metrics", "latent_probe")
     assert run.exit_code == 0, run.output
     assert os.path.exists(tmp_path / "run" / "grid_rna_to_adt.png")
+
+
+def test_tutorial_own_data_walkthrough(tmp_path, monkeypatch):
+    """docs/tutorial.md's second walk-through: its files, the check error it shows, the fix, and
+    the counts `data show` prints."""
+    tutorial = (ROOT / "docs" / "tutorial.md").read_text().split("# Walk-through 2")[1]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(re.findall(r"```python\n(.*?)```", tutorial, flags=re.DOTALL)[0], "tutorial.md", "exec"), {})
+    spec = re.findall(r"```mms\n(.*?)```", tutorial, flags=re.DOTALL)[0]
+    (tmp_path / "mvae_birds.mms").write_text(spec)
+    shown = cli("check", "mvae_birds.mms").output.replace(str(tmp_path), "/home/me")
+    documented = tutorial.split("$ mmspec check mvae_birds.mms\n")[1].split("```")[0]
+    assert shown.strip() == documented.strip()
+    (tmp_path / "mvae_birds.mms").write_text(spec.replace('from "photo" ', 'from "photos"'))
+    assert cli("check", "mvae_birds.mms").output.strip() == "mvae_birds.mms: ok"
+    show = cli("data", "show", "mvae_birds.mms").output
+    for line in ("caption: text (6, 12), vocabulary 12, real", "labels (species): blue: 174, green: 165, red: 141",
+                 "labels (species): blue: 50, green: 35, red: 35", "split: train 480, test 120 of 600 items"):
+        assert line in show and line in tutorial
