@@ -14,6 +14,7 @@ from lark import Lark, Token, Transformer, v_args
 from . import ast
 from ..data.syntax import DATA_WORDS, DataBlockTransformer
 from ..errors import Diagnostic, SpecError, Span, closest
+from .limits import check_nesting
 
 KEYWORDS = ("model", "data", "latent", "prior", "posterior", "modality", "param", "maximize",
             "minimize", "train", "evaluate", "infer", "stage")
@@ -222,6 +223,7 @@ def parse(source: str, filename: str = "<spec>") -> ast.Spec:
         tree = _lark().parse(source)
     except lark.exceptions.UnexpectedInput as err:
         raise SpecError([_syntax_diagnostic(err, source)], source, filename) from None
+    check_nesting(tree, source, filename)           # before the recursive walks below
     statements = _ToAst(filename).transform(tree)
     return ast.Spec(filename=filename, source=source, statements=statements)
 

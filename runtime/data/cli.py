@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from runtime import cli_values as values
 from runtime.data.dataset import MultimodalDataset
 from runtime.data.errors import DataError
 from runtime.data.load import dataset_names, load_dataset
@@ -97,10 +98,10 @@ def _spec_dataset(path: str, data_root, **kw):
               help="Folder with the real files (default: $MMSPEC_DATA_ROOT).")
 @click.option("--source", type=click.Choice(["auto", "real", "standin"]), default="auto",
               show_default=True, help="Real files, the embedded stand-in, or real when present.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", type=click.Path(dir_okay=False), default=None, callback=values.writable_file,
               help="Write a PNG grid of aligned samples here.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Stand-in/pairing seed.")
-@click.option("--standin-size", type=int, default=None, help="Stand-in training items.")
+@click.option("--seed", type=values.SEED, default=0, show_default=True, help="Stand-in/pairing seed.")
+@click.option("--standin-size", type=values.POSITIVE, default=None, help="Stand-in training items.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache folder (default: $MMSPEC_CACHE or ~/.cache/mmspec).")
 def show(name, data_root, source, out, seed, standin_size, cache_dir) -> None:
