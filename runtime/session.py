@@ -183,6 +183,9 @@ def run(opts: RunOptions, log: Callable[[str], None] = print, console=None) -> R
     display = TrainingDisplay(console=console if opts.progress else None, tb_dir=run_dir / "tensorboard",
                               epochs=epochs, purge_step=ckpt.meta.get("step", 0) if ckpt else 0)
     trainer = trainer_for(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)   # one stage unless the spec has several
+    n_train = int(dataset.split_size("train"))
+    for note in getattr(model, "schedule_notes", lambda *a: [])(epochs, n_train // min(model.train.batch, n_train)):
+        log(f"note: {note}")
     if ckpt is not None:
         trainer.restore(ckpt)
         stage = f", stage {ckpt.meta['stage']}" if ckpt.meta.get("stages") else ""

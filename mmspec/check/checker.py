@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..syntax import ast
 from ..model import ir
-from ..constructs import stages
+from ..constructs import schedules, stages
 from ..compiled import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
 from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
 from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
@@ -175,6 +175,10 @@ class Checker:
                 self.sink.error(f"'{s.name}' is already a name (M is the number of modalities)", s.span)
                 continue
             seen[s.name] = s
+            if schedules.is_schedule(s.expr) or (s.name in self.overrides
+                                                 and schedules.is_override(self.overrides[s.name])):
+                schedules.declare(self, s, env_elab)            # constructs/schedules.py
+                continue
             value = self.guard(env_elab.number, s.expr, Env({}))
             if s.name in self.overrides:
                 value = self.override_value(s.name, self.overrides[s.name], env_elab)

@@ -132,6 +132,8 @@ class Elaborator:
                 return ir.Sym("M", float(self.g.M))
             if expr.id in self.g.params:
                 return ir.Sym(expr.id, self.g.params[expr.id])
+            if expr.id in self.g.schedules:
+                return ir.Scheduled(expr.id, self.g.schedules[expr.id])
             if expr.id in env.bindings:
                 self.fail(f"'{expr.id}' is a modality or subset, not a number", expr,
                           hint="use size(S) for the number of modalities in a subset")
@@ -155,6 +157,9 @@ class Elaborator:
 
     def number(self, expr: ast.Expr, env: Env | None = None) -> float:
         w = self.weight(expr, env or Env({}))
+        if ir.has_schedule(w):
+            self.fail("this number must be fixed, but it uses a param that follows a schedule", expr,
+                      hint="a scheduled param can only weight objective terms")
         try:
             return float(w.value)
         except (ZeroDivisionError, OverflowError):

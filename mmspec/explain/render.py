@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..constructs import (iwae as importance, refine_explain as iterative_explain,
+from ..constructs import (iwae as importance, refine_explain as iterative_explain, schedules,
                           stages_explain as stage_explain, stratified)
 from ..model import ir
 from .analysis import Family, cost_in_m, model_family, step_cost
@@ -140,17 +140,20 @@ def render_text(ex: Explanation) -> str:
     out += ["", "Distributions"]
     for key in g.nodes:
         out.append(f"  {conditioned(p, key)} = {definition(p, key)}")
-    if g.params:
-        out += ["", "Params   " + ", ".join(f"{k} = {_fmt(v)}" for k, v in g.params.items())]
+    if g.params or g.schedules:
+        out += ["", "Params   " + ", ".join([f"{k} = {_fmt(v)}" for k, v in g.params.items()]
+                                            + [f"{k} = {s.text}" for k, s in g.schedules.items()])]
+    out += schedules.text_lines(g.schedules)
     staged = stage_explain.is_staged(p)
     for obj in p.ir.objectives.values():
         named = f"{obj.name} " if staged else ""
         out += ["", f"Objective {named}({obj.direction}), as written", "  " + " ".join(obj.source.split())]
         out += ["", f"Objective{' ' + obj.name if staged else ''}, expanded over the {g.M} modalities"]
         for t in obj.linear_terms():
-            sign = "-" if t.coefficient < 0 else "+"
+            sign, weight = schedules.coefficient_text(t) if t.scheduled else (
+                "-" if t.coefficient < 0 else "+", _fmt(abs(t.coefficient)))
             sg = "  (stop-gradient)" if t.detached else ""
-            out.append(f"  {sign} {_fmt(abs(t.coefficient)):>9} · {leaf_text(p, t.leaf)}{sg}"
+            out.append(f"  {sign} {weight:>9} · {leaf_text(p, t.leaf)}{sg}"
                        f"      ← {' + '.join(t.provenance)}")
         loss = "-(objective)" if obj.direction == "maximize" else "objective"
         out.append(f"  loss minimised = {loss}, averaged over the batch")
@@ -222,12 +225,20 @@ def render_latex(ex: Explanation) -> str:
         if stage_explain.is_staged(p):
             sym = stage_explain.objective_symbol(obj.name, obj.direction)
         out.append(f"{sym} &= " + "".join(
-            f"{' - ' if t.coefficient < 0 else (' + ' if i else '')}{_fmt(abs(t.coefficient))}\\, {leaf_text(p, t.leaf, True)}"
+            f"{_latex_coefficient(t, i)}\\, {leaf_text(p, t.leaf, True)}"
             + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
             for i, t in enumerate(terms)) + " \\\\")
+    out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
     out += stage_explain.latex_lines(p) if stage_explain.is_staged(p) else []
     return "\n".join(out)
+
+
+def _latex_coefficient(t: ir.LinearTerm, i: int) -> str:
+    """` - 0.25` before a term (nothing for the first +), a scheduled weight as `0.25 \\cdot \\beta`."""
+    sign, weight = schedules.coefficient_text(t, True) if t.scheduled else (
+        "-" if t.coefficient < 0 else "+", _fmt(abs(t.coefficient)))
+    return f"{' - ' if sign == '-' else (' + ' if i else '')}{weight}"
 
 
 # ---- JSON -------------------------------------------------------------------------------------
@@ -258,6 +269,8 @@ def render_json(ex: Explanation) -> str:
     }
     if stage_explain.is_staged(p):
         data["stages"] = stage_explain.as_json(p)
+    if g.schedules:
+        data["schedules"] = schedules.as_json(g.schedules)
     return json.dumps(data, indent=2)
 
 
@@ -266,6 +279,9 @@ def _term_json(p: Program, t: ir.LinearTerm) -> dict:
     leaf = t.leaf
     base = {"coefficient": t.coefficient, "stop_gradient": t.detached, "weights_as_written": list(t.provenance),
             "text": leaf_text(p, leaf)}
+    if t.scheduled:     # the coefficient at a step: coefficient + sum of constant · product of factors
+        base["scheduled"] = [{"constant": c, "factors": [ir.render_weight(f) for f in factors]}
+                             for c, factors in t.scheduled]
     if isinstance(leaf, ir.Rec):
         return {**base, "kind": "rec", "posterior": g.label(leaf.dist), "target": leaf.target, "k": leaf.k,
                 "sampling": leaf.sampling}
