@@ -258,3 +258,10 @@ def test_a_scheduled_param_only_weights_objective_terms():
                    .replace("rec(joint -> *)", "rec(joint -> *, k=k)"))
     with pytest.raises(SpecError, match="must be fixed"):
         check_spec(SPEC.replace("param pi = 1 / (M + 1)", "param pi = beta / (M + 1)"))
+
+
+def test_a_scheduled_weight_must_stay_finite_wherever_the_schedule_goes():
+    with pytest.raises(SpecError, match=r"division by zero when beta = 0") as err:
+        check_spec(SPEC.replace("beta * pi * kl", "pi / beta * kl"))
+    assert ":13:" in str(err.value)
+    check_spec(SPEC.replace("beta * pi * kl", "pi / (beta + 1) * kl"))

@@ -12,7 +12,7 @@ from typing import Callable, Union
 from ..syntax import ast
 from . import families, numeric
 from ..model import ir
-from ..constructs import refine as iterative
+from ..constructs import refine as iterative, schedules
 from ..errors import DiagnosticSink, did_you_mean, one_of
 from ..model.graph import (Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE,
                            WeightedPoE)
@@ -129,7 +129,7 @@ class Elaborator:
         """A number as written, checked: every sub-expression has a finite real value (numeric.py)."""
         w = self._weight_tree(expr, env)
         try:
-            numeric.finite_value(w)
+            numeric.finite_value(w) if not ir.has_schedule(w) else schedules.finite_throughout(w)
         except numeric.NotANumber as why:
             self.fail(f"this number is not a finite real number: {why}", expr)
         return w

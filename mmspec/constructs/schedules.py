@@ -166,6 +166,40 @@ def _from_override(checker, name: str, text: str) -> Schedule | None:
         return None
 
 
+def finite_throughout(weight) -> None:
+    """A weight with scheduled params is checked at every value its schedules reach at a corner
+    (start, end, each step of a stepwise): `1/beta` with `warmup(0 -> 1, ...)` divides by zero."""
+    from itertools import product
+    from ..check.numeric import NotANumber, finite_value
+    from ..model import ir
+    found: dict[str, Schedule] = {}
+    _scheduled_in(weight, found)
+    names = list(found)
+    for corner in product(*(sorted(set(found[n].values or (found[n].start, found[n].end))) for n in names)):
+        at = dict(zip(names, corner))
+        try:
+            finite_value(ir.Num(ir.weight_value(weight, at), ""))
+        except ZeroDivisionError:
+            raise NotANumber(f"division by zero when {_where(at)}") from None
+        except NotANumber as why:
+            raise NotANumber(f"{why} when {_where(at)}") from None
+        except OverflowError:
+            raise NotANumber(f"the value overflows when {_where(at)}") from None
+
+
+def _where(at: dict) -> str:
+    return ", ".join(f"{n} = {_fmt(v)}" for n, v in at.items())
+
+
+def _scheduled_in(weight, found: dict) -> None:
+    from ..model import ir
+    if isinstance(weight, ir.Scheduled):
+        found[weight.name] = weight.schedule
+    for part in (getattr(weight, "left", None), getattr(weight, "right", None), getattr(weight, "operand", None)):
+        if part is not None:
+            _scheduled_in(part, found)
+
+
 # ---- printing ----------------------------------------------------------------------------------
 
 def _fmt(x: float) -> str:

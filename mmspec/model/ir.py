@@ -78,8 +78,7 @@ def weight_value(w: Weight, scheduled: dict):
     if isinstance(w, Scheduled):
         return scheduled[w.name]
     if isinstance(w, WBin):
-        a, b = weight_value(w.left, scheduled), weight_value(w.right, scheduled)
-        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a ** b}[w.op]
+        return _ARITHMETIC[w.op](weight_value(w.left, scheduled), weight_value(w.right, scheduled))
     if isinstance(w, WNeg):
         return -weight_value(w.operand, scheduled)
     return w.value
