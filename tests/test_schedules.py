@@ -173,6 +173,11 @@ def test_a_run_logs_the_formula_value_at_every_step_and_trains_with_it(full_run)
         written = (s["rec(joint->mnist)"] + s["rec(joint->text)"] - beta / 3 * s["kl(joint||p)"]
                    - gamma * (s["kl(joint||q[mnist])"] + s["kl(joint||q[text])"]))
         assert s["objective"] == pytest.approx(written, rel=1e-5, abs=1e-4)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    shown = [(e.step, e.value) for e in events.Scalars("train/beta")]
+    assert shown == [(s["step"], pytest.approx(s["beta"], abs=1e-7)) for s in steps]
     assert [h["terms"]["beta"] for h in record["history"]] == pytest.approx(
         [sum(warmup(0, 1, 1.5, i / spe) for i in range(e * spe, (e + 1) * spe)) / spe for e in range(2)], abs=1e-6)
 

@@ -28,7 +28,8 @@ def model_graph(program: Program) -> nx.DiGraph:
                 g.add_edge(node, f"dec:{t.leaf.target}")
             elif isinstance(t.leaf, ir.IWAE):
                 g.add_edge(f"d:{t.leaf.dist}", node)
-                g.add_edge(f"d:{t.leaf.prior}", node)
+                if t.leaf.prior is not None:
+                    g.add_edge(f"d:{t.leaf.prior}", node)
                 for target in t.leaf.targets:
                     g.add_edge(node, f"dec:{target}")
             else:

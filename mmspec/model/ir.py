@@ -146,7 +146,7 @@ class IWAE:
     is the same. See mmspec/lower/importance.py.
     """
     dist: str
-    prior: str
+    prior: str | None                   # None (`prior=none`): w(z) = prod_t p(x_t | z)^{w_t} alone
     targets: tuple[str, ...]
     k: int
     estimator: str = "iwae"
@@ -161,7 +161,7 @@ def leaf_distributions(leaf: Leaf) -> tuple[str, ...]:
     if isinstance(leaf, Rec):
         return (leaf.dist,)
     if isinstance(leaf, IWAE):
-        return (leaf.dist, leaf.prior)
+        return (leaf.dist, leaf.prior) if leaf.prior is not None else (leaf.dist,)
     return (leaf.q, leaf.p)
 
 
