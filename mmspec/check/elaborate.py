@@ -163,6 +163,11 @@ class Elaborator:
         if isinstance(expr, (ast.Call, ast.BigOp, ast.Indexed)):
             self.fail("a weight must be a number, not a term or a distribution", expr,
                       "a number, a param, M, or arithmetic of these")
+        if isinstance(expr, ast.String):
+            as_number = _as_number(expr.value)
+            self.fail(f'a string ("{expr.value}") where a number is expected', expr,
+                      "a number, a param, M, or arithmetic of these",
+                      f"write {as_number} without the quotes" if as_number else "strings only name files and labels")
         self.fail("expected a number", expr)
 
     def number(self, expr: ast.Expr, env: Env | None = None) -> float:
@@ -428,6 +433,15 @@ class Elaborator:
             self.fail("these distributions are over different latents: " + ", ".join(sorted(latents)), node,
                       hint="add `on z[m]` to the declaration to say which latent the result describes")
         return next(iter(latents)) if len(latents) == 1 else None
+
+
+def _as_number(text: str) -> str | None:
+    """The text of a quoted number (`"0.5"` -> `0.5`), else None."""
+    try:
+        float(text.strip())
+    except ValueError:
+        return None
+    return text.strip()
 
 
 def _value_label(value: Value, order: list[str]) -> str:
