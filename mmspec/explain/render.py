@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..constructs import (iwae as importance, refine_explain as iterative_explain, schedules,
                           stages_explain as stage_explain, stratified)
 from ..model import ir
-from . import fold as explain_fold
+from . import fold as explain_fold, latex as latex_parts
 from .analysis import Family, cost_in_m, model_family, step_cost
 from ..check.checker import Program
 from ..model.graph import (Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
@@ -65,11 +65,11 @@ def _latex_dist_name(label: str) -> str:
         return f"{m.group(1)}_{{\\mathrm{{{index}}}}}"             # qs[{mnist,svhn}] -> qs_{mnist,svhn}
     if re.fullmatch(r"\w+", label):
         return "q_{\\mathrm{" + label.replace("_", "\\_") + "}}"
-    return "\\mathrm{" + label.replace("_", "\\_") + "}"
+    return latex_parts.operator_name(label, _latex_dist_name) or "\\mathrm{" + label.replace("_", "\\_") + "}"
 
 
 def _latex_latent(z: str) -> str:
-    return z.replace("[", "_{").replace("]", "}")
+    return latex_parts.latent(z)
 
 
 def definition(program: Program, key: str) -> str:
@@ -121,7 +121,7 @@ def leaf_text(program: Program, leaf: ir.Leaf, latex: bool = False) -> str:
     if latex:
         q = conditioned(program, leaf.q, True).rsplit("(", 1)[0]
         p = conditioned(program, leaf.p, True).rsplit("(", 1)[0]
-        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right)"
+        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right){latex_parts.kl_estimator(leaf)}"
     return f"KL({g.label(leaf.q)} ‖ {g.label(leaf.p)})  [{est}]"
 
 
@@ -209,38 +209,38 @@ def _cost_lines(ex: Explanation) -> list[str]:
 
 def render_latex(ex: Explanation) -> str:
     p, g = ex.program, ex.program.graph
-    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", "\\begin{align*}"]
+    used = latex_parts.used_by_objectives(p)
+    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE,
+           "\\begin{align*}"]
     for key in g.nodes:
-        node = g.nodes[key]
-        if isinstance(node, (PoE, WeightedPoE, Mixture)):
-            members = [conditioned(p, m, True) for m in node.members]
-            if isinstance(node, PoE):
-                rhs = "\\propto " + " \\, ".join(members)
-            elif isinstance(node, WeightedPoE):
-                rhs = "\\propto " + " \\, ".join(f"{m}^{{{_fmt(w)}}}" for m, w in zip(members, node.weights))
-            else:
-                rhs = " + ".join(f"{_fmt(w)}\\, {m}" for m, w in zip(members, node.weights))
-            out.append(f"{conditioned(p, key, True)} &{rhs} \\\\")
-        out += iterative_explain.latex_lines(p, key) if iterative_explain.is_iterative(node) else []
+        if key in used:
+            out += latex_parts.definition_rows(p, key, conditioned)
+            node = g.nodes[key]
+            out += iterative_explain.latex_lines(p, key) if iterative_explain.is_iterative(node) else []
     for obj in p.ir.objectives.values():
         terms = obj.linear_terms()
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
         if stage_explain.is_staged(p):
             sym = stage_explain.objective_symbol(obj.name, obj.direction)
         out.append(f"{sym} &= " + "".join(
-            f"{_latex_coefficient(t, i)}\\, {leaf_text(p, t.leaf, True)}"
+            f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}"
             + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
             for i, t in enumerate(terms)) + " \\\\")
     out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
+    evaluation_only = [row for key in g.nodes if key not in used for row in latex_parts.definition_rows(p, key, conditioned)]
+    if evaluation_only:
+        out += ["% evaluation only: posteriors the infer rules give, which the objective does not use",
+                "\\begin{align*}", *evaluation_only, "\\end{align*}"]
     out += stage_explain.latex_lines(p) if stage_explain.is_staged(p) else []
     return "\n".join(out)
 
 
 def _latex_coefficient(t: ir.LinearTerm, i: int) -> str:
-    """` - 0.25` before a term (nothing for the first +), a scheduled weight as `0.25 \\cdot \\beta`."""
+    """` - 0.25\\, ` before a term (nothing for the first +, no 1), a scheduled weight as `0.25 \\cdot \\beta`."""
     sign, weight = schedules.coefficient_text(t, True) if t.scheduled else (
-        "-" if t.coefficient < 0 else "+", _fmt(abs(t.coefficient)))
+        "-" if t.coefficient < 0 else "+", latex_parts.number(abs(t.coefficient)))
+    weight = "" if weight == "1" else weight + "\\, "
     return f"{' - ' if sign == '-' else (' + ' if i else '')}{weight}"
 
 
