@@ -94,7 +94,7 @@ def explain(file: str, fmt: str | None, sets: tuple[str, ...], expand: bool, bud
     (for an experiment .mmx: the runs it expands to and their cost)."""
     from .explain import Explanation, render_json, render_latex, render_text
     if is_experiment_file(file):                     # an experiment: its trials and their cost
-        click.echo(_explain_experiment(file, budget))
+        click.echo(_explain_experiment(file, budget, fmt))
         return
     program = load_program(file, parse_overrides(sets))
     ex = Explanation.of(program)
@@ -142,10 +142,13 @@ def list_specs(directory: str | None, methods_doc: bool) -> None:
         click.echo(f"{e.method:<{width}}  {e.dataset:<10}  {e.paper}   ({e.path.name})")
 
 
-def _explain_experiment(path: str, budget: str) -> str:
-    from .experiment.explain import render_text as render_experiment
+def _explain_experiment(path: str, budget: str, fmt: str | None) -> str:
+    from .experiment.explain import render_json as experiment_json, render_text as experiment_text
+    if fmt == "latex":
+        click.echo("error: --latex is for specs; an experiment explains as text or --json", err=True)
+        sys.exit(1)
     try:
-        return render_experiment(_check_experiment(path), budget)
+        return (experiment_json if fmt == "json" else experiment_text)(_check_experiment(path), budget)
     except SpecError as err:
         click.echo(str(err), err=True)
         sys.exit(1)

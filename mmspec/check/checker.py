@@ -19,7 +19,7 @@ from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
 from ..model.graph import Latent, Likelihood, ModelGraph, Modality, NetRef
 from ..networks import REGISTRY
 from .footprint import check_footprint
-from .numeric import whole_number
+from .numeric import MAX_COUNT, whole_number
 from .values import check_options
 from ..syntax.parser import parse
 from ..model.sets import all_subsets, subset_label
@@ -160,6 +160,8 @@ class Checker:
                 self.sink.error(f"{s.kind.name} takes {KINDS[s.kind.name]} sizes", s.kind.span, form[s.kind.name])
             elif any(d <= 0 for d in s.kind.dims):
                 self.sink.error("sizes must be positive", s.kind.span)
+            elif any(d > MAX_COUNT for d in s.kind.dims):
+                self.sink.error(f"sizes must be at most {MAX_COUNT:,}", s.kind.span)
             self._mod_stmts[s.name] = s
         if not self._mod_stmts:
             self.sink.error("a spec needs at least one modality", Span(1, 1, 1, 1), "'modality NAME: KIND(...) ~ LIKELIHOOD, net NET'")
