@@ -223,7 +223,11 @@ def test_explain_prints_the_schedule_and_the_scheduled_weights():
     kl = next(t for t in data["objectives"][0]["terms"] if t.get("q") == "joint" and t.get("p") == "p")
     assert kl["coefficient"] == 0 and kl["scheduled"] == [{"constant": pytest.approx(-1 / 3), "factors": ["beta"]}]
     latex = render_latex(ex)
-    assert "\\beta(e) &= \\min(1, e/1.5)" in latex and "0.333333 \\cdot \\beta" in latex
+    assert "\\beta(e) &= \\min(1, e/1.5)" in latex and "\\tfrac{1}{3} \\cdot \\beta" not in latex
+    assert "- 0.333333 \\cdot \\beta\\, \\mathrm{KL}" in latex
+    from mmspec.explain.draw import model_graph
+    labels = {d.get("label") for _, d in model_graph(ex.program).nodes(data=True)}
+    assert "-0.333333·beta kl(joint||p)" in labels
 
 
 def test_set_on_a_scheduled_param_replaces_the_schedule_and_says_so():
