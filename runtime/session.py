@@ -257,6 +257,9 @@ def _locked_run(opts: RunOptions, model, device, log, console, ctx) -> RunResult
         trainer = trainer_for(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)   # one stage unless the spec has several
     else:
         trainer = distributed.trainer(ctx, model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)
+    n_train = int(dataset.split_size("train"))
+    for note in model.schedule_notes(epochs, n_train // min(model.train.batch, n_train)):
+        log(f"note: {note}")
     if ckpt is not None:
         trainer.restore(ckpt)
         stage = f", stage {ckpt.meta['stage']}" if ckpt.meta.get("stages") else ""
