@@ -47,10 +47,12 @@ def main() -> None:
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Where own data folders are looked for (default: $MMSPEC_DATA_ROOT).")
 def check(files: tuple[str, ...], sets: tuple[str, ...], data_root: str | None) -> None:
-    """Parse and check spec FILES, and each against its data's headers; exit 1 if any has an error."""
+    """Parse and check spec FILES, and each against its data's headers; exit 1 if any has an error.
+    A folder stands for every spec (.mms) and experiment (.mmx) under it."""
     from .check import check_file
     from .data.check import check_program_data
     failed = 0
+    files = _spec_files(files)
     for path in files:
         try:
             if is_experiment_file(path):
@@ -64,6 +66,20 @@ def check(files: tuple[str, ...], sets: tuple[str, ...], data_root: str | None) 
     if failed:
         click.echo(f"{failed} of {len(files)} spec(s) have errors", err=True)
         sys.exit(1)
+
+
+def _spec_files(paths: tuple[str, ...]) -> list[str]:
+    """The files to check: each path as given, a folder replaced by its .mms and .mmx files (recursively)."""
+    out: list[str] = []
+    for path in paths:
+        if not Path(path).is_dir():
+            out.append(path)
+            continue
+        found = sorted(str(p) for suffix in ("*.mms", "*.mmx") for p in Path(path).rglob(suffix))
+        if not found:
+            raise click.BadParameter(f"{path} is a folder with no .mms or .mmx file in it", param_hint="FILES")
+        out += found
+    return out
 
 
 @main.command()
