@@ -100,6 +100,7 @@ class CompiledModel(Protocol):
     module: nn.Module                          # every trainable network of the spec
     name: str                                  # the spec's model name
     dataset: str                               # the spec's `data` name (mst, polymnist, ...)
+    data_decl: Any                             # mmspec.data.decl.DataDecl of `data NAME { ... }`, else None
     modalities: dict[str, ModalityInfo]        # in spec order
     latent_dim: int
     params: dict[str, float]                   # resolved params (after --set overrides)

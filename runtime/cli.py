@@ -207,7 +207,13 @@ def eval_cmd(run_dir, data_root, source, standin_size, device, metrics, seed, **
 @click.option("--digits", type=values.DIGITS, default=2, show_default=True)
 @clean_errors
 def report(run_dirs, out, digits):
-    """Several runs side by side: seed 001's Table 1 layout (coherence) and the latent-probe table."""
+    """Several runs side by side: seed 001's Table 1 layout (coherence) and the latent-probe table.
+    One experiment folder (from `mmspec sweep`): its tables and plots in the paper's layout."""
+    from .sweep.aggregate import is_experiment_dir
+    if len(run_dirs) == 1 and is_experiment_dir(run_dirs[0]):
+        from .sweep.report import experiment_report
+        click.echo(experiment_report(run_dirs[0], digits=max(digits, 3)))
+        return
     from .report.compare import compare
     text = compare(list(run_dirs), out=out, digits=digits)
     click.echo(text)

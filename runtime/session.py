@@ -36,6 +36,7 @@ class DataOptions:
     source: str | None = None              # None: "auto", or what the run used when resuming/evaluating
     standin_size: int | None = None
     cache_dir: str | None = None
+    folder: str | None = None              # own data: the folder a run read its files from (eval reuses it)
 
 
 @dataclass
@@ -86,11 +87,14 @@ def compile_model(spec: Path, overrides: dict[str, str], device: torch.device, s
 
 
 def load_data(model, data: DataOptions, *, seed: int, device: torch.device):
-    """The spec's dataset, checked against the spec's modalities."""
+    """The spec's dataset (built-in, or its own files: runtime/data/owndata.py), checked against the
+    spec's modalities first (a located SpecError, before anything is loaded or written)."""
     from runtime.data import load_dataset
-    dataset = load_dataset(model.dataset, data_root=data.data_root, source=data.source or "auto", seed=seed,
+    from runtime.data.owndata import spec_data
+    name, declared = spec_data(model, data.data_root, data.folder)
+    dataset = load_dataset(name, data_root=data.data_root, source=data.source or "auto", seed=seed,
                            device=str(device), standin_size=data.standin_size,
-                           cache_dir=data.cache_dir)
+                           cache_dir=data.cache_dir, declared=declared, folder=data.folder)
     check_compatible(model, dataset)
     return dataset
 
@@ -120,8 +124,12 @@ def check_compatible(model, dataset) -> None:
 def _data_record(dataset, model, data: DataOptions) -> dict:
     mods = {m: {"source": str(dataset.modalities[m].source), "origin": str(dataset.modalities[m].origin),
                 "shape": list(dataset.modalities[m].shape)} for m in model.modalities}
+    for m in mods:                          # own captions: the vocabulary built from the training split
+        if dataset.modalities[m].vocabulary is not None and getattr(model, "data_decl", None) is not None:
+            mods[m]["vocabulary"] = dataset.modalities[m].vocabulary
     return {"name": model.dataset, "data_root": data.data_root, "source": data.source or "auto",
             "standin_size": data.standin_size, "cache_dir": data.cache_dir, "modalities": mods,
+            "folder": getattr(dataset, "folder", None),
             "banner": dataset.banner(), "train_items": int(dataset.split_size("train")),
             "test_items": int(dataset.split_size("test"))}
 
@@ -135,7 +143,8 @@ def _train_record(model, epochs: int) -> dict:
 def _merge_data(stored: dict, given: DataOptions) -> DataOptions:
     """Data options for a resumed or re-evaluated run: the command line's, else the run's own."""
     return DataOptions(given.data_root or stored.get("data_root"), given.source or stored.get("source"),
-                       given.standin_size or stored.get("standin_size"), given.cache_dir or stored.get("cache_dir"))
+                       given.standin_size or stored.get("standin_size"), given.cache_dir or stored.get("cache_dir"),
+                       given.folder or stored.get("folder"))
 
 
 def _resume_settings(opts: RunOptions, stored: dict) -> None:

@@ -13,10 +13,14 @@ from ..syntax import ast
 from ..model import ir
 from ..constructs import stages
 from ..compiled import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
+from ..data.decl import DataDecl
 from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
 from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
 from ..model.graph import Latent, Likelihood, ModelGraph, Modality, NetRef
 from ..networks import REGISTRY
+from .footprint import check_footprint
+from .numeric import whole_number
+from .values import check_options
 from ..syntax.parser import parse
 from ..model.sets import all_subsets, subset_label
 from .terms import TermBuilder
@@ -43,6 +47,7 @@ class Program:
     overrides: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     stages: list[StageSettings] = field(default_factory=list)     # in order; one implicit stage at least
+    data: DataDecl | None = None       # `data NAME { ... }`: own files (mmspec/data); None: a built-in name
 
     @property
     def source_hash(self) -> str:
@@ -59,13 +64,8 @@ def check_text(source: str, filename: str = "<spec>", overrides: dict[str, str] 
 
 
 def check_file(path, overrides: dict[str, str] | None = None) -> Program:
-    from pathlib import Path
-    p = Path(path)
-    try:
-        source = p.read_text()
-    except OSError as err:
-        raise SpecError([], "", str(p), notes=[f"cannot read {p}: {err.strerror}"]) from None
-    return check_text(source, str(path), overrides)
+    from ..syntax.source import read_spec
+    return check_text(read_spec(path), str(path), overrides)
 
 
 class Checker:
@@ -96,9 +96,13 @@ class Checker:
         self.networks(program_ir)
         staged = stages.StageChecker(self).stages(program_ir, train)
         self.sink.raise_if_any()
+        check_footprint(self)           # sizes that cannot fit in memory
+        self.sink.raise_if_any()
         if staged[0].explicit:
             train = stages.overall_settings(staged)
-        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes, staged)
+        data = next(iter(self.spec.of_type(ast.DataStmt)), None)
+        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes, staged,
+                       data.block if data is not None else None)
 
     # ---- helpers ---------------------------------------------------------------------------
     def guard(self, fn, *args):
@@ -127,13 +131,10 @@ class Checker:
         for s in self.spec.of_type(ast.LatentStmt):
             if s.name in out:
                 self.sink.error(f"latent '{s.name}' is declared twice", s.span)
-            dim = self.guard(elab.number, s.dim, Env({}))
+            dim = self.guard(whole_number, elab, s.dim, Env({}), "a latent size")
             if dim is None:
                 continue
-            if dim != int(dim) or dim <= 0:
-                self.sink.error("a latent needs a positive integer size", s.dim.span)
-                continue
-            out[s.name] = Latent(s.name, int(dim), s.index_var is not None)
+            out[s.name] = Latent(s.name, dim, s.index_var is not None)
         if not out:
             self.sink.error("missing 'latent' statement", Span(1, 1, 1, 1), "'latent z: 32' (one shared latent) "
                             "or 'latent z[m]: 32' (one per modality)")
@@ -187,13 +188,23 @@ class Checker:
                                 one_of(seen), hint)
 
     def override_value(self, name: str, text: str, elab: Elaborator) -> float | None:
+        """`--set name=text`, elaborated against its own text so a problem is not shown in the spec's."""
+        source = f"param {name} = {text}"
+        own = DiagnosticSink(source, f"--set {name}")
+        why = ""
         try:
-            stmt = parse(f"param {name} = {text}", f"--set {name}").statements[0]
-            return elab.number(stmt.expr, Env({}))
-        except (SpecError, Invalid, IndexError):
-            self.sink.error(f"--set {name}={text}: the value must be a number or arithmetic of params and M",
-                            Span(1, 1, 1, 1))
-            return None
+            stmts = parse(source, f"--set {name}").statements
+            if len(stmts) != 1 or not isinstance(stmts[0], ast.ParamStmt) or stmts[0].name != name:
+                raise IndexError("more than one value")
+            stmt = stmts[0]
+            return Elaborator(elab.g, own, {}, lambda *a: None).number(stmt.expr, Env({}))
+        except SpecError as err:
+            why = err.diagnostics[0].message if err.diagnostics else ""
+        except (Invalid, IndexError, AttributeError):
+            why = own.diagnostics[0].message if own.diagnostics else ""
+        self.sink.error(f"--set {name}={text}: the value must be a number or arithmetic of params and M"
+                        + (f" ({why})" if why else ""), Span(1, 1, 1, 1))
+        return None
 
     def modalities_pass2(self) -> None:
         dims = {n: _prod(s.kind.dims) for n, s in self._mod_stmts.items()}
@@ -361,10 +372,8 @@ class Checker:
         elab = self.elab
         for st in settings:
             if st.name in ("epochs", "batch"):
-                v = self.guard(elab.number, st.value, Env({}))
-                if v is not None and (v != int(v) or v < 1):
-                    self.sink.error(f"{st.name} must be a positive integer", st.value.span)
-                values[st.name] = int(v) if v else values[st.name]
+                v = self.guard(whole_number, elab, st.value, Env({}), st.name)
+                values[st.name] = v if v else values[st.name]
             elif st.name in ("optimizer", "scheduler"):
                 table = OPTIMIZERS if st.name == "optimizer" else SCHEDULERS
                 got = self.guard(self.named_call, st.value, table, st.name)
@@ -389,6 +398,7 @@ class Checker:
                 params[kw.name] = tuple(self.elab.number(i, Env({})) for i in kw.value.items)
             else:
                 params[kw.name] = self.elab.number(kw.value, Env({}))
+        check_options(self.elab, what, name, params, {kw.name: kw.value for kw in getattr(expr, "kwargs", [])})
         return name, params
 
     def evaluate_settings(self) -> list[MetricRequest]:

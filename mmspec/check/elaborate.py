@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Union
 
 from ..syntax import ast
-from . import families
+from . import families, numeric
 from ..model import ir
 from ..constructs import refine as iterative
 from ..errors import DiagnosticSink, did_you_mean, one_of
@@ -55,6 +55,7 @@ class Elaborator:
         self._decl_cache: dict[tuple[str, Value | None], str] = {}
         self._in_progress: set[tuple[str, Value | None]] = set()
         self._named: set[str] = set()
+        self._domains: dict[str, tuple[list[Value], frozenset]] = {}    # a declaration's index values, once
         self.allow_mixed_latents = False
 
     # ---- errors ----------------------------------------------------------------------------
@@ -114,7 +115,7 @@ class Elaborator:
         for kw in call.kwargs:
             if kw.name != "size":
                 self.fail(f"unknown option '{kw.name}' for subsets", kw, "size=N", did_you_mean(kw.name, ["size"]))
-            size = int(self.number(kw.value, env))
+            size = numeric.whole_number(self, kw.value, env, "a subset size")
             if not 1 <= size <= len(base):
                 self.fail(f"size={size} gives no subsets of {len(base)} modalities", kw.value,
                           f"a size from 1 to {len(base)}")
@@ -125,6 +126,15 @@ class Elaborator:
 
     # ---- numbers ---------------------------------------------------------------------------
     def weight(self, expr: ast.Expr, env: Env) -> ir.Weight:
+        """A number as written, checked: every sub-expression has a finite real value (numeric.py)."""
+        w = self._weight_tree(expr, env)
+        try:
+            numeric.finite_value(w)
+        except numeric.NotANumber as why:
+            self.fail(f"this number is not a finite real number: {why}", expr)
+        return w
+
+    def _weight_tree(self, expr: ast.Expr, env: Env) -> ir.Weight:
         if isinstance(expr, ast.Number):
             return ir.Num(expr.value, expr.text)
         if isinstance(expr, ast.Name):
@@ -209,8 +219,14 @@ class Elaborator:
             self._in_progress.discard(cache_key)
 
     def decl_values(self, name: str) -> list[Value]:
-        stmt = self.decls[name].stmt
-        return self.domain(stmt.index.domain, Env({}))[0]
+        return self._decl_domain(name)[0]
+
+    def _decl_domain(self, name: str) -> tuple[list[Value], frozenset]:
+        """A declaration's domain is the same at every use: build it (2^M - 1 subsets) once."""
+        if name not in self._domains:
+            values = self.domain(self.decls[name].stmt.index.domain, Env({}))[0]
+            self._domains[name] = (values, frozenset(values))
+        return self._domains[name]
 
     def latent_ref(self, expr: ast.Expr, env: Env) -> str:
         if isinstance(expr, ast.Name) and expr.id in self.g.latents and not self.g.latents[expr.id].indexed:
@@ -254,7 +270,7 @@ class Elaborator:
                       one_of(known), did_you_mean(expr.base, known))
         if not self.decls[expr.base].indexed:
             self.fail(f"'{expr.base}' is not declared with an index", expr, f"plain '{expr.base}'")
-        domain = self.decl_values(expr.base)
+        domain, members = self._decl_domain(expr.base)
         by_subset = bool(domain) and isinstance(domain[0], frozenset)
         idx = expr.index
         if isinstance(idx, ast.Star):
@@ -266,7 +282,7 @@ class Elaborator:
         else:
             values = self.modality_set(idx, env)
         for v in values:
-            if v not in domain:
+            if v not in members:
                 self.fail(f"{expr.base}[{_value_label(v, self.modality_names)}] is not declared", expr,
                           f"an index in {expr.base}'s domain")
         return [self.declared(expr.base, v, expr) for v in values]
@@ -327,9 +343,7 @@ class Elaborator:
                 self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...], family=laplace",
                           did_you_mean(kw.name, ["hidden", "family"]))
             items = kw.value.items if isinstance(kw.value, ast.ListLit) else [kw.value]
-            hidden = tuple(int(self.number(i, env)) for i in items)
-            if any(h <= 0 for h in hidden):
-                self.fail("hidden sizes must be positive integers", kw.value)
+            hidden = tuple(numeric.whole_number(self, i, env, "a hidden size") for i in items)
         return hidden
 
     def aggregate(self, call: ast.Call, env: Env, on: str | None) -> str:

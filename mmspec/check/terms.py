@@ -6,7 +6,7 @@ is what lets `explain` print each term with one number and the loss add them up.
 from __future__ import annotations
 
 from ..syntax import ast
-from . import families
+from . import families, numeric
 from ..constructs import iwae as importance, stratified
 from ..model import ir
 from .elaborate import ESTIMATORS, Elaborator, Env, Invalid, _text, _value_label
@@ -101,10 +101,7 @@ class TermBuilder:
     def _k(self, opts: dict, env: Env) -> int:
         if "k" not in opts:
             return 1
-        k = self.e.number(opts["k"], env)
-        if k != int(k) or k < 1:
-            self.fail("k must be a positive integer", opts["k"])
-        return int(k)
+        return numeric.whole_number(self.e, opts["k"], env, "k")
 
     def _arrow(self, call: ast.Call, name: str) -> ast.Arrow:
         if len(call.args) != 1 or not isinstance(call.args[0], ast.Arrow):

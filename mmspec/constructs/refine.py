@@ -124,10 +124,8 @@ def _count(elab, opts, name, env, default, call) -> int:
         if default is None:
             elab.fail(f"refine needs its number of {name}", call, f"{name}=T, e.g. steps=8")
         return default
-    value = elab.number(opts[name], env)
-    if value != int(value) or value < 1:
-        elab.fail(f"{name} must be a positive integer", opts[name])
-    return int(value)
+    from ..check.numeric import whole_number
+    return whole_number(elab, opts[name], env, name)
 
 
 def require_refinement(elab, item: ast.Expr) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..constructs import (iwae as importance, refine_explain as iterative_explain,
                           stages_explain as stage_explain, stratified)
 from ..model import ir
+from . import fold as explain_fold
 from .analysis import Family, cost_in_m, model_family, step_cost
 from ..check.checker import Program
 from ..model.graph import (Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
@@ -42,7 +43,8 @@ def conditioned(program: Program, key: str, latex: bool = False) -> str:
     g = program.graph
     node = g.nodes[key]
     z = node.latent or "z"
-    seen = [m for m in g.modalities if m in g.sees(key)]
+    sees = g.sees(key)
+    seen = [m for m in g.modalities if m in sees]
     name = g.label(key)
     if latex:
         name = _latex_dist_name(name) if not isinstance(node, (NormalPrior, LaplacePrior)) else "p"
@@ -125,7 +127,8 @@ def leaf_text(program: Program, leaf: ir.Leaf, latex: bool = False) -> str:
 
 # ---- Unicode ----------------------------------------------------------------------------------
 
-def render_text(ex: Explanation) -> str:
+def render_text(ex: Explanation, expand: bool = False) -> str:
+    """The printout; families of more than explain_fold.RUN_LIMIT subset lines folded unless `expand`."""
     p, g = ex.program, ex.program.graph
     out = [f"model {g.name}   data {g.dataset}   M = {g.M}", ""]
     out.append("Modalities")
@@ -171,7 +174,7 @@ def render_text(ex: Explanation) -> str:
     if p.evaluate:
         out.append("Evaluate " + ", ".join(m.name + (f"{m.params}" if m.params else "") for m in p.evaluate))
     out += [f"Note     {n}" for n in p.notes]
-    return "\n".join(out)
+    return "\n".join(out if expand else explain_fold.fold(out))
 
 
 _COST_LABELS = {"encoder_passes": "encoder passes", "decoder_calls": "decoder calls (one per target modality)",

@@ -34,7 +34,19 @@ class TorchNoise:
 
 
 def mixture_parts(graph: ModelGraph, key: str, weight: float = 1.0) -> list[tuple[str, float]]:
-    """A distribution as weighted Gaussian components (nested mixtures flattened)."""
+    """A distribution as weighted Gaussian components (nested mixtures flattened).
+
+    Memoised per graph for weight 1: explain and the cost analysis ask for a MoPoE mixture's
+    2^M - 1 parts once per term."""
+    if weight == 1.0:
+        cache = graph.__dict__.setdefault("_mixture_parts_cache", {})
+        if key not in cache:
+            cache[key] = _mixture_parts(graph, key, weight)
+        return list(cache[key])
+    return _mixture_parts(graph, key, weight)
+
+
+def _mixture_parts(graph: ModelGraph, key: str, weight: float) -> list[tuple[str, float]]:
     node = graph.nodes[key]
     if isinstance(node, Mixture):
         return [p for m, w in zip(node.members, node.weights) for p in mixture_parts(graph, m, weight * w)]

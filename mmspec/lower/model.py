@@ -42,6 +42,7 @@ class CompiledSpec:
         g = self.graph = program.graph
         self.module = SpecModule(g)
         self.name, self.dataset = g.name, g.dataset
+        self.data_decl = program.data                 # own files (`data NAME { ... }`), else None
         self.modalities = {n: ModalityInfo(n, m.kind, m.shape, m.likelihood.name, m.weight)
                            for n, m in g.modalities.items()}
         self.latent_dim = g.latent_dim()

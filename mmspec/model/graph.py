@@ -242,7 +242,15 @@ class ModelGraph:
         return self.display.get(key, key)
 
     def sees(self, key: str) -> frozenset[str]:
-        """The modalities a distribution is conditioned on (a mixture: the union of its parts)."""
+        """The modalities a distribution is conditioned on (a mixture: the union of its parts).
+
+        Memoised: a node never changes once added, and a MoPoE mixture shares its 2^M - 1 parts."""
+        cache = self.__dict__.setdefault("_sees_cache", {})
+        if key not in cache:
+            cache[key] = self._sees(key)
+        return cache[key]
+
+    def _sees(self, key: str) -> frozenset[str]:
         node = self.nodes[key]
         if isinstance(node, Expert):
             return frozenset([node.modality])

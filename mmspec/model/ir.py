@@ -8,6 +8,7 @@ coefficient x leaf, which is exactly what the lowering computes.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -35,8 +36,7 @@ class WBin:
 
     @property
     def value(self) -> float:
-        a, b = self.left.value, self.right.value
-        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a ** b}[self.op]
+        return _ARITHMETIC[self.op](self.left.value, self.right.value)     # only the operator written
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class WNeg:
 
 
 Weight = Union[Num, Sym, WBin, WNeg]
+
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "^": operator.pow}
 
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
 

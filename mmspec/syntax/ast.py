@@ -9,6 +9,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict
 
+from ..data.decl import DataDecl
 from ..errors import Span, did_you_mean, one_of
 
 
@@ -117,6 +118,7 @@ class ModelStmt(Node):
 
 class DataStmt(Node):
     name: str
+    block: Optional[DataDecl] = None      # `data NAME { ... }`: the spec's own files (mmspec/data)
 
 
 class LatentStmt(Node):

@@ -1,6 +1,7 @@
 """`mmspec data ...`: inspect what a spec's `data NAME` resolves to.
 
     mmspec data show NAME [--data-root DIR] [--source auto|real|standin] [--out grid.png]
+    mmspec data show SPEC.mms [--data-root DIR] [--out grid.png]    # the spec's data (own files too)
 
 prints the modalities (kind, shape, source, origin), split sizes, label counts and which modality
 came from where, and optionally writes a picture grid of aligned samples. A `DataError` prints its
@@ -56,6 +57,25 @@ def describe(ds: MultimodalDataset) -> str:
     return "\n".join(lines)
 
 
+def _spec_dataset(path: str, data_root, **kw):
+    """The dataset a spec file names: a built-in one, or its own files (`data NAME { ... }`)."""
+    from pathlib import Path
+
+    from mmspec import check_spec
+    from mmspec.data.check import check_program_data
+    from mmspec.data.plan import Declared
+
+    program = check_spec(Path(path))
+    check_program_data(program, data_root)
+    stmt_data = program.data
+    if stmt_data is None:
+        return load_dataset(program.graph.dataset, data_root=data_root, **kw)
+    declared = {n: Declared(m.kind, tuple(m.shape)) for n, m in program.graph.modalities.items()}
+    kw.pop("source", None)
+    kw.pop("standin_size", None)
+    return load_dataset(stmt_data, data_root=data_root, declared=declared, **kw)
+
+
 @data.command("show")
 @click.argument("name")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
@@ -69,10 +89,17 @@ def describe(ds: MultimodalDataset) -> str:
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache folder (default: $MMSPEC_CACHE or ~/.cache/mmspec).")
 def show(name, data_root, source, out, seed, standin_size, cache_dir) -> None:
-    """Print what dataset NAME holds and where each modality came from."""
+    """Print what dataset NAME (or the data of spec file NAME.mms) holds and where each modality came
+    from."""
+    from mmspec.errors import SpecError
+
     try:
-        ds = load_dataset(name, data_root=data_root, source=source, seed=seed,
-                          standin_size=standin_size, cache_dir=cache_dir)
+        if name.endswith(".mms"):
+            ds = _spec_dataset(name, data_root, source=source, seed=seed, standin_size=standin_size,
+                               cache_dir=cache_dir)
+        else:
+            ds = load_dataset(name, data_root=data_root, source=source, seed=seed,
+                              standin_size=standin_size, cache_dir=cache_dir)
         click.echo(describe(ds))
         if out:
             from runtime.data.grid import save_grid
@@ -80,4 +107,7 @@ def show(name, data_root, source, out, seed, standin_size, cache_dir) -> None:
             click.echo(f"wrote {save_grid(ds, out, seed=seed)}")
     except DataError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except SpecError as exc:
+        click.echo(str(exc), err=True)
         sys.exit(1)
