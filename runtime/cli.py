@@ -35,9 +35,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
-def _print_error(text: str) -> None:
+def _print_error(text: str, prefix: bool = True) -> None:
     console = Console(stderr=True, highlight=False)
-    console.print("[bold red]error:[/] ", end="")
+    if prefix:
+        console.print("[bold red]error:[/] ", end="")
     console.print(text, markup=False, soft_wrap=True)
 
 
@@ -48,7 +49,8 @@ def clean_errors(fn):
         try:
             return fn(*args, **kwargs)
         except _user_errors() as exc:
-            _print_error(str(exc))
+            text = str(exc)
+            _print_error(text, prefix=not _says_error(text))    # a SpecError's lines already say `error:`
             sys.exit(1)
         except OSError as exc:              # a full disk, a folder that vanished, a permission changed
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
@@ -58,6 +60,11 @@ def clean_errors(fn):
             Console(stderr=True).print("interrupted")
             sys.exit(130)
     return wrapper
+
+
+def _says_error(text: str) -> bool:
+    first = text.lstrip().split("\n", 1)[0]
+    return first.startswith("error:") or ": error: " in first
 
 
 def _overrides(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -184,3 +184,33 @@ def test_an_image_of_the_wrong_size(tmp_path):
     spec = own_spec(tmp_path / "img.mms", block, mods, evaluate="elbo")
     check_ok(spec)                                      # check reads one image's header
     _run_fails(spec, tmp_path, "img.mms:3:", "i07.png", "6x4 pixels, expected 5x4")
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ('data "cite.npz"', ["2:6", "data NAME {"]),
+    ('data cite {\n  modalty rna from "a.npz"\n}', ["3:3", "did you mean 'modality'"]),
+    ('data cite {\n  modality rna from "a.npz" key "rna"\n}', ["3:29", "'['"]),
+])
+def test_data_block_syntax_errors(text, fragments):
+    from mmspec import SpecError, check_spec
+
+    with pytest.raises(SpecError) as err:
+        check_spec(f"model x\n{text}\nlatent z: 4\n", filename="bad.mms")
+    for fragment in fragments:
+        assert fragment in str(err.value)
+
+
+def test_language_reference_data_block_parses():
+    """The block shown in docs/language.md parses into the documented sources and split."""
+    import re
+
+    from mmspec.syntax.parser import parse
+    from spec_helpers import ROOT
+
+    doc = (ROOT / "docs" / "language.md").read_text()
+    block = next(b for b in re.findall(r"```\n(.*?)```", doc, flags=re.DOTALL) if b.startswith("data cite {"))
+    decl = parse(f"model x\n{block}", "lang.mms").statements[1].block
+    assert [(m.name, m.source.path, m.source.select) for m in decl.modalities] == [
+        ("rna", "cite.npz", ("rna",)), ("adt", "cite.npz", ("adt",))]
+    assert decl.label.name == "cell_type" and decl.split.kind == "column" and decl.memory == "auto"
+    assert decl.files == "cite" and not decl.problems

@@ -98,7 +98,12 @@ def file_format(path: Path) -> str:
 def _path(source: Source, folder: Path) -> Path:
     path = folder / source.path
     if not path.exists():
-        raise DataFileError(f"{path}: file not found (from {source.describe()})", source.span)
+        import difflib
+
+        siblings = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+        near = difflib.get_close_matches(path.name, siblings, n=1)
+        hint = f'; did you mean "{Path(source.path).parent / near[0]}"?'.replace('"./', '"') if near else ""
+        raise DataFileError(f"{path}: file not found{hint}", source.span)
     return path
 
 

@@ -191,6 +191,10 @@ def _split_headers(plan: DataPlan) -> None:
     if split is None:
         return
     if split.kind == "column":
+        if split.source.by is not None:
+            plan.fail("a split column is read in item order; `by` matches rows by name for labels and "
+                      "modalities only", split.source.span)
+            return
         hdr = _header(plan, split.source)
         if hdr is not None:
             if hdr.item_shape not in ((), (1,)) or hdr.dtype in ("image", "text", "f", "O"):

@@ -257,6 +257,8 @@ def _syntax_diagnostic(err: lark.exceptions.UnexpectedInput, source: str) -> Dia
     near = closest(text, KEYWORDS + STAGE_WORDS + DATA_WORDS) if token.type == "NAME" else None
     if near and near != text:
         hint = f"did you mean '{near}'?"
+    elif token.type == "STRING" and source.splitlines()[line - 1].lstrip().startswith("data "):
+        hint = 'own files are described in a block: data NAME { modality M from "FILE" ... } (docs/data.md)'
     elif token.type == "NAME" and text in ("rec", "kl", "elbo") :
         hint = "objective terms go after 'maximize' or 'minimize'"
     return Diagnostic(f"unexpected {_FRIENDLY.get(token.type, repr(text)) if token.type in ('$END',) else repr(text)}",

@@ -32,6 +32,22 @@ def list_datasets() -> None:
         click.echo(name)
 
 
+@data.command("standin")
+@click.argument("kind", type=click.Choice(["neural"]))
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write into.")
+@click.option("--trials", type=int, default=400, show_default=True, help="Trials (16 windows each).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def standin_files(kind, out, trials, seed) -> None:
+    """Write stand-in files for a spec's own data: `neural`, MMVM's five-rat recordings
+    (specs/owndata/mmvm_neural.mms reads them)."""
+    from runtime.data.standin.neural import write_neural
+
+    if trials < 5:
+        click.echo("error: --trials must be at least 5", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {write_neural(out, trials, seed)}")
+
+
 def _label_counts(ds: MultimodalDataset, split: str) -> str:
     import torch
 

@@ -230,8 +230,8 @@ class _Loader:
 
     def _modality(self, name: str, layout: Layout) -> DataModality:
         hdr = layout.header
-        files = [hdr.path] if hdr.path.is_file() else []
-        stamp = f" [{fingerprint(files)}]" if files else ""
+        files = [hdr.path] if hdr.path.is_file() else formats.image_files(hdr.source, self.plan.folder)
+        stamp = f" [{fingerprint(files)}]"     # in the origin, so cached classifiers follow the files
         origin = str(hdr.path.parent / hdr.what) if hdr.fmt in ("npz", "hdf5", "table") else str(hdr.path)
         return DataModality(name, layout.declared.kind, tuple(layout.declared.shape), "real",
                             origin + stamp, self.vocabularies.get(name))
