@@ -226,7 +226,12 @@ def test_issue_number_probes_are_located_errors(slot, text, words):
     ("-" * 3000 + "1", False, "nesting limit"), ("1 latent y: 3", False, ""), ("", False, "NAME=VALUE"),
 ])
 def test_set_overrides(tmp_path, value, ok, words):
-    path = write(tmp_path, spec().encode())
+    import numpy as np
+    # `mmspec check` also checks the data: the made-up `data toy` becomes files (one line, same numbering)
+    np.savez(tmp_path / "d.npz", a=np.zeros((4, 4)), b=np.zeros((4, 4)), y=np.arange(4) % 2)
+    own = ('data toy { modality a from "d.npz"["a"] modality b from "d.npz"["b"] label y from "d.npz"["y"] '
+           'split train 0.5, test 0.5 }')
+    path = write(tmp_path, spec().replace("data toy", own).encode())
     for command in (["check"], ["explain"]):
         result = CliRunner().invoke(main, command + ["--set", f"beta={value}", str(path)])
         assert isinstance(result.exception, SystemExit) or result.exception is None, result.exception
