@@ -47,10 +47,12 @@ def main() -> None:
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Where own data folders are looked for (default: $MMSPEC_DATA_ROOT).")
 def check(files: tuple[str, ...], sets: tuple[str, ...], data_root: str | None) -> None:
-    """Parse and check spec FILES, and each against its data's headers; exit 1 if any has an error."""
+    """Parse and check spec FILES, and each against its data's headers; exit 1 if any has an error.
+    A folder stands for every spec (.mms) and experiment (.mmx) under it."""
     from .check import check_file
     from .data.check import check_program_data
     failed = 0
+    files = _spec_files(files)
     for path in files:
         try:
             if is_experiment_file(path):
@@ -66,6 +68,20 @@ def check(files: tuple[str, ...], sets: tuple[str, ...], data_root: str | None) 
         sys.exit(1)
 
 
+def _spec_files(paths: tuple[str, ...]) -> list[str]:
+    """The files to check: each path as given, a folder replaced by its .mms and .mmx files (recursively)."""
+    out: list[str] = []
+    for path in paths:
+        if not Path(path).is_dir():
+            out.append(path)
+            continue
+        found = sorted(str(p) for suffix in ("*.mms", "*.mmx") for p in Path(path).rglob(suffix))
+        if not found:
+            raise click.BadParameter(f"{path} is a folder with no .mms or .mmx file in it", param_hint="FILES")
+        out += found
+    return out
+
+
 @main.command()
 @click.argument("file", type=click.Path())
 @click.option("--latex", "fmt", flag_value="latex", help="LaTeX (align*) output.")
@@ -78,7 +94,7 @@ def explain(file: str, fmt: str | None, sets: tuple[str, ...], expand: bool, bud
     (for an experiment .mmx: the runs it expands to and their cost)."""
     from .explain import Explanation, render_json, render_latex, render_text
     if is_experiment_file(file):                     # an experiment: its trials and their cost
-        click.echo(_explain_experiment(file, budget))
+        click.echo(_explain_experiment(file, budget, fmt))
         return
     program = load_program(file, parse_overrides(sets))
     ex = Explanation.of(program)
@@ -126,10 +142,13 @@ def list_specs(directory: str | None, methods_doc: bool) -> None:
         click.echo(f"{e.method:<{width}}  {e.dataset:<10}  {e.paper}   ({e.path.name})")
 
 
-def _explain_experiment(path: str, budget: str) -> str:
-    from .experiment.explain import render_text as render_experiment
+def _explain_experiment(path: str, budget: str, fmt: str | None) -> str:
+    from .experiment.explain import render_json as experiment_json, render_text as experiment_text
+    if fmt == "latex":
+        click.echo("error: --latex is for specs; an experiment explains as text or --json", err=True)
+        sys.exit(1)
     try:
-        return render_experiment(_check_experiment(path), budget)
+        return (experiment_json if fmt == "json" else experiment_text)(_check_experiment(path), budget)
     except SpecError as err:
         click.echo(str(err), err=True)
         sys.exit(1)

@@ -94,6 +94,15 @@ class LossOutput:
     terms: dict[str, Tensor]     # detached scalar value of every named term, batch means
 
 
+@dataclass(frozen=True)
+class Clock:
+    """Where training stands, for weight schedules: `step` is a 0-dim integer tensor on the model's
+    device holding the number of optimizer steps already taken (the trainer advances it in place, so
+    reading it never waits for the device), `steps_per_epoch` converts steps to epochs."""
+    step: Tensor
+    steps_per_epoch: int
+
+
 class CompiledModel(Protocol):
     """What the lowering produces; see mmspec.lower.model for the implementation."""
 
@@ -111,6 +120,14 @@ class CompiledModel(Protocol):
     source_hash: str                           # sha256 of source_text + overrides
     can_generate: bool                         # whether sampling the prior and decoding is meaningful
     generation_note: str                       # why not, when it is not
+    schedules: dict[str, str]                  # scheduled params -> the schedule as written
+
+    def set_clock(self, clock: Clock | None) -> None:
+        """Scheduled weights follow `clock` from now on (the trainer calls this once); without a
+        clock a scheduled param has its final value."""
+
+    def schedule_notes(self, epochs: int, steps_per_epoch: int) -> list[str]:
+        """What a run of `epochs` epochs should say about the schedules (one cut short by --epochs)."""
 
     def loss(self, batch: dict[str, Tensor], noise: "NoiseSource | None" = None,
              objective: str | None = None) -> LossOutput:

@@ -43,8 +43,10 @@ def clean_errors(fn):
             return fn(*args, **kwargs)
         except _user_errors() as exc:
             console = Console(stderr=True, highlight=False)
-            console.print("[bold red]error:[/] ", end="")
-            console.print(str(exc), markup=False, soft_wrap=True)
+            text = str(exc)
+            if not _says_error(text):          # a SpecError's lines already read `file:line:col: error: ...`
+                console.print("[bold red]error:[/] ", end="")
+            console.print(text, markup=False, soft_wrap=True)
             sys.exit(1)
         except OSError as exc:              # a full disk, a folder that vanished, a permission changed
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
@@ -55,6 +57,11 @@ def clean_errors(fn):
             Console(stderr=True).print("interrupted")
             sys.exit(130)
     return wrapper
+
+
+def _says_error(text: str) -> bool:
+    first = text.lstrip().split("\n", 1)[0]
+    return first.startswith("error:") or ": error: " in first
 
 
 def _overrides(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -90,9 +90,12 @@ class RunLock:
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / ".lock"
         self.file = None
+        self.made_folder = False
+
 
     def acquire(self) -> "RunLock":
         import fcntl
+        self.made_folder = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, "a+")
         try:
@@ -111,9 +114,15 @@ class RunLock:
         return self
 
     def release(self) -> None:
-        if self.file is not None:
-            self.file.close()           # closing drops the flock
-            self.file = None
+        """Drop the lock; a folder this run made and left otherwise empty (it failed before writing
+        anything) is removed with its lock, so a failed start leaves nothing behind."""
+        if self.file is None:
+            return
+        if self.made_folder and [p.name for p in self.path.parent.iterdir()] == [self.path.name]:
+            self.path.unlink(missing_ok=True)
+            self.path.parent.rmdir()
+        self.file.close()               # closing drops the flock
+        self.file = None
 
 
 def remove_if_unused(run_dir: Path) -> None:

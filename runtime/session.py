@@ -20,7 +20,7 @@ from . import rundir
 from .errors import RunError
 from .evaluate import EvalConfig, evaluate
 from .report.writer import write_all
-from .train import checkpoint
+from .train import checkpoint, distributed
 from .train.loop import LoopConfig, Outcome
 from .train.stages import trainer_for
 from .train.progress import TrainingDisplay
@@ -185,9 +185,22 @@ def _prepare_run_dir(opts: RunOptions, model) -> tuple[Path, checkpoint.Checkpoi
     return run_dir, None
 
 
+def _prepare_on_main(ctx, opts: RunOptions, model) -> tuple[Path, checkpoint.Checkpoint | None]:
+    """Rank 0 checks and names the run directory; the other ranks read the checkpoint it names."""
+    run_dir = Path(distributed.on_main(ctx, lambda: str(_prepare_run_dir(opts, model)[0])))
+    return run_dir, checkpoint.load(run_dir) if opts.resume is not None else None
+
+
 def run(opts: RunOptions, log: Callable[[str], None] = print, console=None) -> RunResult:
-    """Train (or resume) a spec, then evaluate it and write the report."""
-    device = resolve_device(opts.device)
+    """Train (or resume) a spec, then evaluate it and write the report.
+
+    Under a multi-process launch (`--nproc`, torchrun) every rank calls this; rank 0 alone writes,
+    holds the run folder's lock and evaluates (train/distributed.py)."""
+    ctx = distributed.context(opts.device)
+    device = ctx.device if ctx else resolve_device(opts.device)
+    main = ctx is None or ctx.is_main
+    if not main:
+        log, console = (lambda *_a, **_k: None), None
     if opts.epochs is not None and opts.epochs < 1:
         raise RunError(f"--epochs must be at least 1, got {opts.epochs}")
     if opts.resume is not None:
@@ -196,21 +209,24 @@ def run(opts: RunOptions, log: Callable[[str], None] = print, console=None) -> R
         opts.seed = 0
     opts.eval.seed = opts.seed
     model = compile_model(opts.spec, opts.overrides, device, opts.seed)
+    if not main:
+        return _locked_run(opts, model, device, log, console, ctx)
     lock = rundir.RunLock(Path(opts.resume or opts.out or rundir.default_run_dir(model.name)))
     if opts.resume is None and opts.out is None:
         opts.out = lock.path.parent
     fresh = not lock.path.parent.exists()
     lock.acquire()
     try:
-        return _locked_run(opts, model, device, log, console)
+        return _locked_run(opts, model, device, log, console, ctx)
     finally:
         lock.release()
         if fresh:                 # failed before writing anything (e.g. bad data): leave no folder behind
             rundir.remove_if_unused(lock.path.parent)
 
 
-def _locked_run(opts: RunOptions, model, device, log, console) -> RunResult:
-    run_dir, ckpt = _prepare_run_dir(opts, model)
+def _locked_run(opts: RunOptions, model, device, log, console, ctx) -> RunResult:
+    main = ctx is None or ctx.is_main
+    run_dir, ckpt = _prepare_run_dir(opts, model) if ctx is None else _prepare_on_main(ctx, opts, model)
     dataset = load_data(model, opts.data, seed=opts.seed, device=device)
     check_trainable(model, dataset)
     log(dataset.banner())
@@ -219,7 +235,7 @@ def _locked_run(opts: RunOptions, model, device, log, console) -> RunResult:
         log(ckpt.note)
     if ckpt is None and opts.resume is not None:
         log(f"{run_dir} stopped before its first checkpoint; training it from the beginning")
-    if ckpt is None:
+    if ckpt is None and main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "spec.mms").write_text(model.source_text)
         rundir.write(run_dir, {
@@ -229,7 +245,7 @@ def _locked_run(opts: RunOptions, model, device, log, console) -> RunResult:
             "versions": rundir.package_versions(), "device": rundir.device_info(device),
             "amp": opts.amp, "compile": opts.compile, "argv": sys.argv, "created": time.strftime("%F %T"),
             "status": "training"})
-    else:
+    elif main:
         rundir.update(run_dir, status="training", device=rundir.device_info(device),
                       train=_train_record(model, epochs))
     log(f"run directory: {run_dir}")
@@ -239,13 +255,21 @@ def _locked_run(opts: RunOptions, model, device, log, console) -> RunResult:
                      log_every=opts.log_every, stop_after_epoch=opts.stop_after_epoch,
                      stop_after_steps=opts.stop_after_steps)
     display = TrainingDisplay(console=console if opts.progress else None, tb_dir=run_dir / "tensorboard",
-                              epochs=epochs, purge_step=ckpt.meta.get("step", 0) if ckpt else 0)
-    trainer = trainer_for(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)   # one stage unless the spec has several
+                              epochs=epochs, purge_step=ckpt.meta.get("step", 0) if ckpt else 0) if main else None
+    if ctx is None:
+        trainer = trainer_for(model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)   # one stage unless the spec has several
+    else:
+        trainer = distributed.trainer(ctx, model, dataset, cfg, run_dir=run_dir, meta=meta, display=display)
+    n_train = int(dataset.split_size("train"))
+    for note in model.schedule_notes(epochs, n_train // min(model.train.batch, n_train)):
+        log(f"note: {note}")
     if ckpt is not None:
         trainer.restore(ckpt)
         stage = f", stage {ckpt.meta['stage']}" if ckpt.meta.get("stages") else ""
         log(f"resuming after step {trainer.loop['step']} (epoch {trainer.loop['epoch'] + 1} of {epochs}{stage})")
     outcome = trainer.fit()
+    if not main:
+        return RunResult(outcome.status, run_dir, outcome, message=outcome.message)
     rundir.update(run_dir, status=outcome.status, epochs_trained=outcome.epoch, steps=outcome.step,
                   train_wall_s=round(trainer.loop["wall_s"], 1), history=outcome.history, log_steps=outcome.steps)
     if outcome.status != "finished" or not opts.evaluate:

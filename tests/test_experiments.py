@@ -3,6 +3,7 @@ trials, metric paths against hand-written results, and every shipped experiment 
 explained."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -132,6 +133,9 @@ def test_every_shipped_experiment_checks_and_explains(path):
     result = CliRunner().invoke(main, ["explain", str(path), "--budget", "quick"])
     assert result.exit_code == 0, result.output
     assert f"runs ({len(exp.trials('quick'))} =" in result.output and "step:" in result.output
+    as_json = CliRunner().invoke(main, ["explain", str(path), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert [t["key"] for t in json.loads(as_json.output)["trials"]] == [t.key for t in exp.trials("paper")]
 
 
 def test_check_command_accepts_experiments_and_reports_errors(tmp_path):

@@ -12,6 +12,7 @@ import codecs
 import math
 import re
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -22,10 +23,11 @@ from mmspec import SpecError, check_spec
 from mmspec.cli import main
 from mmspec.explain.render import Explanation, render_json, render_latex, render_text
 
+SHIPPED = Path(__file__).resolve().parent.parent / "specs" / "crmvae_mst.mms"     # declares `param beta`
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 SPEC = """model t
-data toy
+data mst
 param dim = {dim}
 latent z: dim
 prior p = normal()
@@ -225,13 +227,8 @@ def test_issue_number_probes_are_located_errors(slot, text, words):
     ("1e400", False, "infinite"), ("1/(M-M)", False, "division by zero"), ("nan", False, "unknown name 'nan'"),
     ("-" * 3000 + "1", False, "nesting limit"), ("1 latent y: 3", False, ""), ("", False, "NAME=VALUE"),
 ])
-def test_set_overrides(tmp_path, value, ok, words):
-    import numpy as np
-    # `mmspec check` also checks the data: the made-up `data toy` becomes files (one line, same numbering)
-    np.savez(tmp_path / "d.npz", a=np.zeros((4, 4)), b=np.zeros((4, 4)), y=np.arange(4) % 2)
-    own = ('data toy { modality a from "d.npz"["a"] modality b from "d.npz"["b"] label y from "d.npz"["y"] '
-           'split train 0.5, test 0.5 }')
-    path = write(tmp_path, spec().replace("data toy", own).encode())
+def test_set_overrides(value, ok, words):
+    path = SHIPPED                  # the CLI also checks the modalities against the dataset
     for command in (["check"], ["explain"]):
         result = CliRunner().invoke(main, command + ["--set", f"beta={value}", str(path)])
         assert isinstance(result.exception, SystemExit) or result.exception is None, result.exception
@@ -242,10 +239,8 @@ def test_set_overrides(tmp_path, value, ok, words):
 
 @FAST
 @given(st.text(alphabet="0123456789.eE+-*/^() M", min_size=1, max_size=25))
-def test_set_values_from_arbitrary_arithmetic_text_never_raise(tmp_path_factory, value):
-    path = tmp_path_factory.mktemp("set") / "t.mms"
-    path.write_bytes(spec().encode())
-    result = CliRunner().invoke(main, ["check", "--set", f"beta={value}", str(path)])
+def test_set_values_from_arbitrary_arithmetic_text_never_raise(value):
+    result = CliRunner().invoke(main, ["check", "--set", f"beta={value}", str(SHIPPED)])
     assert isinstance(result.exception, SystemExit) or result.exception is None, result.exception
     assert result.exit_code in (0, 1, 2), result.output        # 2: click's usage error (an empty value)
     assert ("rror" in result.output) == (result.exit_code != 0), result.output
@@ -317,6 +312,12 @@ def test_sizes_that_cannot_fit_in_memory_are_refused_with_the_memory_needed(slot
     assert words in message
 
 
+@pytest.mark.parametrize("kind", ["vector(99999999999999999999)", "vector(2147483648)", "image(3, 99999999999, 28)"])
+def test_modality_sizes_beyond_the_largest_count_are_located_errors(kind):
+    line, col, message = error_at(spec().replace("vector(4) ~ gaussian, net mlp(hidden", f"{kind} ~ gaussian, net mlp(hidden"))
+    assert (line, col) == (6, 13) and "sizes must be at most 2,147,483,647" in message, message
+
+
 def test_a_large_but_feasible_model_still_checks():
     program = check_and_explain(spec(dim="4096", hidden="4096"))
     assert program.graph.latent_dim() == 4096
@@ -327,7 +328,7 @@ def test_a_large_but_feasible_model_still_checks():
 def mopoe(m: int) -> str:
     mods = "\n".join(f"modality m{i}: vector(4) ~ gaussian, net mlp" for i in range(m))
     return f"""model mopoe{m}
-data toy
+data mst
 latent z: 8
 prior p = normal()
 {mods}
@@ -371,3 +372,13 @@ def test_sixteen_modalities_check_in_seconds():
     text = render_text(Explanation.of(program))
     assert len(program.ir.infer) == 2 ** 16 - 1 and len(text.splitlines()) < 150
     assert time.perf_counter() - start < 60
+
+
+def test_the_compiler_benchmark_times_check_and_explain():
+    from runtime.bench.compiler import compiler_times, table
+    rows = [compiler_times(m) for m in (2, 7)]
+    assert [(r["modalities"], r["subsets"]) for r in rows] == [(2, 3), (7, 127)]
+    assert all(r["check_s"] > 0 and r["explain_s"] > 0 and r["check_cpu_s"] >= 0 for r in rows)
+    assert rows[1]["explain_lines"] < 3 * 127                   # folded: 127 subsets x 3 families
+    lines = table(rows).splitlines()
+    assert len(lines) == 4 and lines[3].startswith("| 7 | 127 | ")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..syntax import ast
 from ..model import ir
-from ..constructs import stages
+from ..constructs import schedules, stages
 from ..compiled import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
 from ..data.decl import DataDecl
 from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
@@ -19,7 +19,7 @@ from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
 from ..model.graph import Latent, Likelihood, ModelGraph, Modality, NetRef
 from ..networks import REGISTRY
 from .footprint import check_footprint
-from .numeric import whole_number
+from .numeric import MAX_COUNT, whole_number
 from .values import check_options
 from ..syntax.parser import parse
 from ..model.sets import all_subsets, subset_label
@@ -160,6 +160,8 @@ class Checker:
                 self.sink.error(f"{s.kind.name} takes {KINDS[s.kind.name]} sizes", s.kind.span, form[s.kind.name])
             elif any(d <= 0 for d in s.kind.dims):
                 self.sink.error("sizes must be positive", s.kind.span)
+            elif any(d > MAX_COUNT for d in s.kind.dims):
+                self.sink.error(f"sizes must be at most {MAX_COUNT:,}", s.kind.span)
             self._mod_stmts[s.name] = s
         if not self._mod_stmts:
             self.sink.error("a spec needs at least one modality", Span(1, 1, 1, 1), "'modality NAME: KIND(...) ~ LIKELIHOOD, net NET'")
@@ -176,6 +178,10 @@ class Checker:
                 self.sink.error(f"'{s.name}' is already a name (M is the number of modalities)", s.span)
                 continue
             seen[s.name] = s
+            if schedules.is_schedule(s.expr) or (s.name in self.overrides
+                                                 and schedules.is_override(self.overrides[s.name])):
+                schedules.declare(self, s, env_elab)            # constructs/schedules.py
+                continue
             value = self.guard(env_elab.number, s.expr, Env({}))
             if s.name in self.overrides:
                 value = self.override_value(s.name, self.overrides[s.name], env_elab)
@@ -217,13 +223,21 @@ class Checker:
                 if isinstance(s.weight, ast.Name) and s.weight.id == "rescale":
                     weight, text = max(dims.values()) / dims[name], "rescale"
                 else:
-                    weight = self.guard(elab.number, s.weight, Env({}))
+                    weight = self.guard(self.likelihood_weight, s.weight, elab)
                     text = _text(self.spec.source, s.weight)
             if likelihood is None or net is None or weight is None:
                 continue
             self.graph.modalities[name] = Modality(name, s.kind.name, tuple(s.kind.dims), likelihood, net,
                                                    float(weight), text, s.span)
         self.graph.modalities = {n: m for n, m in self.graph.modalities.items() if m is not None}
+
+    def likelihood_weight(self, expr: ast.Expr, elab: Elaborator) -> float:
+        """`weight W`: a number, or `rescale`, which an unknown name is offered alongside the params."""
+        known = list(self.graph.params) + ["M"]
+        if isinstance(expr, ast.Name) and expr.id not in known and expr.id not in self.graph.schedules:
+            elab.fail(f"unknown likelihood weight '{expr.id}'", expr, "a number, a param, M, or rescale "
+                      "(the largest modality's size over this one's)", did_you_mean(expr.id, known + ["rescale"]))
+        return elab.number(expr, Env({}))
 
     def likelihood(self, s: ast.ModalityStmt, elab: Elaborator) -> Likelihood:
         expr = s.likelihood

@@ -12,7 +12,7 @@ from typing import Callable, Union
 from ..syntax import ast
 from . import families, numeric
 from ..model import ir
-from ..constructs import refine as iterative
+from ..constructs import refine as iterative, schedules
 from ..errors import DiagnosticSink, did_you_mean, one_of
 from ..model.graph import (Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE,
                            WeightedPoE)
@@ -129,7 +129,7 @@ class Elaborator:
         """A number as written, checked: every sub-expression has a finite real value (numeric.py)."""
         w = self._weight_tree(expr, env)
         try:
-            numeric.finite_value(w)
+            numeric.finite_value(w) if not ir.has_schedule(w) else schedules.finite_throughout(w)
         except numeric.NotANumber as why:
             self.fail(f"this number is not a finite real number: {why}", expr)
         return w
@@ -142,6 +142,8 @@ class Elaborator:
                 return ir.Sym("M", float(self.g.M))
             if expr.id in self.g.params:
                 return ir.Sym(expr.id, self.g.params[expr.id])
+            if expr.id in self.g.schedules:
+                return ir.Scheduled(expr.id, self.g.schedules[expr.id])
             if expr.id in env.bindings:
                 self.fail(f"'{expr.id}' is a modality or subset, not a number", expr,
                           hint="use size(S) for the number of modalities in a subset")
@@ -161,10 +163,18 @@ class Elaborator:
         if isinstance(expr, (ast.Call, ast.BigOp, ast.Indexed)):
             self.fail("a weight must be a number, not a term or a distribution", expr,
                       "a number, a param, M, or arithmetic of these")
+        if isinstance(expr, ast.String):
+            as_number = _as_number(expr.value)
+            self.fail(f'a string ("{expr.value}") where a number is expected', expr,
+                      "a number, a param, M, or arithmetic of these",
+                      f"write {as_number} without the quotes" if as_number else "strings only name files and labels")
         self.fail("expected a number", expr)
 
     def number(self, expr: ast.Expr, env: Env | None = None) -> float:
         w = self.weight(expr, env or Env({}))
+        if ir.has_schedule(w):
+            self.fail("this number must be fixed, but it uses a param that follows a schedule", expr,
+                      hint="a scheduled param can only weight objective terms")
         try:
             return float(w.value)
         except (ZeroDivisionError, OverflowError):
@@ -423,6 +433,15 @@ class Elaborator:
             self.fail("these distributions are over different latents: " + ", ".join(sorted(latents)), node,
                       hint="add `on z[m]` to the declaration to say which latent the result describes")
         return next(iter(latents)) if len(latents) == 1 else None
+
+
+def _as_number(text: str) -> str | None:
+    """The text of a quoted number (`"0.5"` -> `0.5`), else None."""
+    try:
+        float(text.strip())
+    except ValueError:
+        return None
+    return text.strip()
 
 
 def _value_label(value: Value, order: list[str]) -> str:

@@ -18,8 +18,10 @@ def check_footprint(checker) -> None:
     graph = checker.graph
     try:
         sizes = parameter_counts(graph)
-    except (RuntimeError, ValueError, OverflowError, MemoryError) as err:
-        checker.sink.error(f"the networks of this spec cannot be built: {err}", Span(1, 1, 1, 1))
+    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as err:   # torch's size arithmetic
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        checker.sink.error(f"the networks of this spec cannot be built: {reason}", Span(1, 1, 1, 1),
+                           hint="reduce the latent size or the network sizes")
         return
     need = sum(sizes.values()) * BYTES_PER_PARAMETER
     if need <= MAX_TRAINING_BYTES:

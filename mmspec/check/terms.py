@@ -62,6 +62,9 @@ class TermBuilder:
             return None
 
     def product(self, expr: ast.BinOp, env: Env) -> ir.Term:
+        for side in (expr.left, expr.right):
+            if isinstance(side, ast.String):        # `"2" * kl(...)`: say it is a string, not a term
+                self.e.weight(side, env)
         left_num, right_num = self.e.is_numeric(expr.left), self.e.is_numeric(expr.right)
         if left_num and right_num:
             self.fail("a number on its own is not a term of the objective", expr)
@@ -153,6 +156,9 @@ class TermBuilder:
         q, p = self.e.dist(pair.left, env), self.e.dist(pair.right, env)
         self.check_same_latent(q, p, call)
         estimator = self.estimator(opts, q, p, call)
+        if estimator == "mc" and "k" not in opts:
+            self.fail("estimator=mc needs its number of samples", call,
+                      "k=K, e.g. kl(q || p, estimator=mc, k=1) for one sample per item")
         k = self._k(opts, env)
         if estimator != "mc" and "k" in opts:
             self.fail(f"k only applies to estimator=mc (this KL is {estimator})", opts["k"])

@@ -96,6 +96,8 @@ def _objective(elab, env, owner: str, iterate: str, expr: ast.Expr):
     finally:
         for k in current:
             elab._decl_cache.pop(k, None)
+    if any(t.scheduled for t in ir.Objective("refine", "maximize", term).linear_terms()):
+        elab.fail("the objective inside refine(...) cannot use a scheduled param: its weights must be fixed", expr)
     leaves = ir.Objective("refine", "maximize", term).leaves()
     dists = [d for leaf in leaves for d in ir.leaf_distributions(leaf)]
     if iterate not in closure(elab.g, dists):

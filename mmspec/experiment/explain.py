@@ -5,6 +5,8 @@ experiment multiplies it by the epochs of each trial and the number of trials.
 """
 from __future__ import annotations
 
+import json
+
 from .model import BUDGETS, Experiment, Trial
 
 
@@ -85,3 +87,15 @@ def _total(trials: list[Trial], costs: dict, exp: Experiment, budget: str) -> st
                     for t in trials)
         text += f"; about {steps} optimizer steps on the stand-in data (real data, when present, is larger)"
     return text
+
+
+def render_json(exp: Experiment, budget: str = "paper") -> str:
+    """The trials as data, for tools: each with its spec, overrides, seed, settings and step cost."""
+    costs = {s.name: spec_step_cost(s.path, exp.dataset_params.get(s.dataset, {})) for s in exp.specs}
+    trials = [{"key": t.key, "spec": str(t.spec.path), "label": t.spec.label, "dataset": t.spec.dataset,
+               "overrides": dict(t.overrides), "seed": t.seed, "settings": dict(t.settings),
+               "epochs": t.setting("epochs") or t.spec.train_epochs, "step_cost": costs[t.spec.name]}
+              for t in exp.trials(budget)]
+    return json.dumps({"experiment": exp.name, "budget": budget, "vary": exp.vary, "seeds": exp.seed_count(budget),
+                       "trials": trials, "tables": [t.name for t in exp.tables], "plots": [p.name for p in exp.plots]},
+                      indent=2)

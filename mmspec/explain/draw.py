@@ -9,6 +9,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from ..constructs import schedules
 from ..model import ir
 from ..check.checker import Program
 from ..lower.model import leaf_name
@@ -22,13 +23,15 @@ def model_graph(program: Program) -> nx.DiGraph:
     for obj in program.ir.objectives.values():
         for t in obj.linear_terms():
             node = f"t:{leaf_name(program.graph, t.leaf)}"
-            g.add_node(node, kind="term", label=f"{t.coefficient:+.4g} {leaf_name(program.graph, t.leaf)}")
+            weight = f"{t.coefficient:+.4g}" if not t.scheduled else "".join(schedules.coefficient_text(t))
+            g.add_node(node, kind="term", label=f"{weight} {leaf_name(program.graph, t.leaf)}")
             if isinstance(t.leaf, ir.Rec):
                 g.add_edge(f"d:{t.leaf.dist}", node)
                 g.add_edge(node, f"dec:{t.leaf.target}")
             elif isinstance(t.leaf, ir.IWAE):
                 g.add_edge(f"d:{t.leaf.dist}", node)
-                g.add_edge(f"d:{t.leaf.prior}", node)
+                if t.leaf.prior is not None:
+                    g.add_edge(f"d:{t.leaf.prior}", node)
                 for target in t.leaf.targets:
                     g.add_edge(node, f"dec:{target}")
             else:

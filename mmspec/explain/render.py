@@ -8,10 +8,10 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..constructs import (iwae as importance, refine_explain as iterative_explain,
+from ..constructs import (iwae as importance, refine_explain as iterative_explain, schedules,
                           stages_explain as stage_explain, stratified)
 from ..model import ir
-from . import fold as explain_fold
+from . import fold as explain_fold, latex as latex_parts
 from .analysis import Family, cost_in_m, model_family, step_cost
 from ..check.checker import Program
 from ..model.graph import (Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
@@ -65,11 +65,11 @@ def _latex_dist_name(label: str) -> str:
         return f"{m.group(1)}_{{\\mathrm{{{index}}}}}"             # qs[{mnist,svhn}] -> qs_{mnist,svhn}
     if re.fullmatch(r"\w+", label):
         return "q_{\\mathrm{" + label.replace("_", "\\_") + "}}"
-    return "\\mathrm{" + label.replace("_", "\\_") + "}"
+    return latex_parts.operator_name(label, _latex_dist_name) or "\\mathrm{" + label.replace("_", "\\_") + "}"
 
 
 def _latex_latent(z: str) -> str:
-    return z.replace("[", "_{").replace("]", "}")
+    return latex_parts.latent(z)
 
 
 def definition(program: Program, key: str) -> str:
@@ -121,7 +121,7 @@ def leaf_text(program: Program, leaf: ir.Leaf, latex: bool = False) -> str:
     if latex:
         q = conditioned(program, leaf.q, True).rsplit("(", 1)[0]
         p = conditioned(program, leaf.p, True).rsplit("(", 1)[0]
-        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right)"
+        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right){latex_parts.kl_estimator(leaf)}"
     return f"KL({g.label(leaf.q)} ‖ {g.label(leaf.p)})  [{est}]"
 
 
@@ -143,17 +143,20 @@ def render_text(ex: Explanation, expand: bool = False) -> str:
     out += ["", "Distributions"]
     for key in g.nodes:
         out.append(f"  {conditioned(p, key)} = {definition(p, key)}")
-    if g.params:
-        out += ["", "Params   " + ", ".join(f"{k} = {_fmt(v)}" for k, v in g.params.items())]
+    if g.params or g.schedules:
+        out += ["", "Params   " + ", ".join([f"{k} = {_fmt(v)}" for k, v in g.params.items()]
+                                            + [f"{k} = {s.text}" for k, s in g.schedules.items()])]
+    out += schedules.text_lines(g.schedules)
     staged = stage_explain.is_staged(p)
     for obj in p.ir.objectives.values():
         named = f"{obj.name} " if staged else ""
         out += ["", f"Objective {named}({obj.direction}), as written", "  " + " ".join(obj.source.split())]
         out += ["", f"Objective{' ' + obj.name if staged else ''}, expanded over the {g.M} modalities"]
         for t in obj.linear_terms():
-            sign = "-" if t.coefficient < 0 else "+"
+            sign, weight = schedules.coefficient_text(t) if t.scheduled else (
+                "-" if t.coefficient < 0 else "+", _fmt(abs(t.coefficient)))
             sg = "  (stop-gradient)" if t.detached else ""
-            out.append(f"  {sign} {_fmt(abs(t.coefficient)):>9} · {leaf_text(p, t.leaf)}{sg}"
+            out.append(f"  {sign} {weight:>9} · {leaf_text(p, t.leaf)}{sg}"
                        f"      ← {' + '.join(t.provenance)}")
         loss = "-(objective)" if obj.direction == "maximize" else "objective"
         out.append(f"  loss minimised = {loss}, averaged over the batch")
@@ -206,31 +209,39 @@ def _cost_lines(ex: Explanation) -> list[str]:
 
 def render_latex(ex: Explanation) -> str:
     p, g = ex.program, ex.program.graph
-    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", "\\begin{align*}"]
+    used = latex_parts.used_by_objectives(p)
+    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE,
+           "\\begin{align*}"]
     for key in g.nodes:
-        node = g.nodes[key]
-        if isinstance(node, (PoE, WeightedPoE, Mixture)):
-            members = [conditioned(p, m, True) for m in node.members]
-            if isinstance(node, PoE):
-                rhs = "\\propto " + " \\, ".join(members)
-            elif isinstance(node, WeightedPoE):
-                rhs = "\\propto " + " \\, ".join(f"{m}^{{{_fmt(w)}}}" for m, w in zip(members, node.weights))
-            else:
-                rhs = " + ".join(f"{_fmt(w)}\\, {m}" for m, w in zip(members, node.weights))
-            out.append(f"{conditioned(p, key, True)} &{rhs} \\\\")
-        out += iterative_explain.latex_lines(p, key) if iterative_explain.is_iterative(node) else []
+        if key in used:
+            out += latex_parts.definition_rows(p, key, conditioned)
+            node = g.nodes[key]
+            out += iterative_explain.latex_lines(p, key) if iterative_explain.is_iterative(node) else []
     for obj in p.ir.objectives.values():
         terms = obj.linear_terms()
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
         if stage_explain.is_staged(p):
             sym = stage_explain.objective_symbol(obj.name, obj.direction)
         out.append(f"{sym} &= " + "".join(
-            f"{' - ' if t.coefficient < 0 else (' + ' if i else '')}{_fmt(abs(t.coefficient))}\\, {leaf_text(p, t.leaf, True)}"
+            f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}"
             + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
             for i, t in enumerate(terms)) + " \\\\")
+    out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
+    evaluation_only = [row for key in g.nodes if key not in used for row in latex_parts.definition_rows(p, key, conditioned)]
+    if evaluation_only:
+        out += ["% evaluation only: posteriors the infer rules give, which the objective does not use",
+                "\\begin{align*}", *evaluation_only, "\\end{align*}"]
     out += stage_explain.latex_lines(p) if stage_explain.is_staged(p) else []
     return "\n".join(out)
+
+
+def _latex_coefficient(t: ir.LinearTerm, i: int) -> str:
+    """` - 0.25\\, ` before a term (nothing for the first +, no 1), a scheduled weight as `0.25 \\cdot \\beta`."""
+    sign, weight = schedules.coefficient_text(t, True) if t.scheduled else (
+        "-" if t.coefficient < 0 else "+", latex_parts.number(abs(t.coefficient)))
+    weight = "" if weight == "1" else weight + "\\, "
+    return f"{' - ' if sign == '-' else (' + ' if i else '')}{weight}"
 
 
 # ---- JSON -------------------------------------------------------------------------------------
@@ -261,6 +272,8 @@ def render_json(ex: Explanation) -> str:
     }
     if stage_explain.is_staged(p):
         data["stages"] = stage_explain.as_json(p)
+    if g.schedules:
+        data["schedules"] = schedules.as_json(g.schedules)
     return json.dumps(data, indent=2)
 
 
@@ -269,6 +282,9 @@ def _term_json(p: Program, t: ir.LinearTerm) -> dict:
     leaf = t.leaf
     base = {"coefficient": t.coefficient, "stop_gradient": t.detached, "weights_as_written": list(t.provenance),
             "text": leaf_text(p, leaf)}
+    if t.scheduled:     # the coefficient at a step: coefficient + sum of constant · product of factors
+        base["scheduled"] = [{"constant": c, "factors": [ir.render_weight(f) for f in factors]}
+                             for c, factors in t.scheduled]
     if isinstance(leaf, ir.Rec):
         return {**base, "kind": "rec", "posterior": g.label(leaf.dist), "target": leaf.target, "k": leaf.k,
                 "sampling": leaf.sampling}

@@ -229,6 +229,7 @@ class ModelGraph:
     display: dict[str, str] = field(default_factory=dict)     # node key -> name shown to users
     networks: dict[str, NetworkInstance] = field(default_factory=dict)
     params: dict[str, float] = field(default_factory=dict)
+    schedules: dict[str, object] = field(default_factory=dict)   # param -> constructs.schedules.Schedule
     prior_keys: set[str] = field(default_factory=set)          # nodes declared with `prior`
 
     @property

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import RunError
-from .trial import TrialJob, TrialRecord, execute, plan
+from .trial import STOP_FILE, TrialJob, TrialRecord, execute, plan
 
 EXPERIMENT_FILE = "experiment.json"
 TRIALS_FILE = "trials.json"
@@ -61,6 +61,7 @@ def prepare(opts: SweepOptions):
     exp = check_experiment_file(opts.experiment)
     out = Path(opts.out) if opts.out else default_out(exp, opts.budget)
     out.mkdir(parents=True, exist_ok=True)
+    (out / STOP_FILE).unlink(missing_ok=True)
     shutil.copyfile(opts.experiment, out / "experiment.mmx")
     (out / EXPERIMENT_FILE).write_text(json.dumps({
         "name": exp.name, "source": str(Path(opts.experiment).resolve()), "budget": opts.budget,
@@ -75,7 +76,7 @@ def prepare(opts: SweepOptions):
             hashes[ident] = check_spec(t.spec.path, overrides).source_hash
         jobs.append(TrialJob(t.key, str(t.spec.path), t.spec.label, overrides, t.seed, dict(t.settings),
                              str(out / t.key), hashes[ident], device=opts.device, cache_dir=opts.cache_dir,
-                             data_root=opts.data_root, source=opts.source))
+                             data_root=opts.data_root, source=opts.source, stop_file=str(out / STOP_FILE)))
     return exp, out, jobs
 
 
@@ -84,7 +85,11 @@ def _start_ray(opts: SweepOptions):
     if ray.is_initialized():
         return ray, False
     if opts.address:
-        ray.init(address=opts.address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=opts.address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise RunError(f"cannot reach the Ray cluster at {opts.address!r}: {err}\n"
+                           "start one with `ray start --head`, or leave out --address for a local Ray") from None
     else:
         ray.init(num_cpus=opts.num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
     return ray, True
@@ -163,7 +168,9 @@ def _run_jobs(ray, opts, exp, todo: list[TrialJob], summary: SweepSummary, conso
                 display.refresh()
     except KeyboardInterrupt:
         summary.interrupted = True
-        _stop(ray, running, summary)
+        if console is not None:
+            console.print("interrupted: asking the running trials to checkpoint (Ctrl-C again to stop at once)")
+        _stop(ray, running, summary, summary.out / STOP_FILE)
 
 
 def _get(ray, ref, job: TrialJob) -> TrialRecord:
@@ -173,10 +180,12 @@ def _get(ray, ref, job: TrialJob) -> TrialRecord:
         return TrialRecord(job.key, "failed", job.run_dir, f"{type(err).__name__}: {err}")
 
 
-def _stop(ray, running: dict, summary: SweepSummary, grace_s: float = 60.0) -> None:
-    """Ask running trials to stop at the end of their step (they checkpoint), wait for them."""
-    for ref in running:
-        ray.cancel(ref, force=False)
+def _stop(ray, running: dict, summary: SweepSummary, stop_file: Path, grace_s: float = 120.0) -> None:
+    """Ask running trials to stop at the end of their step (they checkpoint), wait for them.
+
+    The request is a file in the experiment folder (it reaches workers on other nodes through the
+    shared folder), not ray.cancel: a cancelled task would not run the runtime's checkpointing."""
+    stop_file.write_text("stop\n")
     deadline = time.time() + grace_s
     while running and time.time() < deadline:
         try:
@@ -185,12 +194,11 @@ def _stop(ray, running: dict, summary: SweepSummary, grace_s: float = 60.0) -> N
             break
         for ref in done:
             job = running.pop(ref)
-            record = _get(ray, ref, job)
-            if record.status == "failed" and "Cancel" in record.error:
-                record.status, record.error = "interrupted", "interrupted"
-            summary.records[job.key] = record
-    for job in running.values():
-        summary.records[job.key] = TrialRecord(job.key, "interrupted", job.run_dir, "interrupted")
+            summary.records[job.key] = _get(ray, ref, job)
+    for ref, job in running.items():
+        ray.cancel(ref, force=True)
+        summary.records[job.key] = TrialRecord(job.key, "interrupted", job.run_dir, "stopped at once")
+    stop_file.unlink(missing_ok=True)
 
 
 def _write_records(out: Path, summary: SweepSummary) -> None:

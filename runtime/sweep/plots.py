@@ -94,14 +94,16 @@ def draw(data: ExperimentData, plot, folder: Path) -> tuple[Path, Path]:
     lines = series(data, plot)
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    along = next(iter(data.exp.vary), None)
+    names = _value_names(data.exp, along)
+    empty = [line["label"] for line in lines if not line["x"]]
     for i, line in enumerate(lines):
         color = colors[i % len(colors)]
         label = line["label"] + (" †" if line["below_target"] else "")
         if not line["x"]:
-            ax.plot([], [], color=color, label=label + " (no results)")
             continue
         if plot.x.kind == "metric":
-            _trajectory(ax, line, color, label, along=next(iter(data.exp.vary), None))
+            _trajectory(ax, line, color, label, along, names)
         else:
             ys = line["y"]
             ax.plot(line["x"], ys, "o-", color=color, label=label, ms=4,
@@ -110,10 +112,20 @@ def draw(data: ExperimentData, plot, folder: Path) -> tuple[Path, Path]:
             hi = [y + (s or 0) for y, s in zip(ys, line["y_std"])]
             ax.fill_between(line["x"], lo, hi, color=color, alpha=0.15, lw=0)
     _axes(ax, plot, data)
+    notes = []
+    if len(empty) == len(lines):
+        ax.text(0.5, 0.5, f"no trial has {plot.y.value}" + (f" and {plot.x.value}" if plot.x.kind == "metric" else "")
+                + "\n(e.g. FID without Inception weights, or no finished trial yet)", ha="center", va="center",
+                transform=ax.transAxes, fontsize=8, color="0.4")
+    elif empty:
+        notes.append("no results: " + ", ".join(empty))
     if any(line["below_target"] for line in lines):
-        fig.text(0.01, 0.01, "† coherence judged by a classifier below its target accuracy", fontsize=7)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+        notes.append("† coherence judged by a classifier below its target accuracy")
+    if notes:
+        fig.text(0.01, 0.01, "; ".join(notes), fontsize=7, color="0.3")
+    if len(empty) < len(lines):
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout(rect=(0, 0.03, 1, 1) if notes else None)
     png, js = folder / f"{plot.name}.png", folder / f"{plot.name}.json"
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -122,7 +134,14 @@ def draw(data: ExperimentData, plot, folder: Path) -> tuple[Path, Path]:
     return png, js
 
 
-def _trajectory(ax, line: dict, color: str, label: str, along: str | None) -> None:
+def _value_names(exp, along: str | None) -> dict[float, str]:
+    """How the experiment wrote each value of the varied param (`2^-8` rather than 0.00390625)."""
+    if not along:
+        return {}
+    return dict(zip(exp.vary[along], exp.vary_text[along]))
+
+
+def _trajectory(ax, line: dict, color: str, label: str, along: str | None, names: dict) -> None:
     """Points in the varied param's order, error bars for the spread, arrows from small to large."""
     xs, ys = line["x"], line["y"]
     ax.errorbar(xs, ys, xerr=[s or 0 for s in line["x_std"]], yerr=[s or 0 for s in line["y_std"]], fmt="o",
@@ -132,7 +151,8 @@ def _trajectory(ax, line: dict, color: str, label: str, along: str | None) -> No
                     arrowprops={"arrowstyle": "->", "color": color, "lw": 1.0, "shrinkA": 3, "shrinkB": 3})
     if along and line["order"] and len(xs) > 1:
         for idx in (0, len(xs) - 1):
-            ax.annotate(f"{along}={line['order'][idx]:g}", (xs[idx], ys[idx]), fontsize=6, color=color,
+            value = line["order"][idx]
+            ax.annotate(f"{along}={names.get(value, f'{value:g}')}", (xs[idx], ys[idx]), fontsize=6, color=color,
                         xytext=(3, 3), textcoords="offset points")
 
 

@@ -7,13 +7,17 @@ in a Ray worker and never raises: a failure comes back as a record with its erro
 """
 from __future__ import annotations
 
+import _thread
 import json
+import signal
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 TRIAL_FILE = "trial.json"
+STOP_FILE = ".stop"             # in the experiment folder: the driver's Ctrl-C, seen by every trial
 
 
 @dataclass
@@ -33,6 +37,7 @@ class TrialJob:
     data_root: str | None = None
     source: str | None = None
     resume: bool = False
+    stop_file: str | None = None
 
     def identity(self) -> dict:
         """What makes two trials the same trial."""
@@ -69,8 +74,9 @@ def plan(job: TrialJob) -> str:
     if same and (run_dir / "results.json").is_file():
         return "skip"
     info = _read_json(run_dir / "run.json") or {}
-    if same and (run_dir / "checkpoint").is_dir() and info.get("status") in ("training", "interrupted"):
-        return "resume"
+    if same and info.get("status") in ("training", "interrupted", "finished"):
+        return "resume"       # from its checkpoint (none yet: the runtime starts it again); "finished"
+                              # without results: stopped during its evaluation
     if any(run_dir.iterdir()):
         _move_aside(run_dir)
     return "fresh"
@@ -86,9 +92,32 @@ def _move_aside(run_dir: Path) -> Path:
 
 def execute(job: TrialJob) -> TrialRecord:
     """Train and evaluate one trial; any failure is returned, not raised."""
-    record = _execute(job)
+    done = threading.Event()
+    if job.stop_file:
+        threading.Thread(target=_watch_for_stop, args=(Path(job.stop_file), done), daemon=True).start()
+    try:
+        record = _execute(job)
+    finally:
+        done.set()
     record.ended = time.time()
     return record
+
+
+def _watch_for_stop(stop: Path, done: threading.Event) -> None:
+    """When the driver is interrupted it writes the stop file: act as a Ctrl-C in this worker. During
+    training the runtime's SIGINT handler then finishes the step and writes a checkpoint; before or
+    after training, KeyboardInterrupt ends the trial (it restarts or resumes next time)."""
+    while not done.wait(0.5):
+        if stop.exists():
+            handler = signal.getsignal(signal.SIGINT)
+            if callable(handler) and handler is not signal.default_int_handler:
+                try:
+                    handler(signal.SIGINT, None)      # the training loop's handler: stop after this step
+                except KeyboardInterrupt:
+                    pass
+            else:
+                _thread.interrupt_main()
+            return
 
 
 def _execute(job: TrialJob) -> TrialRecord:
