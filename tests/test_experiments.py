@@ -192,3 +192,16 @@ def test_report_marks_coherence_judged_by_a_weak_classifier(tmp_path):
     assert "†" in report and "below its target" in report
     series = json.loads((tmp_path / "p.json").read_text())["series"]
     assert next(s for s in series if s["label"] == "PoE")["below_target"] is False    # y is the probe, not coherence
+
+
+def test_experiment_files_are_read_as_specs_are(tmp_path):
+    """A UTF-8 BOM is accepted; bytes that are not UTF-8 are a located error, not a traceback."""
+    shipped = EXPERIMENTS[0]
+    bom = tmp_path / "bom.mmx"
+    bom.write_bytes(b"\xef\xbb\xbf" + shipped.read_bytes())
+    assert check_experiment_file(bom).name == check_experiment_file(shipped).name
+    latin = tmp_path / "latin.mmx"
+    latin.write_bytes(b"experiment x\n# caf\xe9\n")
+    with pytest.raises(SpecError) as err:
+        check_experiment_file(latin)
+    assert "latin.mmx:2:" in str(err.value) and "not UTF-8" in str(err.value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
+from ..syntax.source import read_spec
 from . import syntax
 from .model import (QUICK_ONLY, RESULT_KEYS, RUN_SETTINGS, Axis, Column, Experiment, PaperCell, Plot, SpecEntry, Table,
                     format_value)
@@ -16,12 +17,8 @@ MAX_RANGE = 64          # values one range may expand to
 
 
 def check_experiment_file(path) -> Experiment:
-    p = Path(path)
-    try:
-        source = p.read_text()
-    except OSError as err:
-        raise SpecError([], "", str(p), notes=[f"cannot read {p}: {err.strerror}"]) from None
-    return check_experiment_text(source, str(path), base=p.resolve().parent)
+    source = read_spec(path)            # the spec reader's encodings and messages (BOM, not UTF-8, unreadable)
+    return check_experiment_text(source, str(path), base=Path(path).resolve().parent)
 
 
 def check_experiment_text(source: str, filename: str = "<experiment>", base: Path | None = None) -> Experiment:
