@@ -170,9 +170,6 @@ class FakeModel:
             return (x * out.log_softmax(-1)).flatten(-2).sum(-1)
         return (-0.5 * (x - out) ** 2 - 0.5 * math.log(2 * math.pi)).flatten(-len(info.shape)).sum(-1)
 
-    def schedule_notes(self, epochs: int, steps_per_epoch: int) -> list[str]:
-        return []                                   # no scheduled weights
-
     def sample_prior(self, n: int):
         return self.prior(n).rsample(1)[0]
 
