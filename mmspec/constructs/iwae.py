@@ -8,12 +8,14 @@ It reads like `elbo(...)`: a posterior, optional targets (all modalities by defa
 (the spec's data-free prior by default). `k` is required: it is the point of the term. A mixture
 posterior is sampled per component, so it must say how the samples combine: `form=looser` (the mean
 over components of their bounds, MMVAE's `--looser`) or `form=standard` (one log-mean-exp over all
-draws, MMVAE's `m_iwae`/`m_dreg`). The estimator maths is in mmspec/lower/importance.py.
+draws, MMVAE's `m_iwae`/`m_dreg`). The estimator maths is in mmspec/lower/iwae.py.
 """
 from __future__ import annotations
 
-from ..syntax import ast
 from ..model import ir
+from ..model.graph import mixture_parts
+from ..model.notation import conditioned, fmt
+from ..syntax import ast
 
 OPTIONS = {"k": "", "prior": "", "estimator": "", "form": ""}
 GRADIENTS = ("iwae", "dreg")
@@ -54,19 +56,13 @@ def iwae_term(builder, call: ast.Call, env) -> ir.Term:
 # ---- printing: explain's text, LaTeX and JSON -------------------------------------------------
 
 def _components(graph, leaf: ir.IWAE) -> list[tuple[str, float]]:
-    from ..lower.engine import mixture_parts
     return mixture_parts(graph, leaf.dist)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
 
 
 def describe(program, leaf: ir.IWAE) -> str:
     """One line of Unicode math: the bound, the sampling, the weight w(z), the gradient."""
-    from ..explain.render import conditioned
     g = program.graph
-    lik = "·".join(f"p(x_{t}|z)" + (f"^{_fmt(g.modalities[t].weight)}" if g.modalities[t].weight != 1 else "")
+    lik = "·".join(f"p(x_{t}|z)" + (f"^{fmt(g.modalities[t].weight, 4)}" if g.modalities[t].weight != 1 else "")
                    for t in leaf.targets)
     w = f"w(z) = {g.label(leaf.prior)}(z)·{lik} / {conditioned(program, leaf.dist)}"
     grad = "DReG gradient" if leaf.estimator == "dreg" else "IWAE gradient"
@@ -74,18 +70,17 @@ def describe(program, leaf: ir.IWAE) -> str:
         bound = f"log 1/K Σ_k w(z_k), z_k ~ {g.label(leaf.dist)}"
     else:
         parts = _components(g, leaf)
-        names = ", ".join(f"{_fmt(a)}·{g.label(c)}" for c, a in parts)
+        names = ", ".join(f"{fmt(a, 4)}·{g.label(c)}" for c, a in parts)
         outer = "Σ_j a_j log 1/K Σ_k w(z_jk)" if leaf.form == "looser" else "log Σ_j a_j 1/K Σ_k w(z_jk)"
         bound = f"{outer}, z_jk ~ component j of {g.label(leaf.dist)} = {names}"
     return f"IWAE[{leaf.form}, K={leaf.k}]: {bound}; {w}  [{grad}]"
 
 
 def describe_latex(program, leaf: ir.IWAE) -> str:
-    from ..explain.render import conditioned
     g = program.graph
     idx = "k" if leaf.form == "single" else "jk"
     lik = " \\, ".join(f"p(x_{{\\mathrm{{{t}}}}} \\mid z_{{{idx}}})"
-                       + (f"^{{{_fmt(g.modalities[t].weight)}}}" if g.modalities[t].weight != 1 else "")
+                       + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "")
                        for t in leaf.targets)
     q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
     p = conditioned(program, leaf.prior, True).rsplit("(", 1)[0]

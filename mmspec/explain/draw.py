@@ -9,9 +9,8 @@ from pathlib import Path
 
 import networkx as nx
 
-from ..model import ir
-from ..check.checker import Program
-from ..lower.model import leaf_name
+from ..check import Program
+from .leaves import leaf_name
 
 COLUMNS = {"data": 0, "encoder": 1, "distribution": 2, "term": 4, "decoder": 5}
 COLORS = {"data": "#cfe8ff", "encoder": "#ffe2b8", "distribution": "#d9f2d0", "term": "#f6d0d0", "decoder": "#e6d8f5"}
@@ -23,17 +22,10 @@ def model_graph(program: Program) -> nx.DiGraph:
         for t in obj.linear_terms():
             node = f"t:{leaf_name(program.graph, t.leaf)}"
             g.add_node(node, kind="term", label=f"{t.coefficient:+.4g} {leaf_name(program.graph, t.leaf)}")
-            if isinstance(t.leaf, ir.Rec):
-                g.add_edge(f"d:{t.leaf.dist}", node)
-                g.add_edge(node, f"dec:{t.leaf.target}")
-            elif isinstance(t.leaf, ir.IWAE):
-                g.add_edge(f"d:{t.leaf.dist}", node)
-                g.add_edge(f"d:{t.leaf.prior}", node)
-                for target in t.leaf.targets:
-                    g.add_edge(node, f"dec:{target}")
-            else:
-                g.add_edge(f"d:{t.leaf.q}", node)
-                g.add_edge(f"d:{t.leaf.p}", node)
+            for dist in t.leaf.distributions():
+                g.add_edge(f"d:{dist}", node)
+            for decoded in t.leaf.decoded():
+                g.add_edge(node, f"dec:{decoded.target}")
     return g
 
 

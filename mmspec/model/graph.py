@@ -155,7 +155,7 @@ class Iterate:
 class Refined:
     """Iterative amortized inference (MIAI): T gated updates of (mu, log sigma) from `init` by an
     update network driven by the gradients of `objective` (an ir.Term over `iterate`); see
-    mmspec/iterative.py and mmspec/lower/refine.py."""
+    mmspec/constructs/refine.py and mmspec/lower/refine.py."""
     key: str
     init: str
     iterate: str
@@ -199,15 +199,32 @@ def members_of(node: DistNode) -> tuple[str, ...]:
     return getattr(node, "members", ())
 
 
-def closure(g: "ModelGraph", keys) -> set[str]:
-    """`keys` and every distribution they are built from, transitively."""
+def closure(g: "ModelGraph", keys, expand=lambda node: True) -> set[str]:
+    """`keys` and every distribution they are built from, transitively: the one graph walk.
+    `expand(node)` False keeps a node but not what it is built from (e.g. stop at sg(...))."""
     seen, stack = set(), list(keys)
     while stack:
         k = stack.pop()
         if k not in seen:
             seen.add(k)
-            stack.extend(members_of(g.nodes[k]))
+            node = g.nodes[k]
+            if expand(node):
+                stack.extend(members_of(node))
     return seen
+
+
+def dependents(g: "ModelGraph", keys) -> set[str]:
+    """Every node whose value depends on one of `keys` (the keys included): closure reversed."""
+    keys = set(keys)
+    return {k for k in g.nodes if not keys.isdisjoint(closure(g, [k]))}
+
+
+def mixture_parts(g: "ModelGraph", key: str, weight: float = 1.0) -> list[tuple[str, float]]:
+    """A distribution as weighted non-mixture components (nested mixtures flattened)."""
+    node = g.nodes[key]
+    if isinstance(node, Mixture):
+        return [p for m, w in zip(node.members, node.weights) for p in mixture_parts(g, m, weight * w)]
+    return [(key, weight)]
 
 
 @dataclass(frozen=True)
@@ -254,16 +271,6 @@ class ModelGraph:
         for member in members_of(node):
             out |= self.sees(member)
         return out
-
-    def component_views(self, key: str) -> list[frozenset[str]]:
-        """What each mixture component sees; a non-mixture is its own single component."""
-        node = self.nodes[key]
-        if isinstance(node, Mixture):
-            return [v for m in node.members for v in self.component_views(m)]
-        return [self.sees(key)]
-
-    def is_gaussian(self, key: str) -> bool:
-        return self.nodes[key].family == "gaussian"
 
     def to_networkx(self) -> nx.DiGraph:
         """Data -> networks -> distributions; objective terms are added by the IR."""

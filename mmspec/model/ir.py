@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+from .graph import mixture_parts
+
 
 # ---- numeric weights -----------------------------------------------------------------------
 
@@ -53,29 +55,20 @@ Weight = Union[Num, Sym, WBin, WNeg]
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
 
 
-def render_weight(w: Weight, latex: bool = False, parent: int = 0) -> str:
+def render_weight(w: Weight, parent: int = 0) -> str:
+    """A weight as written (`pi/2`, `beta·pi`), parenthesised only where precedence needs it."""
     if isinstance(w, Num):
         return w.text
     if isinstance(w, Sym):
-        return _latex_name(w.name) if latex else w.name
+        return w.name
     if isinstance(w, WNeg):
-        return "-" + render_weight(w.operand, latex, 4)
+        return "-" + render_weight(w.operand, 4)
     prec = _PREC[w.op]
-    left = render_weight(w.left, latex, prec)
-    right = render_weight(w.right, latex, prec + (w.op in "-/^"))
-    if latex and w.op == "/":
-        text = f"\\frac{{{render_weight(w.left, True)}}}{{{render_weight(w.right, True)}}}"
-        return text
-    op = {"*": " \\cdot " if latex else "·"}.get(w.op, w.op)
+    left = render_weight(w.left, prec)
+    right = render_weight(w.right, prec + (w.op in "-/^"))
+    op = {"*": "·"}.get(w.op, w.op)
     text = f"{left}{op}{right}" if w.op in "*/^" else f"{left} {op} {right}"
-    if latex and w.op == "^":
-        text = f"{left}^{{{render_weight(w.right, True)}}}"
     return f"({text})" if prec < parent else text
-
-
-def _latex_name(name: str) -> str:
-    greek = {"beta", "alpha", "pi", "gamma", "lambda", "tau", "sigma", "mu", "eta", "delta"}
-    return f"\\{name}" if name in greek else (name if len(name) == 1 else f"\\mathrm{{{name}}}")
 
 
 # ---- leaves --------------------------------------------------------------------------------
@@ -90,6 +83,15 @@ class Rec:
     k: int = 1
     sampling: str = "exact"
 
+    def distributions(self) -> tuple[str, ...]:
+        return (self.dist,)
+
+    def decoded(self) -> list["Decoded"]:
+        return [Decoded("rec", self.dist, self.target, self.k, self.sampling)]
+
+    def sampled(self) -> tuple[tuple[str, int], ...]:
+        return ((self.dist, self.k),)
+
 
 @dataclass(frozen=True)
 class KL:
@@ -98,6 +100,15 @@ class KL:
     p: str
     estimator: str = "closed"
     k: int = 1
+
+    def distributions(self) -> tuple[str, ...]:
+        return (self.q, self.p)
+
+    def decoded(self) -> list["Decoded"]:
+        return []
+
+    def sampled(self) -> tuple[tuple[str, int], ...]:
+        return ((self.q, self.k),) if self.estimator == "mc" else ()
 
 
 @dataclass(frozen=True)
@@ -117,17 +128,45 @@ class IWAE:
     estimator: str = "iwae"
     form: str = "single"
 
+    def distributions(self) -> tuple[str, ...]:
+        return (self.dist, self.prior)
+
+    def decoded(self) -> list["Decoded"]:
+        return [Decoded("iwae", self.dist, t, self.k) for t in self.targets]
+
+    def sampled(self) -> tuple[tuple[str, int], ...]:
+        return ((self.dist, self.k),)
+
 
 Leaf = Union[Rec, KL, IWAE]
+# Every leaf answers three questions, so no phase needs to ask which kind of leaf it holds:
+#   distributions()  the distribution nodes it reads (what the lowering must compute for it)
+#   decoded()        the (distribution, target modality, K) pairs it decodes, as `Decoded`
+#   sampled()        (distribution, K): the distributions whose components it draws K samples of
 
 
-def leaf_distributions(leaf: Leaf) -> tuple[str, ...]:
-    """The distribution nodes a leaf reads (what the lowering must compute for it)."""
-    if isinstance(leaf, Rec):
-        return (leaf.dist,)
-    if isinstance(leaf, IWAE):
-        return (leaf.dist, leaf.prior)
-    return (leaf.q, leaf.p)
+@dataclass(frozen=True)
+class Decoded:
+    """One modality decoded from one distribution's samples, by a rec or an iwae term."""
+    name: str
+    dist: str
+    target: str
+    k: int
+    sampling: str = "exact"
+
+
+def decoded_pairs(leaves) -> list[Decoded]:
+    return [d for leaf in leaves for d in leaf.decoded()]
+
+
+def samples_needed(graph, leaves) -> dict[str, int]:
+    """Draws per distribution component: the largest K any of `leaves` asks of it."""
+    need: dict[str, int] = {}
+    for leaf in leaves:
+        for dist, k in leaf.sampled():
+            for comp, _ in mixture_parts(graph, dist):
+                need[comp] = max(need.get(comp, 1), k)
+    return need
 
 
 # ---- objective tree ------------------------------------------------------------------------

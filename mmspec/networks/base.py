@@ -7,12 +7,13 @@ networks as :class:`NetworkInfo` records; ``registry`` collects them into ``REGI
 from __future__ import annotations
 
 import copy
-import difflib
 import operator
 from dataclasses import dataclass, field
 from typing import Callable
 
 from torch import Tensor, nn
+
+from ..errors import closest
 
 KINDS = ("image", "text", "vector")
 
@@ -30,12 +31,6 @@ ShapeRule = Callable[[str, tuple, dict], "str | None"]
 def format_modality(kind: str, shape: tuple[int, ...]) -> str:
     """``image(1, 28, 28)``: a modality written as in a spec."""
     return f"{kind}({', '.join(str(s) for s in shape)})"
-
-
-def closest(word: str, known: list[str]) -> str | None:
-    """The known name closest to a misspelt one (difflib), or None if nothing is close."""
-    hits = difflib.get_close_matches(word, known, n=1, cutoff=0.5)
-    return hits[0] if hits else None
 
 
 @dataclass(frozen=True)
@@ -71,7 +66,7 @@ class NetworkInfo:
                 if not known:
                     return (f"unknown parameter {key!r} for {self.name} "
                             f"({self.name} takes no parameters)")
-                hint = closest(key, known)
+                hint = closest(key, known, cutoff=0.5)
                 hint = f"; did you mean {hint!r}?" if hint else ""
                 return (f"unknown parameter {key!r} for {self.name} "
                         f"(known: {', '.join(known)}){hint}")

@@ -16,7 +16,8 @@ import operator
 from torch import nn
 
 from . import cub, generic, mst, polymnist, resnet
-from .base import Encoder, NetworkInfo, closest
+from ..errors import closest
+from .base import Encoder, NetworkInfo
 
 REGISTRY: dict[str, NetworkInfo] = {
     info.name: info
@@ -34,7 +35,7 @@ def _lookup(name: str) -> NetworkInfo:
     try:
         return REGISTRY[name]
     except KeyError:
-        hint = closest(name, network_names())
+        hint = closest(name, network_names(), cutoff=0.5)
         hint = f"; did you mean {hint!r}?" if hint else ""
         raise ValueError(f"unknown network {name!r} (known: {', '.join(network_names())}){hint}") \
             from None
