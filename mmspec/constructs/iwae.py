@@ -101,10 +101,3 @@ def as_json(program, leaf: ir.IWAE) -> dict:
             "targets": list(leaf.targets), "k": leaf.k, "estimator": leaf.estimator, "form": leaf.form,
             "likelihood_weights": {t: g.modalities[t].weight for t in leaf.targets},
             "components": [{"name": g.label(c), "weight": a} for c, a in _components(g, leaf)]}
-
-
-def short_name(graph, leaf: ir.IWAE) -> str:
-    """How the term is named in progress bars and reports."""
-    form = "" if leaf.form == "single" else f", {leaf.form}"
-    targets = "*" if len(leaf.targets) == len(graph.modalities) else ",".join(leaf.targets)
-    return f"iwae({graph.label(leaf.dist)}->{targets}, k={leaf.k}, {leaf.estimator}{form})"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from ..errors import DiagnosticSink, Invalid, did_you_mean, one_of
-from ..model.graph import Detached, Expert, GradientOrigin, JointExpert, ModelGraph, Refined, closure
+from ..model.graph import Detached, ModelGraph, closure
 from ..model.sets import Env
 from ..model.settings import Selection, StageSettings, TrainSettings
 from ..syntax import ast
@@ -75,23 +75,10 @@ def parameter_groups(graph: ModelGraph) -> dict[str, str]:
     return out
 
 
-def network_group(node) -> str | None:
-    """The parameter group of the weights a distribution node owns, if it owns any."""
-    if isinstance(node, JointExpert):
-        return f"joint_encoders.{node.network}"
-    if isinstance(node, Expert):
-        return f"encoders.{node.network}"
-    if isinstance(node, Refined):                       # an update network
-        return f"refiners.{node.network}"
-    if isinstance(node, GradientOrigin):                # gradient-origin heads
-        return f"origins.{node.network}"
-    return None
-
-
 def networks_of(graph: ModelGraph, key: str, through_sg: bool = True) -> set[str]:
     """The encoder groups a distribution is computed from (optionally not through stop-gradients)."""
     keep_going = (lambda node: True) if through_sg else (lambda node: not isinstance(node, Detached))
-    groups = {network_group(graph.nodes[k]) for k in closure(graph, [key], keep_going)}
+    groups = {graph.nodes[k].parameter_group() for k in closure(graph, [key], keep_going)}
     return groups - {None}
 
 

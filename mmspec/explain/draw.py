@@ -10,14 +10,36 @@ from pathlib import Path
 import networkx as nx
 
 from ..check import Program
+from ..model.graph import Expert, JointExpert, ModelGraph, members_of
 from .leaves import leaf_name
 
 COLUMNS = {"data": 0, "encoder": 1, "distribution": 2, "term": 4, "decoder": 5}
 COLORS = {"data": "#cfe8ff", "encoder": "#ffe2b8", "distribution": "#d9f2d0", "term": "#f6d0d0", "decoder": "#e6d8f5"}
 
 
+def distribution_graph(graph: ModelGraph) -> nx.DiGraph:
+    """Data -> networks -> distributions, and decoders -> data (objective terms: model_graph)."""
+    g = nx.DiGraph()
+    for m in graph.modalities.values():
+        g.add_node(f"x:{m.name}", kind="data", label=f"x_{m.name}\n{m.kind}{m.shape}")
+        g.add_node(f"dec:{m.name}", kind="decoder", label=f"decoder {m.name}\n{m.net.name}")
+        g.add_edge(f"dec:{m.name}", f"x:{m.name}")
+    for key, node in graph.nodes.items():
+        g.add_node(f"d:{key}", kind="distribution", label=graph.label(key),
+                   family=node.family, type=type(node).__name__)
+        if isinstance(node, (Expert, JointExpert)):
+            net = f"enc:{node.network}"
+            g.add_node(net, kind="encoder", label=f"encoder {node.network}")
+            for m in (node.modalities if isinstance(node, JointExpert) else (node.modality,)):
+                g.add_edge(f"x:{m}", net)
+            g.add_edge(net, f"d:{key}")
+        for member in members_of(node):
+            g.add_edge(f"d:{member}", f"d:{key}")
+    return g
+
+
 def model_graph(program: Program) -> nx.DiGraph:
-    g = program.graph.to_networkx()
+    g = distribution_graph(program.graph)
     for obj in program.ir.objectives.values():
         for t in obj.linear_terms():
             node = f"t:{leaf_name(program.graph, t.leaf)}"

@@ -29,11 +29,4 @@ def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
 
 def leaf_name(graph, leaf: ir.Leaf) -> str:
     """How a term is named in progress bars, logs and reports."""
-    if isinstance(leaf, ir.Rec):
-        k = f", k={leaf.k}" if leaf.k > 1 else ""
-        how = ", stratified" if leaf.sampling == "stratified" else ""
-        return f"rec({graph.label(leaf.dist)}->{leaf.target}{k}{how})"
-    if isinstance(leaf, ir.IWAE):
-        return iwae.short_name(graph, leaf)
-    est = "" if leaf.estimator == "closed" else f", {leaf.estimator}" + (f" k={leaf.k}" if leaf.estimator == "mc" else "")
-    return f"kl({graph.label(leaf.q)}||{graph.label(leaf.p)}{est})"
+    return leaf.name(graph)

@@ -92,6 +92,11 @@ class Rec:
     def sampled(self) -> tuple[tuple[str, int], ...]:
         return ((self.dist, self.k),)
 
+    def name(self, graph) -> str:
+        k = f", k={self.k}" if self.k > 1 else ""
+        how = ", stratified" if self.sampling == "stratified" else ""
+        return f"rec({graph.label(self.dist)}->{self.target}{k}{how})"
+
 
 @dataclass(frozen=True)
 class KL:
@@ -109,6 +114,10 @@ class KL:
 
     def sampled(self) -> tuple[tuple[str, int], ...]:
         return ((self.q, self.k),) if self.estimator == "mc" else ()
+
+    def name(self, graph) -> str:
+        est = "" if self.estimator == "closed" else f", {self.estimator}" + (f" k={self.k}" if self.estimator == "mc" else "")
+        return f"kl({graph.label(self.q)}||{graph.label(self.p)}{est})"
 
 
 @dataclass(frozen=True)
@@ -137,12 +146,18 @@ class IWAE:
     def sampled(self) -> tuple[tuple[str, int], ...]:
         return ((self.dist, self.k),)
 
+    def name(self, graph) -> str:
+        form = "" if self.form == "single" else f", {self.form}"
+        targets = "*" if len(self.targets) == len(graph.modalities) else ",".join(self.targets)
+        return f"iwae({graph.label(self.dist)}->{targets}, k={self.k}, {self.estimator}{form})"
+
 
 Leaf = Union[Rec, KL, IWAE]
-# Every leaf answers three questions, so no phase needs to ask which kind of leaf it holds:
+# Every leaf answers these questions itself, so no phase needs to ask which kind of leaf it holds:
 #   distributions()  the distribution nodes it reads (what the lowering must compute for it)
 #   decoded()        the (distribution, target modality, K) pairs it decodes, as `Decoded`
 #   sampled()        (distribution, K): the distributions whose components it draws K samples of
+#   name(graph)      how the term is named in progress bars, logs and reports
 
 
 @dataclass(frozen=True)
