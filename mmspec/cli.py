@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .errors import SpecError
+from .experiment import check_experiment_file as _check_experiment, is_experiment_file
 
 
 def parse_overrides(items: tuple[str, ...]) -> dict[str, str]:
@@ -58,13 +59,21 @@ def main() -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
-def check(files: tuple[str, ...], sets: tuple[str, ...]) -> None:
-    """Parse and check spec FILES; exit 1 if any has an error."""
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Where own data folders are looked for (default: $MMSPEC_DATA_ROOT).")
+def check(files: tuple[str, ...], sets: tuple[str, ...], data_root: str | None) -> None:
+    """Parse and check spec FILES, and each against its data's headers; exit 1 if any has an error.
+    A folder stands for every spec (.mms) and experiment (.mmx) under it."""
     from .check import check_file
+    from .data.check import check_program_data
     failed = 0
+    files = _spec_files(files)
     for path in files:
         try:
-            check_file(path, parse_overrides(sets))
+            if is_experiment_file(path):
+                _check_experiment(path)
+            else:
+                check_program_data(check_file(path, parse_overrides(sets)), data_root)
             click.echo(f"{path}: ok")
         except SpecError as err:
             failed += 1
@@ -74,17 +83,40 @@ def check(files: tuple[str, ...], sets: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+def _spec_files(paths: tuple[str, ...]) -> list[str]:
+    """The files to check: each path as given, a folder replaced by its .mms and .mmx files (recursively)."""
+    out: list[str] = []
+    for path in paths:
+        if not Path(path).is_dir():
+            out.append(path)
+            continue
+        found = sorted(str(p) for suffix in ("*.mms", "*.mmx") for p in Path(path).rglob(suffix))
+        if not found:
+            raise click.BadParameter(f"{path} is a folder with no .mms or .mmx file in it", param_hint="FILES")
+        out += found
+    return out
+
+
 @main.command()
 @click.argument("file", type=click.Path())
 @click.option("--latex", "fmt", flag_value="latex", help="LaTeX (align*) output.")
 @click.option("--json", "fmt", flag_value="json", help="JSON output for tools.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
-def explain(file: str, fmt: str | None, sets: tuple[str, ...]) -> None:
-    """Print the derived model and objective of FILE, term by term, and its cost per step."""
+@click.option("--expand", is_flag=True, help="Print every member of large subset families (folded beyond 64).")
+@click.option("--budget", type=click.Choice(["paper", "quick"]), default="paper", help="Experiments (.mmx) only.")
+def explain(file: str, fmt: str | None, sets: tuple[str, ...], expand: bool, budget: str) -> None:
+    """Print the derived model and objective of FILE, term by term, and its cost per step
+    (for an experiment .mmx: the runs it expands to and their cost)."""
     from .explain import Explanation, render_json, render_latex, render_text
+    if is_experiment_file(file):                     # an experiment: its trials and their cost
+        click.echo(_explain_experiment(file, budget, fmt))
+        return
     program = load_program(file, parse_overrides(sets))
     ex = Explanation.of(program)
-    click.echo({"latex": render_latex, "json": render_json}.get(fmt, render_text)(ex))
+    if fmt is None:
+        click.echo(render_text(ex, expand))
+        return
+    click.echo({"latex": render_latex, "json": render_json}[fmt](ex))
 
 
 @main.command()
@@ -123,6 +155,18 @@ def list_specs(directory: str | None, methods_doc: bool) -> None:
     width = max(len(e.method) for e in entries)
     for e in entries:
         click.echo(f"{e.method:<{width}}  {e.dataset:<10}  {e.paper}   ({e.path.name})")
+
+
+def _explain_experiment(path: str, budget: str, fmt: str | None) -> str:
+    from .experiment.explain import render_json as experiment_json, render_text as experiment_text
+    if fmt == "latex":
+        click.echo("error: --latex is for specs; an experiment explains as text or --json", err=True)
+        sys.exit(1)
+    try:
+        return (experiment_json if fmt == "json" else experiment_text)(_check_experiment(path), budget)
+    except SpecError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
 
 
 def _load_plugin(ep) -> click.Command:

@@ -12,7 +12,7 @@ Latents are [B, D]; samples from a posterior are [K, B, D].
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -53,12 +53,22 @@ class LossOutput:
     terms: dict[str, Tensor]     # detached scalar value of every named term, batch means
 
 
+@dataclass(frozen=True)
+class Clock:
+    """Where training stands, for weight schedules: `step` is a 0-dim integer tensor on the model's
+    device holding the number of optimizer steps already taken (the trainer advances it in place, so
+    reading it never waits for the device), `steps_per_epoch` converts steps to epochs."""
+    step: Tensor
+    steps_per_epoch: int
+
+
 class CompiledModel(Protocol):
     """What the lowering produces; see mmspec.lower.model for the implementation."""
 
     module: nn.Module                          # every trainable network of the spec
     name: str                                  # the spec's model name
     dataset: str                               # the spec's `data` name (mst, polymnist, ...)
+    data_decl: Any                             # mmspec.data.decl.DataDecl of `data NAME { ... }`, else None
     modalities: dict[str, ModalityInfo]        # in spec order
     latent_dim: int
     params: dict[str, float]                   # resolved params (after --set overrides)
@@ -69,6 +79,14 @@ class CompiledModel(Protocol):
     source_hash: str                           # sha256 of source_text + overrides
     can_generate: bool                         # whether sampling the prior and decoding is meaningful
     generation_note: str                       # why not, when it is not
+    schedules: dict[str, str]                  # scheduled params -> the schedule as written
+
+    def set_clock(self, clock: Clock | None) -> None:
+        """Scheduled weights follow `clock` from now on (the trainer calls this once); without a
+        clock a scheduled param has its final value."""
+
+    def schedule_notes(self, epochs: int, steps_per_epoch: int) -> list[str]:
+        """What a run of `epochs` epochs should say about the schedules (one cut short by --epochs)."""
 
     def loss(self, batch: dict[str, Tensor], noise: "NoiseSource | None" = None,
              objective: str | None = None) -> LossOutput:

@@ -6,12 +6,14 @@ traceback. Ctrl-C during training writes a checkpoint and exits with status 130.
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
+from . import cli_values as values
 from .errors import RunError
 
 PATH = click.Path(path_type=Path)
@@ -41,13 +43,25 @@ def clean_errors(fn):
             return fn(*args, **kwargs)
         except _user_errors() as exc:
             console = Console(stderr=True, highlight=False)
-            console.print("[bold red]error:[/] ", end="")
-            console.print(str(exc), markup=False, soft_wrap=True)
+            text = str(exc)
+            if not _says_error(text):          # a SpecError's lines already read `file:line:col: error: ...`
+                console.print("[bold red]error:[/] ", end="")
+            console.print(text, markup=False, soft_wrap=True)
+            sys.exit(1)
+        except OSError as exc:              # a full disk, a folder that vanished, a permission changed
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {where}{exc.strerror or exc}",
+                                                         markup=True, soft_wrap=True)
             sys.exit(1)
         except KeyboardInterrupt:
             Console(stderr=True).print("interrupted")
             sys.exit(130)
     return wrapper
+
+
+def _says_error(text: str) -> bool:
+    first = text.lstrip().split("\n", 1)[0]
+    return first.startswith("error:") or ": error: " in first
 
 
 def _overrides(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -63,16 +77,18 @@ def _overrides(pairs: tuple[str, ...]) -> dict[str, str]:
 def _eval_options(fn):
     """Options shared by `run` (its final evaluation) and `eval`."""
     options = [
-        click.option("--eval-samples", type=int, help="Test items per metric (default: the whole test split)."),
-        click.option("--probe-samples", type=int, help="Training items the latent probe is fitted on "
-                                                       "(default: the spec's, else 10000)."),
-        click.option("--iw-samples", type=int, help="Importance samples for the NLL (default: spec's k, else 12)."),
-        click.option("--fid-weights", type=PATH, help="Local Inception-v3 weights for FID "
-                                                     "(or MMSPEC_FID_WEIGHTS); without them FID is skipped."),
-        click.option("--classifier-steps", type=int, default=1500, show_default=True,
-                      help="Training steps of each coherence classifier (cached afterwards)."),
-        click.option("--cache-dir", type=PATH, help="Cache for classifiers and data (default: MMSPEC_CACHE "
-                                                   "or ~/.cache/mmspec)."),
+        click.option("--eval-samples", type=values.POSITIVE,
+                     help="Test items per metric (default: the whole test split)."),
+        click.option("--probe-samples", type=values.POSITIVE, help="Training items the latent probe is fitted on "
+                                                                  "(default: the spec's, else 10000)."),
+        click.option("--iw-samples", type=values.POSITIVE,
+                     help="Importance samples for the NLL (default: spec's k, else 12)."),
+        click.option("--fid-weights", type=PATH, callback=values.fid_weights,
+                     help="Local Inception-v3 weights for FID (or MMSPEC_FID_WEIGHTS); without them FID is skipped."),
+        click.option("--classifier-steps", type=values.POSITIVE, default=1500, show_default=True,
+                     help="Training steps of each coherence classifier (cached afterwards)."),
+        click.option("--cache-dir", type=PATH, callback=values.writable_folder,
+                     help="Cache for classifiers and data (default: MMSPEC_CACHE or ~/.cache/mmspec)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -82,8 +98,8 @@ def _eval_options(fn):
 def _data_options(fn):
     options = [
         click.option("--data-root", type=PATH, help="Folder with the real dataset files."),
-        click.option("--source", type=str, help="Where data comes from: auto (default), real or standin."),
-        click.option("--standin-size", type=int, help="Items of the generated stand-in data per split."),
+        click.option("--source", type=values.SOURCE, help="Where data comes from: auto (default), real or standin."),
+        click.option("--standin-size", type=values.POSITIVE, help="Items of the generated stand-in data per split."),
         click.option("--device", type=click.Choice(["cuda", "cpu"]), help="Default: CUDA when present."),
     ]
     for option in reversed(options):
@@ -102,16 +118,18 @@ def _eval_config(kw: dict, metrics: str | None = None, seed: int | None = 0):
 @click.command("run")
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_data_options
-@click.option("--epochs", type=int, help="Override the spec's number of epochs.")
+@click.option("--epochs", type=values.POSITIVE, help="Override the spec's number of epochs.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec param (repeatable).")
-@click.option("--out", type=PATH, help="Run directory (default: runs/MODEL-TIMESTAMP).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resume", type=PATH, help="Continue the run in this directory exactly where it stopped.")
+@click.option("--out", type=PATH, callback=values.writable_folder, help="Run directory (default: runs/MODEL-TIMESTAMP).")
+@click.option("--seed", type=values.SEED, help="Seed of initialisation, data order and noise (default: 0; "
+                                               "when resuming, the run's own).")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              callback=values.writable_folder, help="Continue the run in this directory exactly where it stopped.")
 @click.option("--amp", type=click.Choice(["bf16"]), help="Mixed precision.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
-@click.option("--log-every", type=int, default=50, show_default=True, help="Steps between logged values.")
+@click.option("--log-every", type=values.POSITIVE, default=50, show_default=True, help="Steps between logged values.")
 @click.option("--no-eval", is_flag=True, help="Train only; evaluate later with `mmspec eval RUN_DIR`.")
-@click.option("--metrics", help="Comma-separated metrics instead of the spec's evaluate line.")
+@click.option("--metrics", callback=values.metric_names, help="Comma-separated metrics instead of the spec's evaluate line.")
 @_eval_options
 @clean_errors
 def run(spec, data_root, source, standin_size, device, epochs, sets, out, seed, resume, amp, compile_,
@@ -123,14 +141,35 @@ def run(spec, data_root, source, standin_size, device, epochs, sets, out, seed, 
                       resume=resume, amp=amp, compile=compile_, log_every=log_every, evaluate=not no_eval,
                       data=DataOptions(_str(data_root), source, standin_size, _str(kw["cache_dir"])),
                       eval=_eval_config(kw, metrics, seed=seed))
+    if out is not None and resume is not None:
+        raise click.UsageError("--out and --resume both name a run directory; give one of them")
     result = run_session(opts, log=console.print, console=console)
     if result.status == "diverged":
         raise RunError(result.message)
     if result.status == "interrupted":
         console.print(f"interrupted after step {result.outcome.step}; checkpoint written. Continue with:\n"
-                      f"  mmspec run {spec} --resume {result.run_dir}")
+                      f"  {continue_command(click.get_current_context(), result.run_dir)}", soft_wrap=True)
         sys.exit(130)
     _print_report(console, result.run_dir, result.results)
+
+
+def continue_command(ctx: click.Context, run_dir: Path) -> str:
+    """The `mmspec run` line that resumes this run: every option the user gave (--set included), with
+    --resume RUN_DIR in place of --out/--resume."""
+    from click.core import ParameterSource
+    words = ["mmspec", "run", str(ctx.params["spec"]), "--resume", str(run_dir)]
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in ("out", "resume") \
+                or ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+            continue
+        value, flag = ctx.params[param.name], param.opts[0]
+        if param.is_flag:
+            words += [flag] if value else []
+        elif param.multiple:
+            words += [w for v in value for w in (flag, str(v))]
+        else:
+            words += [flag, str(value)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _str(path) -> str | None:
@@ -142,13 +181,17 @@ def _print_report(console: Console, run_dir: Path, results: dict | None) -> None
         from .report.terminal import print_summary
         print_summary(console, results, run_dir)
     console.print(f"run directory: {run_dir}")
+    if results is not None and results.get("not_finite"):
+        raise RunError(f"{len(results['not_finite'])} result(s) are not finite (NaN or infinite): "
+                       f"{', '.join(results['not_finite'][:6])}. They are marked in {run_dir / 'report.md'}; "
+                       "the model's outputs are not usable as they stand.")
 
 
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_data_options
-@click.option("--metrics", help="Comma-separated metrics instead of the spec's evaluate line.")
-@click.option("--seed", type=int, help="Seed of the evaluation's sampling (default: the run's seed).")
+@click.option("--metrics", callback=values.metric_names, help="Comma-separated metrics instead of the spec's evaluate line.")
+@click.option("--seed", type=values.SEED, help="Seed of the evaluation's sampling (default: the run's seed).")
 @_eval_options
 @clean_errors
 def eval_cmd(run_dir, data_root, source, standin_size, device, metrics, seed, **kw):
@@ -163,11 +206,18 @@ def eval_cmd(run_dir, data_root, source, standin_size, device, metrics, seed, **
 
 @click.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=PATH, help="Also write comparison.md, coherence.csv and probe.csv here.")
-@click.option("--digits", type=int, default=2, show_default=True)
+@click.option("--out", type=PATH, callback=values.writable_folder,
+              help="Also write comparison.md, coherence.csv and probe.csv here.")
+@click.option("--digits", type=values.DIGITS, default=2, show_default=True)
 @clean_errors
 def report(run_dirs, out, digits):
-    """Several runs side by side: seed 001's Table 1 layout (coherence) and the latent-probe table."""
+    """Several runs side by side: seed 001's Table 1 layout (coherence) and the latent-probe table.
+    One experiment folder (from `mmspec sweep`): its tables and plots in the paper's layout."""
+    from .sweep.aggregate import is_experiment_dir
+    if len(run_dirs) == 1 and is_experiment_dir(run_dirs[0]):
+        from .sweep.report import experiment_report
+        click.echo(experiment_report(run_dirs[0], digits=max(digits, 3)))
+        return
     from .report.compare import compare
     text = compare(list(run_dirs), out=out, digits=digits)
     click.echo(text)

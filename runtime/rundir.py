@@ -53,11 +53,76 @@ def default_run_dir(model_name: str, root: Path = Path("runs")) -> Path:
     return path
 
 
+# the fields of run.json that are read back, and the JSON type each must have
+FIELDS = {"seed": int, "overrides": dict, "params": dict, "data": dict, "train": dict, "device": dict,
+          "history": list, "log_steps": list, "stages": list}
+
+
 def read(run_dir: Path) -> dict:
+    """run.json, or a RunError that names the damage and what can still be done."""
     path = Path(run_dir) / "run.json"
     if not path.exists():
         raise RunError(f"{run_dir} is not a run directory (no run.json); `mmspec run` writes one")
-    return json.loads(path.read_text())
+    try:
+        info = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunError(_damaged(path, f"it is not valid JSON ({type(exc).__name__}: {exc})")) from None
+    if not isinstance(info, dict):
+        raise RunError(_damaged(path, f"it holds a JSON {type(info).__name__}, not an object"))
+    for key, kind in FIELDS.items():
+        value = info.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise RunError(_damaged(path, f"its field {key!r} is a {type(value).__name__}, not a "
+                                          f"{'JSON object' if kind is dict else kind.__name__}"))
+    return info
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (f"{path} is damaged: {why}. It records the run's seed, --set values and data settings, which "
+            f"resuming and evaluating need. The weights in {path.parent / 'checkpoint'} are untouched: restore "
+            "run.json from a backup, or start a new run (another --out).")
+
+
+class RunLock:
+    """An exclusive lock on a run directory for the life of one `mmspec run` (released when the process
+    ends, however it ends, so a lock left by a dead process is recognised as stale)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self.file = None
+        self.made_folder = False
+
+
+    def acquire(self) -> "RunLock":
+        import fcntl
+        self.made_folder = not self.path.parent.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise RunError(f"{self.path.parent} is in use by another mmspec run (pid {holder}); wait for it to "
+                           "finish, or choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self.file = f
+        return self
+
+    def release(self) -> None:
+        """Drop the lock; a folder this run made and left otherwise empty (it failed before writing
+        anything) is removed with its lock, so a failed start leaves nothing behind."""
+        if self.file is None:
+            return
+        if self.made_folder and [p.name for p in self.path.parent.iterdir()] == [self.path.name]:
+            self.path.unlink(missing_ok=True)
+            self.path.parent.rmdir()
+        self.file.close()               # closing drops the flock
+        self.file = None
 
 
 def write(run_dir: Path, info: dict) -> None:

@@ -32,7 +32,8 @@ class DataModality:
 
 
 def _text(labels: torch.Tensor) -> torch.Tensor:
-    codes = torch.tensor([[ALPHABET.index(c) for c in WORDS[y][:TEXT_LEN].ljust(TEXT_LEN)] for y in labels.tolist()])
+    codes = torch.tensor([[ALPHABET.index(c) for c in WORDS[y][:TEXT_LEN].ljust(TEXT_LEN)] for y in labels.tolist()],
+                         dtype=torch.long).reshape(-1, TEXT_LEN)
     return nn.functional.one_hot(codes, len(ALPHABET)).float()
 
 
@@ -174,3 +175,27 @@ class FakeModel:
         kl = (q.log_prob(z) - self.prior(z.shape[1]).log_prob(z)).mean()
         loss = -rec + self.scale * kl
         return LossOutput(loss, {"rec(joint -> *)": rec.detach(), "kl(joint || p)": kl.detach()})
+
+
+def install_fake_session(monkeypatch, model=None, dataset=None) -> dict:
+    """Replace the compiler and the dataset loader of `runtime.session` by the fakes (the rest of the
+    session is real). `model(overrides)` and `dataset()` override what is made; `made["model"]` is the
+    last model compiled."""
+    from runtime import session
+    made = {}
+
+    def compile_model(spec, overrides, device, seed):
+        torch.manual_seed(seed)
+        if model is not None:
+            made["model"] = model(overrides)
+        else:
+            made["model"] = FakeModel(epochs=2, scale=float(overrides.get("scale", 1.0)),
+                                      evaluate=["coherence", "latent_probe", "elbo", "cosine"])
+        return made["model"]
+
+    def load_data(model, data, *, seed, device):
+        return dataset() if dataset is not None else FakeDataset(256, 128)
+
+    monkeypatch.setattr(session, "compile_model", compile_model)
+    monkeypatch.setattr(session, "load_data", load_data)
+    return made

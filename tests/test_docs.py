@@ -69,3 +69,25 @@ def test_language_reference_stage_example():
     start = printed.index(shown[0])
     for doc_line, line in zip(shown, printed[start:]):
         assert line.startswith(doc_line.split("(...)")[0]), (doc_line, line)
+
+
+def test_language_reference_schedule_example():
+    """The annealed example is a 10-epoch warm-up of beta weighting every KL by 1/(M+1)."""
+    spec = next(b for b in blocks("language.md") if b.lstrip().startswith("model mvtcae_annealed"))
+    program = check_spec(spec)
+    beta = program.graph.schedules["beta"]
+    assert (beta.kind, beta.unit, beta.start, beta.end, beta.length) == ("warmup", "epochs", 0, 2.5, 10)
+    kls = [t for t in program.objective.linear_terms() if t.scheduled]
+    assert len(kls) == 4 and all(t.coefficient == 0 and len(t.scheduled) == 1 for t in kls)
+    assert {round(t.scheduled[0][0], 6) for t in kls} == {-0.25}
+
+
+def test_language_reference_iwae_without_prior_example():
+    """The importance-weighted reconstruction with its KL weighted apart (and annealed)."""
+    from mmspec.model import ir
+    spec = next(b for b in blocks("language.md") if b.lstrip().startswith("model iwae_rec_annealed"))
+    terms = check_spec(spec).objective.linear_terms()
+    iwae = [t for t in terms if isinstance(t.leaf, ir.IWAE)]
+    assert len(iwae) == 1 and iwae[0].leaf.prior is None and iwae[0].leaf.k == 10 and iwae[0].coefficient == 1
+    kl = [t for t in terms if isinstance(t.leaf, ir.KL)]
+    assert len(kl) == 1 and kl[0].coefficient == 0 and kl[0].scheduled[0][0] == -1

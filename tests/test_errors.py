@@ -109,9 +109,14 @@ def test_set_override_errors():
 
 
 def test_cli_check_exit_codes(tmp_path):
+    import numpy as np
+    # `mmspec check` also checks the data: GOOD's made-up `data toy` becomes files (one line, same numbering)
+    np.savez(tmp_path / "d.npz", a=np.zeros((4, 5)), b=np.zeros((4, 1, 28, 28), np.uint8))
+    text = GOOD.replace("data toy", 'data toy { modality a from "d.npz"["a"] modality b from "d.npz"["b"] '
+                                    'split train 0.5, test 0.5 }')
     good, bad = tmp_path / "good.mms", tmp_path / "bad.mms"
-    good.write_text(GOOD)
-    bad.write_text(GOOD.replace("encoder(m)", "encoder(mm)"))
+    good.write_text(text)
+    bad.write_text(text.replace("encoder(m)", "encoder(mm)"))
     runner = CliRunner()
     assert runner.invoke(main, ["check", str(good)]).exit_code == 0
     result = runner.invoke(main, ["check", str(good), str(bad)])

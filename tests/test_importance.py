@@ -130,6 +130,65 @@ def test_iwae_with_laplace_posterior_and_prior_equals_brute_force():
     torch.testing.assert_close(got.detach(), expected, rtol=0, atol=1e-8)
 
 
+# ---- prior=none: the importance-weighted reconstruction alone, divergences weighted apart --------
+
+def log_likelihood(model, batch, z):
+    """sum_t w_t log p(x_t|z) for z [N, B, D] (no prior)."""
+    return log_joint(model, batch, z) - STANDARD.log_prob(z).sum(-1)
+
+
+def test_iwae_without_prior_is_the_log_mean_likelihood_and_the_kl_is_weighted_apart():
+    """`iwae(j -> *, k=K, prior=none) - 0.3 * kl(j || p)`: log 1/K sum_k p(X|z_k), z_k ~ j, plus the
+    closed-form KL with its own weight, each against a brute-force oracle on the same noise."""
+    K = 7
+    model = model_of(f"iwae(j -> *, k={K}, prior=none) - 0.3 * kl(j || p)")
+    batch, noise = tiny_batch(model.modalities), FixedNoise()
+    out = model.loss(batch, noise)
+    with torch.no_grad():
+        experts = [(torch.zeros(3, 3, dtype=F64), torch.ones(3, 3, dtype=F64))]
+        experts += [gaussian_expert(model, batch, m) for m in ("a", "b")]
+        precision = sum(1 / (s ** 2 + 1e-8) for _, s in experts)
+        mu = sum(m / (s ** 2 + 1e-8) for m, s in experts) / precision
+        std = precision ** -0.5
+        z = mu + std * noise.normal("j", (K, 3, 3), mu)
+        rec = brute_log_mean_exp(log_likelihood(model, batch, z))
+        kl = td.kl_divergence(td.Normal(mu, std), td.Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(out.terms["iwae(j->*, k=7, iwae, prior=none)"], rec.mean(), rtol=0, atol=1e-8)
+    torch.testing.assert_close(out.loss.detach(), -(rec - 0.3 * kl).mean(), rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("form", ["looser", "standard"])
+def test_iwae_without_prior_of_a_mixture_equals_brute_force(form):
+    K = 4
+    model = model_of(f"iwae(mix -> *, k={K}, form={form}, prior=none)")
+    batch, noise = tiny_batch(model.modalities), FixedNoise()
+    got = model.loss(batch, noise).loss
+    with torch.no_grad():
+        a = {"a": 0.3, "b": 0.7}
+        per = {}
+        for m in a:
+            mu, s = gaussian_expert(model, batch, m)
+            per[m] = torch.exp(log_likelihood(model, batch, mu + s * noise.normal(f"q[{m}]", (K, 3, 3), mu)))
+        if form == "looser":
+            value = sum(a[m] * torch.log(per[m].mean(0)) for m in per)
+        else:
+            value = torch.log(sum(a[m] * per[m].mean(0) for m in per))
+    torch.testing.assert_close(got.detach(), -value.mean(), rtol=0, atol=1e-8)
+
+
+def test_iwae_without_prior_is_explained_and_refuses_dreg():
+    from mmspec.explain.render import Explanation, render_latex, render_text
+    program = check_spec(BASE + "param beta = 2\nmaximize iwae(j -> *, k=5, prior=none) - beta * kl(j || p)\n")
+    text = render_text(Explanation.of(program, with_m=False))
+    assert "w(z) = p(x_a|z)·p(x_b|z)^2, the reconstruction alone (prior=none)" in text
+    assert "-         2 · KL(j ‖ p)  [closed form]" in text
+    latex = render_latex(Explanation.of(program, with_m=False)).split("mathcal{L}")[1]
+    assert "p(x_{\\mathrm{a}} \\mid z_{k}) \\, p(x_{\\mathrm{b}} \\mid z_{k})^{2}\\;[\\text{IWAE}] - 2" in latex
+    assert "\\mid X)" not in latex
+    with pytest.raises(SpecError, match="DReG is the gradient of the full bound"):
+        check_spec(BASE + "maximize iwae(j -> *, k=5, prior=none, estimator=dreg)\n")
+
+
 # ---- DReG: same expected gradient as IWAE -----------------------------------------------------
 
 def _group_gradients(objective: str, groups: int, per_group: int, base: str = BASE):

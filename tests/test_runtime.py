@@ -14,7 +14,7 @@ from runtime.errors import RunError
 from runtime.train import checkpoint
 from runtime.train.loop import LoopConfig, Trainer
 from runtime.train.optim import build_optimizer, build_scheduler
-from runtime_fakes import FakeDataset, FakeModel
+from runtime_fakes import FakeDataset, FakeModel, install_fake_session
 
 
 def _trainer(run_dir, model_cls=FakeModel, epochs=3, **cfg):
@@ -158,21 +158,7 @@ def test_optimizers_and_schedulers_from_spec_settings():
 @pytest.fixture
 def fake_session(monkeypatch):
     """Replace the compiler and the dataset loader by the fakes; the rest of the session is real."""
-    from runtime import session
-    made = {}
-
-    def compile_model(spec, overrides, device, seed):
-        torch.manual_seed(seed)
-        scale = float(overrides.get("scale", 1.0))
-        made["model"] = FakeModel(epochs=2, scale=scale, evaluate=["coherence", "latent_probe", "elbo", "cosine"])
-        return made["model"]
-
-    def load_data(model, data, *, seed, device):
-        return FakeDataset(256, 128)
-
-    monkeypatch.setattr(session, "compile_model", compile_model)
-    monkeypatch.setattr(session, "load_data", load_data)
-    return made
+    return install_fake_session(monkeypatch)
 
 
 def _run_opts(tmp_path, **kw):

@@ -187,6 +187,7 @@ REFERENCES = {f.__name__: f for f in (independent, avg, poe, moe, mopoe, mvae, m
                                       mvtcae_rescale, crmvae, crmvae_multivae, jmvae, smvae, mmvm,
                                       mmvae_dreg, smvgon)}
 REFERENCES["mmvae"] = moe        # the ELBO version of MMVAE is the MoE objective
+REFERENCES["mopoe5"] = mopoe      # MoPoE on all five Translated-PolyMNIST views (seed 001 Figure 2)
 REFERENCES["miai"] = poe         # its first objective (stage 1) is the PoE source model
 REFERENCES["alignment"] = poe    # likewise
 # specs with several objectives (training stages): every objective against its own reference

@@ -13,11 +13,17 @@ from pathlib import Path
 from ..constructs import refine, stages
 from ..errors import DiagnosticSink, Invalid, SpecError, Span, did_you_mean, one_of
 from ..model import ir
+from ..constructs import schedules
+from ..data.decl import DataDecl
 from ..model.graph import Expert, JointExpert, Latent, Likelihood, ModelGraph, Modality, NetRef, NetworkInstance
 from ..model.sets import Env, all_subsets, subset_label
 from ..model.settings import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
 from ..networks import REGISTRY
 from ..syntax import ast
+from ..syntax.source import read_spec
+from .footprint import check_footprint
+from ..model.numeric import MAX_COUNT, whole_number
+from .values import check_options
 from ..syntax.parser import parse
 from .elaborate import DistDecl, Elaborator, _text
 from .terms import TermBuilder
@@ -44,6 +50,7 @@ class Program:
     overrides: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     stages: list[StageSettings] = field(default_factory=list)     # in order; one implicit stage at least
+    data: DataDecl | None = None       # `data NAME { ... }`: own files (mmspec/data); None: a built-in name
 
     @property
     def source_hash(self) -> str:
@@ -60,12 +67,7 @@ def check_text(source: str, filename: str = "<spec>", overrides: dict[str, str] 
 
 
 def check_file(path, overrides: dict[str, str] | None = None) -> Program:
-    p = Path(path)
-    try:
-        source = p.read_text()
-    except OSError as err:
-        raise SpecError([], "", str(p), notes=[f"cannot read {p}: {err.strerror}"]) from None
-    return check_text(source, str(path), overrides)
+    return check_text(read_spec(path), str(path), overrides)
 
 
 class Checker:
@@ -98,9 +100,13 @@ class Checker:
         self.networks(program_ir)
         staged = stages.StageChecker(self).stages(program_ir, train)
         self.sink.raise_if_any()
+        check_footprint(self)           # sizes that cannot fit in memory
+        self.sink.raise_if_any()
         if staged[0].explicit:
             train = stages.overall_settings(staged)
-        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes, staged)
+        data = next(iter(self.spec.of_type(ast.DataStmt)), None)
+        return Program(self.spec, graph, program_ir, train, evaluate, self.overrides, self.notes, staged,
+                       data.block if data is not None else None)
 
     # ---- helpers ---------------------------------------------------------------------------
     def guard(self, fn, *args):
@@ -129,13 +135,10 @@ class Checker:
         for s in self.spec.of_type(ast.LatentStmt):
             if s.name in out:
                 self.sink.error(f"latent '{s.name}' is declared twice", s.span)
-            dim = self.guard(elab.number, s.dim, Env({}))
+            dim = self.guard(whole_number, elab, s.dim, Env({}), "a latent size")
             if dim is None:
                 continue
-            if dim != int(dim) or dim <= 0:
-                self.sink.error("a latent needs a positive integer size", s.dim.span)
-                continue
-            out[s.name] = Latent(s.name, int(dim), s.index_var is not None)
+            out[s.name] = Latent(s.name, dim, s.index_var is not None)
         if not out:
             self.sink.error("missing 'latent' statement", Span(1, 1, 1, 1), "'latent z: 32' (one shared latent) "
                             "or 'latent z[m]: 32' (one per modality)")
@@ -161,6 +164,8 @@ class Checker:
                 self.sink.error(f"{s.kind.name} takes {KINDS[s.kind.name]} sizes", s.kind.span, form[s.kind.name])
             elif any(d <= 0 for d in s.kind.dims):
                 self.sink.error("sizes must be positive", s.kind.span)
+            elif any(d > MAX_COUNT for d in s.kind.dims):
+                self.sink.error(f"sizes must be at most {MAX_COUNT:,}", s.kind.span)
             self._mod_stmts[s.name] = s
         if not self._mod_stmts:
             self.sink.error("a spec needs at least one modality", Span(1, 1, 1, 1), "'modality NAME: KIND(...) ~ LIKELIHOOD, net NET'")
@@ -177,6 +182,10 @@ class Checker:
                 self.sink.error(f"'{s.name}' is already a name (M is the number of modalities)", s.span)
                 continue
             seen[s.name] = s
+            if schedules.is_schedule(s.expr) or (s.name in self.overrides
+                                                 and schedules.is_override(self.overrides[s.name])):
+                schedules.declare(self, s, env_elab)            # constructs/schedules.py
+                continue
             value = self.guard(env_elab.number, s.expr, Env({}))
             if s.name in self.overrides:
                 value = self.override_value(s.name, self.overrides[s.name], env_elab)
@@ -189,13 +198,23 @@ class Checker:
                                 one_of(seen), hint)
 
     def override_value(self, name: str, text: str, elab: Elaborator) -> float | None:
+        """`--set name=text`, elaborated against its own text so a problem is not shown in the spec's."""
+        source = f"param {name} = {text}"
+        own = DiagnosticSink(source, f"--set {name}")
+        why = ""
         try:
-            stmt = parse(f"param {name} = {text}", f"--set {name}").statements[0]
-            return elab.number(stmt.expr, Env({}))
-        except (SpecError, Invalid, IndexError):
-            self.sink.error(f"--set {name}={text}: the value must be a number or arithmetic of params and M",
-                            Span(1, 1, 1, 1))
-            return None
+            stmts = parse(source, f"--set {name}").statements
+            if len(stmts) != 1 or not isinstance(stmts[0], ast.ParamStmt) or stmts[0].name != name:
+                raise IndexError("more than one value")
+            stmt = stmts[0]
+            return Elaborator(elab.g, own, {}, lambda *a: None).number(stmt.expr, Env({}))
+        except SpecError as err:
+            why = err.diagnostics[0].message if err.diagnostics else ""
+        except (Invalid, IndexError, AttributeError):
+            why = own.diagnostics[0].message if own.diagnostics else ""
+        self.sink.error(f"--set {name}={text}: the value must be a number or arithmetic of params and M"
+                        + (f" ({why})" if why else ""), Span(1, 1, 1, 1))
+        return None
 
     def modalities_pass2(self) -> None:
         dims = {n: _prod(s.kind.dims) for n, s in self._mod_stmts.items()}
@@ -208,13 +227,21 @@ class Checker:
                 if isinstance(s.weight, ast.Name) and s.weight.id == "rescale":
                     weight, text = max(dims.values()) / dims[name], "rescale"
                 else:
-                    weight = self.guard(elab.number, s.weight, Env({}))
+                    weight = self.guard(self.likelihood_weight, s.weight, elab)
                     text = _text(self.spec.source, s.weight)
             if likelihood is None or net is None or weight is None:
                 continue
             self.graph.modalities[name] = Modality(name, s.kind.name, tuple(s.kind.dims), likelihood, net,
                                                    float(weight), text, s.span)
         self.graph.modalities = {n: m for n, m in self.graph.modalities.items() if m is not None}
+
+    def likelihood_weight(self, expr: ast.Expr, elab: Elaborator) -> float:
+        """`weight W`: a number, or `rescale`, which an unknown name is offered alongside the params."""
+        known = list(self.graph.params) + ["M"]
+        if isinstance(expr, ast.Name) and expr.id not in known and expr.id not in self.graph.schedules:
+            elab.fail(f"unknown likelihood weight '{expr.id}'", expr, "a number, a param, M, or rescale "
+                      "(the largest modality's size over this one's)", did_you_mean(expr.id, known + ["rescale"]))
+        return elab.number(expr, Env({}))
 
     def likelihood(self, s: ast.ModalityStmt, elab: Elaborator) -> Likelihood:
         expr = s.likelihood
@@ -363,10 +390,8 @@ class Checker:
         elab = self.elab
         for st in settings:
             if st.name in ("epochs", "batch"):
-                v = self.guard(elab.number, st.value, Env({}))
-                if v is not None and (v != int(v) or v < 1):
-                    self.sink.error(f"{st.name} must be a positive integer", st.value.span)
-                values[st.name] = int(v) if v else values[st.name]
+                v = self.guard(whole_number, elab, st.value, Env({}), st.name)
+                values[st.name] = v if v else values[st.name]
             elif st.name in ("optimizer", "scheduler"):
                 table = OPTIMIZERS if st.name == "optimizer" else SCHEDULERS
                 got = self.guard(self.named_call, st.value, table, st.name)
@@ -391,6 +416,7 @@ class Checker:
                 params[kw.name] = tuple(self.elab.number(i, Env({})) for i in kw.value.items)
             else:
                 params[kw.name] = self.elab.number(kw.value, Env({}))
+        check_options(self.elab, what, name, params, {kw.name: kw.value for kw in getattr(expr, "kwargs", [])})
         return name, params
 
     def evaluate_settings(self) -> list[MetricRequest]:

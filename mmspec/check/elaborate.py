@@ -16,6 +16,8 @@ from ..model import ir
 from ..model.graph import Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE, WeightedPoE
 from ..model.sets import Env, Value, all_subsets, value_label
 from ..syntax import ast
+from ..constructs import schedules
+from ..model import numeric
 from . import families
 
 __all__ = ["AGGREGATORS", "DIST_FUNCS", "DistDecl", "ESTIMATORS", "Elaborator", "Env", "Invalid", "Value"]
@@ -42,6 +44,7 @@ class Elaborator:
         self._decl_cache: dict[tuple[str, Value | None], str] = {}
         self._in_progress: set[tuple[str, Value | None]] = set()
         self._named: set[str] = set()
+        self._domains: dict[str, tuple[list[Value], frozenset]] = {}    # a declaration's index values, once
         self.allow_mixed_latents = False
         # objective expression -> IR term, for constructs whose arguments are objectives (refine's
         # maximize=...); the checker sets it, since the term builder is built on this elaborator
@@ -104,7 +107,7 @@ class Elaborator:
         for kw in call.kwargs:
             if kw.name != "size":
                 self.fail(f"unknown option '{kw.name}' for subsets", kw, "size=N", did_you_mean(kw.name, ["size"]))
-            size = int(self.number(kw.value, env))
+            size = numeric.whole_number(self, kw.value, env, "a subset size")
             if not 1 <= size <= len(base):
                 self.fail(f"size={size} gives no subsets of {len(base)} modalities", kw.value,
                           f"a size from 1 to {len(base)}")
@@ -115,6 +118,15 @@ class Elaborator:
 
     # ---- numbers ---------------------------------------------------------------------------
     def weight(self, expr: ast.Expr, env: Env) -> ir.Weight:
+        """A number as written, checked: every sub-expression has a finite real value (numeric.py)."""
+        w = self._weight_tree(expr, env)
+        try:
+            numeric.finite_value(w) if not ir.has_schedule(w) else schedules.finite_throughout(w)
+        except numeric.NotANumber as why:
+            self.fail(f"this number is not a finite real number: {why}", expr)
+        return w
+
+    def _weight_tree(self, expr: ast.Expr, env: Env) -> ir.Weight:
         if isinstance(expr, ast.Number):
             return ir.Num(expr.value, expr.text)
         if isinstance(expr, ast.Name):
@@ -122,6 +134,8 @@ class Elaborator:
                 return ir.Sym("M", float(self.g.M))
             if expr.id in self.g.params:
                 return ir.Sym(expr.id, self.g.params[expr.id])
+            if expr.id in self.g.schedules:
+                return ir.Scheduled(expr.id, self.g.schedules[expr.id])
             if expr.id in env.bindings:
                 self.fail(f"'{expr.id}' is a modality or subset, not a number", expr,
                           hint="use size(S) for the number of modalities in a subset")
@@ -141,10 +155,18 @@ class Elaborator:
         if isinstance(expr, (ast.Call, ast.BigOp, ast.Indexed)):
             self.fail("a weight must be a number, not a term or a distribution", expr,
                       "a number, a param, M, or arithmetic of these")
+        if isinstance(expr, ast.String):
+            as_number = _as_number(expr.value)
+            self.fail(f'a string ("{expr.value}") where a number is expected', expr,
+                      "a number, a param, M, or arithmetic of these",
+                      f"write {as_number} without the quotes" if as_number else "strings only name files and labels")
         self.fail("expected a number", expr)
 
     def number(self, expr: ast.Expr, env: Env | None = None) -> float:
         w = self.weight(expr, env or Env({}))
+        if ir.has_schedule(w):
+            self.fail("this number must be fixed, but it uses a param that follows a schedule", expr,
+                      hint="a scheduled param can only weight objective terms")
         try:
             return float(w.value)
         except (ZeroDivisionError, OverflowError):
@@ -198,6 +220,10 @@ class Elaborator:
         finally:
             self._in_progress.discard(cache_key)
 
+    def whole_number(self, expr: ast.Expr, env: Env | None = None, what: str = "this count") -> int:
+        """A positive integer up to numeric.MAX_COUNT, or a located error (for constructs' counts)."""
+        return numeric.whole_number(self, expr, env, what)
+
     @contextmanager
     def standing_for(self, owner: str, key: str):
         """While elaborating the declaration labelled `owner` (e.g. `r[mnist]`), its name refers to
@@ -216,8 +242,14 @@ class Elaborator:
         return name if index is None else f"{name}[{value_label(index, self.modality_names)}]"
 
     def decl_values(self, name: str) -> list[Value]:
-        stmt = self.decls[name].stmt
-        return self.domain(stmt.index.domain, Env({}))[0]
+        return self._decl_domain(name)[0]
+
+    def _decl_domain(self, name: str) -> tuple[list[Value], frozenset]:
+        """A declaration's domain is the same at every use: build it (2^M - 1 subsets) once."""
+        if name not in self._domains:
+            values = self.domain(self.decls[name].stmt.index.domain, Env({}))[0]
+            self._domains[name] = (values, frozenset(values))
+        return self._domains[name]
 
     def latent_ref(self, expr: ast.Expr, env: Env) -> str:
         if isinstance(expr, ast.Name) and expr.id in self.g.latents and not self.g.latents[expr.id].indexed:
@@ -261,7 +293,7 @@ class Elaborator:
                       one_of(known), did_you_mean(expr.base, known))
         if not self.decls[expr.base].indexed:
             self.fail(f"'{expr.base}' is not declared with an index", expr, f"plain '{expr.base}'")
-        domain = self.decl_values(expr.base)
+        domain, members = self._decl_domain(expr.base)
         by_subset = bool(domain) and isinstance(domain[0], frozenset)
         idx = expr.index
         if isinstance(idx, ast.Star):
@@ -273,7 +305,7 @@ class Elaborator:
         else:
             values = self.modality_set(idx, env)
         for v in values:
-            if v not in domain:
+            if v not in members:
                 self.fail(f"{expr.base}[{value_label(v, self.modality_names)}] is not declared", expr,
                           f"an index in {expr.base}'s domain")
         return [self.declared(expr.base, v, expr) for v in values]
@@ -334,9 +366,7 @@ class Elaborator:
                 self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...], family=laplace",
                           did_you_mean(kw.name, ["hidden", "family"]))
             items = kw.value.items if isinstance(kw.value, ast.ListLit) else [kw.value]
-            hidden = tuple(int(self.number(i, env)) for i in items)
-            if any(h <= 0 for h in hidden):
-                self.fail("hidden sizes must be positive integers", kw.value)
+            hidden = tuple(numeric.whole_number(self, i, env, "a hidden size") for i in items)
         return hidden
 
     def aggregate(self, call: ast.Call, env: Env, on: str | None) -> str:
@@ -418,15 +448,13 @@ class Elaborator:
         return next(iter(latents)) if len(latents) == 1 else None
 
 
-def _text(source: str, node: ast.Node) -> str:
-    """The source text of a node (single line), for messages and printouts."""
-    lines = source.splitlines()
-    s = node.span
-    if s.line == s.end_line and 1 <= s.line <= len(lines):
-        return lines[s.line - 1][s.column - 1:s.end_column - 1]
-    if 1 <= s.line <= len(lines):
-        picked = [lines[s.line - 1][s.column - 1:]] + lines[s.line:s.end_line - 1]
-        if s.end_line <= len(lines):
-            picked.append(lines[s.end_line - 1][:s.end_column - 1])
-        return " ".join(p.strip() for p in picked)
-    return "?"
+def _as_number(text: str) -> str | None:
+    """The text of a quoted number (`"0.5"` -> `0.5`), else None."""
+    try:
+        float(text.strip())
+    except ValueError:
+        return None
+    return text.strip()
+
+
+_text = ast.source_text          # the source text of a node, for messages and printouts

@@ -10,6 +10,7 @@ from ..errors import Invalid, did_you_mean, one_of
 from ..model import ir
 from ..model.sets import Env, value_label
 from ..syntax import ast
+from ..model import numeric
 from . import families
 from .elaborate import ESTIMATORS, Elaborator, _text
 
@@ -63,6 +64,9 @@ class TermBuilder:
             return None
 
     def product(self, expr: ast.BinOp, env: Env) -> ir.Term:
+        for side in (expr.left, expr.right):
+            if isinstance(side, ast.String):        # `"2" * kl(...)`: say it is a string, not a term
+                self.e.weight(side, env)
         left_num, right_num = self.e.is_numeric(expr.left), self.e.is_numeric(expr.right)
         if left_num and right_num:
             self.fail("a number on its own is not a term of the objective", expr)
@@ -102,10 +106,7 @@ class TermBuilder:
     def _k(self, opts: dict, env: Env) -> int:
         if "k" not in opts:
             return 1
-        k = self.e.number(opts["k"], env)
-        if k != int(k) or k < 1:
-            self.fail("k must be a positive integer", opts["k"])
-        return int(k)
+        return numeric.whole_number(self.e, opts["k"], env, "k")
 
     def _arrow(self, call: ast.Call, name: str) -> ast.Arrow:
         if len(call.args) != 1 or not isinstance(call.args[0], ast.Arrow):
@@ -157,6 +158,9 @@ class TermBuilder:
         q, p = self.e.dist(pair.left, env), self.e.dist(pair.right, env)
         self.check_same_latent(q, p, call)
         estimator = self.estimator(opts, q, p, call)
+        if estimator == "mc" and "k" not in opts:
+            self.fail("estimator=mc needs its number of samples", call,
+                      "k=K, e.g. kl(q || p, estimator=mc, k=1) for one sample per item")
         k = self._k(opts, env)
         if estimator != "mc" and "k" in opts:
             self.fail(f"k only applies to estimator=mc (this KL is {estimator})", opts["k"])

@@ -3,12 +3,17 @@
     iwae(q -> *, k=30)                                   log 1/K sum_k p(X, z_k) / q(z_k | X)
     iwae(mix -> *, k=30, estimator=dreg, form=looser)    MMVAE's paper objective
     iwae(q -> (a, b), k=5, prior=p)
+    iwae(q -> *, k=30, prior=none) - beta * kl(q || p)   the importance-weighted reconstruction alone
 
 It reads like `elbo(...)`: a posterior, optional targets (all modalities by default), and the prior
 (the spec's data-free prior by default). `k` is required: it is the point of the term. A mixture
 posterior is sampled per component, so it must say how the samples combine: `form=looser` (the mean
 over components of their bounds, MMVAE's `--looser`) or `form=standard` (one log-mean-exp over all
 draws, MMVAE's `m_iwae`/`m_dreg`). The estimator maths is in mmspec/lower/iwae.py.
+
+`prior=none` drops p(z)/q(z|X) from the weight: w(z) = prod_t p(x_t | z)^{w_t}, so the term is
+log 1/K sum_k p(X | z_k), the importance-weighted reconstruction (a lower bound on log E_q p(X|z),
+tight as K grows), and the divergences are separate terms with their own weights.
 """
 from __future__ import annotations
 
@@ -32,8 +37,9 @@ def iwae_term(builder, call: ast.Call, env) -> ir.Term:
     left, targets_expr = (arg.left, arg.right) if isinstance(arg, ast.Arrow) else (arg, ast.Star(span=arg.span))
     opts = builder._options(call, OPTIONS)
     q = e.dist(left, env)
-    prior = builder.elbo_prior(opts, env, call)
-    builder.check_same_latent(q, prior, call)
+    prior = None if _no_prior(opts) else builder.elbo_prior(opts, env, call)
+    if prior is not None:
+        builder.check_same_latent(q, prior, call)
     targets = builder.targets(targets_expr, env)
     for t in targets:
         builder.check_decodable(q, t, call)
@@ -41,6 +47,9 @@ def iwae_term(builder, call: ast.Call, env) -> ir.Term:
         builder.fail("iwae needs its number of importance samples", call, "k=K, e.g. iwae(q -> *, k=30)")
     k = builder._k(opts, env)
     estimator = ast.word_option(opts, "estimator", GRADIENTS, "iwae", builder.fail, "for iwae")
+    if prior is None and estimator == "dreg":
+        builder.fail("DReG is the gradient of the full bound, whose weight has q(z|X) in it; with "
+                     "prior=none the weight is the likelihood alone", opts["estimator"], "estimator=iwae")
     mixture = g.nodes[q].family == "mixture"
     if mixture and "form" not in opts:
         builder.fail("an importance-weighted bound of a mixture samples each component: choose how the "
@@ -51,6 +60,12 @@ def iwae_term(builder, call: ast.Call, env) -> ir.Term:
         builder.fail(f"form=... is for mixture posteriors; {g.label(q)} is a single distribution", opts["form"])
     form = ast.word_option(opts, "form", FORMS, "looser", builder.fail, "for iwae") if mixture else "single"
     return ir.LeafTerm(ir.IWAE(q, prior, tuple(targets), k, estimator, form))
+
+
+def _no_prior(opts: dict) -> bool:
+    """`prior=none`: the importance-weighted reconstruction alone (a name `none`, not a distribution)."""
+    node = opts.get("prior")
+    return isinstance(node, ast.Name) and node.id == "none"
 
 
 # ---- printing: explain's text, LaTeX and JSON -------------------------------------------------
@@ -64,7 +79,8 @@ def describe(program, leaf: ir.IWAE) -> str:
     g = program.graph
     lik = "·".join(f"p(x_{t}|z)" + (f"^{fmt(g.modalities[t].weight, 4)}" if g.modalities[t].weight != 1 else "")
                    for t in leaf.targets)
-    w = f"w(z) = {g.label(leaf.prior)}(z)·{lik} / {conditioned(program, leaf.dist)}"
+    w = (f"w(z) = {g.label(leaf.prior)}(z)·{lik} / {conditioned(program, leaf.dist)}" if leaf.prior is not None
+         else f"w(z) = {lik}, the reconstruction alone (prior=none)")
     grad = "DReG gradient" if leaf.estimator == "dreg" else "IWAE gradient"
     if leaf.form == "single":
         bound = f"log 1/K Σ_k w(z_k), z_k ~ {g.label(leaf.dist)}"
@@ -83,8 +99,11 @@ def describe_latex(program, leaf: ir.IWAE) -> str:
                        + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "")
                        for t in leaf.targets)
     q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
-    p = conditioned(program, leaf.prior, True).rsplit("(", 1)[0]
-    w = f"\\frac{{{p}(z_{{{idx}}}) \\, {lik}}}{{{q}(z_{{{idx}}} \\mid X)}}"
+    if leaf.prior is None:
+        w = lik
+    else:
+        p = conditioned(program, leaf.prior, True).rsplit("(", 1)[0]
+        w = f"\\frac{{{p}(z_{{{idx}}}) \\, {lik}}}{{{q}(z_{{{idx}}} \\mid X)}}"
     inner = f"\\frac{{1}}{{{leaf.k}}} \\sum_{{k=1}}^{{{leaf.k}}} {w}"
     grad = "\\text{DReG}" if leaf.estimator == "dreg" else "\\text{IWAE}"
     if leaf.form == "single":
@@ -97,7 +116,7 @@ def describe_latex(program, leaf: ir.IWAE) -> str:
 
 def as_json(program, leaf: ir.IWAE) -> dict:
     g = program.graph
-    return {"kind": "iwae", "posterior": g.label(leaf.dist), "prior": g.label(leaf.prior),
+    return {"kind": "iwae", "posterior": g.label(leaf.dist), "prior": g.label(leaf.prior) if leaf.prior is not None else None,
             "targets": list(leaf.targets), "k": leaf.k, "estimator": leaf.estimator, "form": leaf.form,
             "likelihood_weights": {t: g.modalities[t].weight for t in leaf.targets},
             "components": [{"name": g.label(c), "weight": a} for c, a in _components(g, leaf)]}

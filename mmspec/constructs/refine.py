@@ -88,6 +88,8 @@ def _objective(elab, env, owner: str, iterate: str, expr: ast.Expr):
     reads besides the iterate, and the modalities it reads."""
     with elab.standing_for(owner, iterate):
         term = elab.objective_term(expr, env)
+    if any(t.scheduled for t in ir.Objective("refine", "maximize", term).linear_terms()):
+        elab.fail("the objective inside refine(...) cannot use a scheduled param: its weights must be fixed", expr)
     leaves = ir.Objective("refine", "maximize", term).leaves()
     dists = [d for leaf in leaves for d in leaf.distributions()]
     if iterate not in closure(elab.g, dists):
@@ -108,10 +110,7 @@ def _count(elab, opts, name, env, default, call) -> int:
         if default is None:
             elab.fail(f"refine needs its number of {name}", call, f"{name}=T, e.g. steps=8")
         return default
-    value = elab.number(opts[name], env)
-    if value != int(value) or value < 1:
-        elab.fail(f"{name} must be a positive integer", opts[name])
-    return int(value)
+    return elab.whole_number(opts[name], env, name)
 
 
 def require_refinement(elab, item: ast.Expr) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import networkx as nx
 
 from ..check import Program
+from ..constructs import schedules
 from ..model.graph import Expert, JointExpert, ModelGraph, members_of
 from .leaves import leaf_name
 
@@ -43,7 +44,8 @@ def model_graph(program: Program) -> nx.DiGraph:
     for obj in program.ir.objectives.values():
         for t in obj.linear_terms():
             node = f"t:{leaf_name(program.graph, t.leaf)}"
-            g.add_node(node, kind="term", label=f"{t.coefficient:+.4g} {leaf_name(program.graph, t.leaf)}")
+            weight = f"{t.coefficient:+.4g}" if not t.scheduled else "".join(schedules.coefficient_text(t))
+            g.add_node(node, kind="term", label=f"{weight} {leaf_name(program.graph, t.leaf)}")
             for dist in t.leaf.distributions():
                 g.add_edge(f"d:{dist}", node)
             for decoded in t.leaf.decoded():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..constructs import iwae, stratified
 from ..model import ir
 from ..model.notation import conditioned
+from .latex import kl_estimator
 
 
 def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
@@ -23,7 +24,7 @@ def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
     if latex:
         q = conditioned(program, leaf.q, True).rsplit("(", 1)[0]
         p = conditioned(program, leaf.p, True).rsplit("(", 1)[0]
-        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right)"
+        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right){kl_estimator(leaf)}"
     return f"KL({g.label(leaf.q)} ‖ {g.label(leaf.p)})  [{est}]"
 
 

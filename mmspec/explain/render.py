@@ -8,10 +8,11 @@ import json
 from dataclasses import dataclass
 
 from ..check import Program
-from ..constructs import iwae
+from ..constructs import iwae, schedules
 from ..model import ir
 from ..model.graph import Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE, WeightedPoE
 from ..model.notation import conditioned, fmt
+from . import fold as explain_fold, latex as latex_parts
 from ..model.sets import subset_label
 from . import refine, stages
 from .analysis import Family, cost_in_m, model_family, step_cost
@@ -68,7 +69,8 @@ def definition(program: Program, key: str) -> str:
 
 # ---- Unicode ----------------------------------------------------------------------------------
 
-def render_text(ex: Explanation) -> str:
+def render_text(ex: Explanation, expand: bool = False) -> str:
+    """The printout; families of more than explain_fold.RUN_LIMIT subset lines folded unless `expand`."""
     p, g = ex.program, ex.program.graph
     out = [f"model {g.name}   data {g.dataset}   M = {g.M}", ""]
     out.append("Modalities")
@@ -83,17 +85,20 @@ def render_text(ex: Explanation) -> str:
     out += ["", "Distributions"]
     for key in g.nodes:
         out.append(f"  {conditioned(p, key)} = {definition(p, key)}")
-    if g.params:
-        out += ["", "Params   " + ", ".join(f"{k} = {fmt(v)}" for k, v in g.params.items())]
+    if g.params or g.schedules:
+        out += ["", "Params   " + ", ".join([f"{k} = {fmt(v)}" for k, v in g.params.items()]
+                                            + [f"{k} = {s.text}" for k, s in g.schedules.items()])]
+    out += schedules.text_lines(g.schedules)
     staged = stages.is_staged(p)
     for obj in p.ir.objectives.values():
         named = f"{obj.name} " if staged else ""
         out += ["", f"Objective {named}({obj.direction}), as written", "  " + " ".join(obj.source.split())]
         out += ["", f"Objective{' ' + obj.name if staged else ''}, expanded over the {g.M} modalities"]
         for t in obj.linear_terms():
-            sign = "-" if t.coefficient < 0 else "+"
+            sign, weight = schedules.coefficient_text(t) if t.scheduled else (
+                "-" if t.coefficient < 0 else "+", fmt(abs(t.coefficient)))
             sg = "  (stop-gradient)" if t.detached else ""
-            out.append(f"  {sign} {fmt(abs(t.coefficient)):>9} · {leaf_text(p, t.leaf)}{sg}"
+            out.append(f"  {sign} {weight:>9} · {leaf_text(p, t.leaf)}{sg}"
                        f"      ← {' + '.join(t.provenance)}")
         loss = "-(objective)" if obj.direction == "maximize" else "objective"
         out.append(f"  loss minimised = {loss}, averaged over the batch")
@@ -114,7 +119,7 @@ def render_text(ex: Explanation) -> str:
     if p.evaluate:
         out.append("Evaluate " + ", ".join(m.name + (f"{m.params}" if m.params else "") for m in p.evaluate))
     out += [f"Note     {n}" for n in p.notes]
-    return "\n".join(out)
+    return "\n".join(out if expand else explain_fold.fold(out))
 
 
 _COST_LABELS = {"encoder_passes": "encoder passes", "decoder_calls": "decoder calls (one per target modality)",
@@ -146,31 +151,39 @@ def _cost_lines(ex: Explanation) -> list[str]:
 
 def render_latex(ex: Explanation) -> str:
     p, g = ex.program, ex.program.graph
-    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", "\\begin{align*}"]
+    used = latex_parts.used_by_objectives(p)
+    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE,
+           "\\begin{align*}"]
     for key in g.nodes:
-        node = g.nodes[key]
-        if isinstance(node, (PoE, WeightedPoE, Mixture)):
-            members = [conditioned(p, m, True) for m in node.members]
-            if isinstance(node, PoE):
-                rhs = "\\propto " + " \\, ".join(members)
-            elif isinstance(node, WeightedPoE):
-                rhs = "\\propto " + " \\, ".join(f"{m}^{{{fmt(w)}}}" for m, w in zip(members, node.weights))
-            else:
-                rhs = " + ".join(f"{fmt(w)}\\, {m}" for m, w in zip(members, node.weights))
-            out.append(f"{conditioned(p, key, True)} &{rhs} \\\\")
-        out += refine.latex_lines(p, key) if refine.is_iterative(node) else []
+        if key in used:
+            out += latex_parts.definition_rows(p, key, conditioned)
+            node = g.nodes[key]
+            out += refine.latex_lines(p, key) if refine.is_iterative(node) else []
     for obj in p.ir.objectives.values():
         terms = obj.linear_terms()
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
         if stages.is_staged(p):
             sym = stages.objective_symbol(obj.name, obj.direction)
         out.append(f"{sym} &= " + "".join(
-            f"{' - ' if t.coefficient < 0 else (' + ' if i else '')}{fmt(abs(t.coefficient))}\\, {leaf_text(p, t.leaf, True)}"
+            f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}"
             + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
             for i, t in enumerate(terms)) + " \\\\")
+    out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
+    evaluation_only = [row for key in g.nodes if key not in used for row in latex_parts.definition_rows(p, key, conditioned)]
+    if evaluation_only:
+        out += ["% evaluation only: posteriors the infer rules give, which the objective does not use",
+                "\\begin{align*}", *evaluation_only, "\\end{align*}"]
     out += stages.latex_lines(p) if stages.is_staged(p) else []
     return "\n".join(out)
+
+
+def _latex_coefficient(t: ir.LinearTerm, i: int) -> str:
+    """` - 0.25\\, ` before a term (nothing for the first +, no 1), a scheduled weight as `0.25 \\cdot \\beta`."""
+    sign, weight = schedules.coefficient_text(t, True) if t.scheduled else (
+        "-" if t.coefficient < 0 else "+", latex_parts.number(abs(t.coefficient)))
+    weight = "" if weight == "1" else weight + "\\, "
+    return f"{' - ' if sign == '-' else (' + ' if i else '')}{weight}"
 
 
 # ---- JSON -------------------------------------------------------------------------------------
@@ -201,6 +214,8 @@ def render_json(ex: Explanation) -> str:
     }
     if stages.is_staged(p):
         data["stages"] = stages.as_json(p)
+    if g.schedules:
+        data["schedules"] = schedules.as_json(g.schedules)
     return json.dumps(data, indent=2)
 
 
@@ -209,6 +224,9 @@ def _term_json(p: Program, t: ir.LinearTerm) -> dict:
     leaf = t.leaf
     base = {"coefficient": t.coefficient, "stop_gradient": t.detached, "weights_as_written": list(t.provenance),
             "text": leaf_text(p, leaf)}
+    if t.scheduled:     # the coefficient at a step: coefficient + sum of constant · product of factors
+        base["scheduled"] = [{"constant": c, "factors": [ir.render_weight(f) for f in factors]}
+                             for c, factors in t.scheduled]
     if isinstance(leaf, ir.Rec):
         return {**base, "kind": "rec", "posterior": g.label(leaf.dist), "target": leaf.target, "k": leaf.k,
                 "sampling": leaf.sampling}

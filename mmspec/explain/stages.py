@@ -89,7 +89,7 @@ def objective_symbol(name: str, direction: str) -> str:
 
 
 def _tex(text: str) -> str:
-    return text.replace("_", "\\_").replace("[*]", "[\\ast]").replace("{", "\\{").replace("}", "\\}")
+    return text.replace("_", "\\_").replace("[*]", "[$\\ast$]").replace("{", "\\{").replace("}", "\\}")
 
 
 def as_json(program: Program) -> list[dict]:

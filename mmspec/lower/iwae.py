@@ -60,6 +60,8 @@ def log_weights(ev, leaf: ir.IWAE, z: Tensor, q) -> Tensor:
     flat = z.reshape(J * K, B, D)
     liks = ev.decode_logliks({t: flat for t in leaf.targets})
     loglik = sum(ev.g.modalities[t].weight * liks[t] for t in leaf.targets)
+    if leaf.prior is None:                  # prior=none: the importance-weighted reconstruction alone
+        return loglik.reshape(J, K, B)
     log_w = loglik + ev.posterior(leaf.prior).log_prob(flat) - q.log_prob(flat)
     return log_w.reshape(J, K, B)
 

@@ -16,7 +16,8 @@ from ..explain.leaves import leaf_name
 from ..model import ir
 from ..model.graph import LaplacePrior, NormalPrior, closure
 from ..networks import output_link
-from . import likelihoods, refine
+from ..constructs.schedules import shortfall
+from . import likelihoods, refine, schedules
 from .distributions import DiagGaussian, MixtureOf, constant, standard_normal
 from .engine import Evaluation, data_free_prior
 from .modules import SpecModule
@@ -32,6 +33,7 @@ class CompiledSpec:
         g = self.graph = program.graph
         self.module = SpecModule(g)
         self.name, self.dataset = g.name, g.dataset
+        self.data_decl = program.data                 # own files (`data NAME { ... }`), else None
         self.modalities = {n: ModalityInfo(n, m.kind, m.shape, m.likelihood.name, m.weight)
                            for n, m in g.modalities.items()}
         self.latent_dim = g.latent_dim()
@@ -46,6 +48,17 @@ class CompiledSpec:
         self.terms, self.leaves, self.samples_needed = default.terms, default.leaves, default.samples_needed
         self.term_names = {leaf: leaf_name(g, leaf) for low in self.lowered.values() for leaf in low.leaves}
         self.can_generate, self.generation_note = self._generation()
+        self.schedules = {n: s.text for n, s in g.schedules.items()}
+        self.clock = None
+
+    # ---- weight schedules (mmspec/lower/schedules.py) ------------------------------------------
+    def set_clock(self, clock) -> None:
+        """Scheduled weights follow `clock` (a compiled.Clock) from now on; None: their final values."""
+        self.clock = clock
+
+    def schedule_notes(self, epochs: int, steps_per_epoch: int) -> list[str]:
+        found = (shortfall(n, s, epochs, steps_per_epoch) for n, s in self.graph.schedules.items())
+        return [note for note in found if note]
 
     # ---- training ----------------------------------------------------------------------------
     def evaluation(self, batch: dict[str, Tensor], noise=None, samples_needed=None) -> Evaluation:
@@ -60,21 +73,24 @@ class CompiledSpec:
         return self.lowered[objective]
 
     def per_item_objective(self, batch: dict[str, Tensor], noise=None, objective: str | None = None) -> tuple[Tensor, dict]:
-        """The objective for each item [B] (as written, not negated), and each leaf's per-item value."""
+        """The objective for each item [B] (as written, not negated), and each leaf's per-item value
+        (and each scheduled param's current value, under its name)."""
         low = self._lowered_for(objective)
         values = self.evaluation(batch, noise, low.samples_needed).leaf_values(low.leaves)
         # one weighted sum over the stacked terms: a few ops however many terms (MoPoE: 2^M - 1 KLs)
         # (elementwise, not a matmul, which autocast would run in bf16)
         stacked = torch.stack([values[t.leaf].detach() if t.detached else values[t.leaf] for t in low.terms])
-        coefficients = constant(tuple(t.coefficient for t in low.terms), stacked)
-        return (coefficients[:, None] * stacked).sum(0), values
+        current = schedules.values(low.schedules, self.clock, stacked)       # {} without schedules
+        coefficients = schedules.coefficients(low.terms, current, stacked)
+        return (coefficients[:, None] * stacked).sum(0), {**current, **values}
 
     def loss(self, batch: dict[str, Tensor], noise=None, objective: str | None = None) -> LossOutput:
         """The named objective's loss (default: the first declared; a stage's is `stage.objective`)."""
         total, values = self.per_item_objective(batch, noise, objective)
         value = total.mean()
         loss = -value if self._lowered_for(objective).objective.direction == "maximize" else value
-        terms = {self.term_names[leaf]: v.detach().mean() for leaf, v in values.items()}
+        terms = {self.term_names[leaf] if not isinstance(leaf, str) else _shown(leaf, self.term_names):
+                 v.detach().mean() for leaf, v in values.items()}
         terms["objective"] = value.detach()
         return LossOutput(loss, terms)
 
@@ -153,3 +169,9 @@ class _Lowered:
         self.terms = objective.linear_terms()
         self.leaves = objective.leaves()
         self.samples_needed = ir.samples_needed(graph, self.leaves)
+        self.schedules = {n: graph.schedules[n] for n in schedules.used(self.terms)}
+
+
+def _shown(name: str, term_names: dict) -> str:
+    """How a scheduled param is named beside the terms: its own name unless a term is called so."""
+    return name if name not in set(term_names.values()) | {"objective", "loss"} else f"param {name}"

@@ -255,7 +255,18 @@ def dependents(g: "ModelGraph", keys) -> set[str]:
 
 
 def mixture_parts(g: "ModelGraph", key: str, weight: float = 1.0) -> list[tuple[str, float]]:
-    """A distribution as weighted non-mixture components (nested mixtures flattened)."""
+    """A distribution as weighted non-mixture components (nested mixtures flattened).
+
+    Memoised in the graph for weight 1 (a node's key fixes its structure): explain and the cost
+    analysis ask for a MoPoE mixture's 2^M - 1 parts once per term."""
+    if weight == 1.0:
+        if key not in g.parts_cache:
+            g.parts_cache[key] = _mixture_parts(g, key, weight)
+        return list(g.parts_cache[key])
+    return _mixture_parts(g, key, weight)
+
+
+def _mixture_parts(g: "ModelGraph", key: str, weight: float) -> list[tuple[str, float]]:
     node = g.nodes[key]
     if isinstance(node, Mixture):
         return [p for m, w in zip(node.members, node.weights) for p in mixture_parts(g, m, weight * w)]
@@ -281,7 +292,9 @@ class ModelGraph:
     display: dict[str, str] = field(default_factory=dict)     # node key -> name shown to users
     networks: dict[str, NetworkInstance] = field(default_factory=dict)
     params: dict[str, float] = field(default_factory=dict)
+    schedules: dict[str, object] = field(default_factory=dict)   # param -> constructs.schedules.Schedule
     prior_keys: set[str] = field(default_factory=set)          # nodes declared with `prior`
+    parts_cache: dict[str, list] = field(default_factory=dict, repr=False, compare=False)   # mixture_parts'
 
     @property
     def M(self) -> int:
@@ -294,7 +307,15 @@ class ModelGraph:
         return self.display.get(key, key)
 
     def sees(self, key: str) -> frozenset[str]:
-        """The modalities a distribution is conditioned on (a mixture: the union of its parts)."""
+        """The modalities a distribution is conditioned on (a mixture: the union of its parts).
+
+        Memoised: a node never changes once added, and a MoPoE mixture shares its 2^M - 1 parts."""
+        cache = self.__dict__.setdefault("_sees_cache", {})
+        if key not in cache:
+            cache[key] = self._sees(key)
+        return cache[key]
+
+    def _sees(self, key: str) -> frozenset[str]:
         node = self.nodes[key]
         if node.view() is not None:
             return node.view()

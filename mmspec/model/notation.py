@@ -19,7 +19,8 @@ def conditioned(program, key: str, latex: bool = False) -> str:
     g = program.graph
     node = g.nodes[key]
     z = node.latent or "z"
-    seen = [m for m in g.modalities if m in g.sees(key)]
+    sees = g.sees(key)
+    seen = [m for m in g.modalities if m in sees]
     name = g.label(key)
     if latex:
         name = latex_dist_name(name) if not isinstance(node, (NormalPrior, LaplacePrior)) else "p"
@@ -40,7 +41,7 @@ def latex_dist_name(label: str) -> str:
         return f"{m.group(1)}_{{\\mathrm{{{index}}}}}"             # qs[{mnist,svhn}] -> qs_{mnist,svhn}
     if re.fullmatch(r"\w+", label):
         return "q_{\\mathrm{" + label.replace("_", "\\_") + "}}"
-    return "\\mathrm{" + label.replace("_", "\\_") + "}"
+    return operator_name(label, latex_dist_name) or "\\mathrm{" + label.replace("_", "\\_") + "}"
 
 
 def latex_iterate(label: str) -> str | None:
@@ -54,4 +55,22 @@ def latex_iterate(label: str) -> str | None:
 
 
 def latex_latent(z: str) -> str:
-    return z.replace("[", "_{").replace("]", "}")
+    """`z[mnist]` -> z_{\\mathrm{mnist}}; `z` stays."""
+    return re.sub(r"\[(.+)\]", lambda m: "_{\\mathrm{" + m.group(1) + "}}", z)
+
+
+def operator_name(label: str, name) -> str | None:
+    """An unnamed aggregate, `moe(q[a], q[b]) on z[a]` -> \\operatorname{moe}(q_{a}, q_{b}); None if not one."""
+    m = re.fullmatch(r"(\w+)\((.*)\)(?: on (.+))?", label)
+    if not m:
+        return None
+    args, depth, start = [], 0, 0
+    text = m.group(2)
+    for i, c in enumerate(text + ","):
+        depth += (c in "([{") - (c in ")]}")
+        if c == "," and depth == 0:
+            args.append(text[start:i].strip())
+            start = i + 1
+    shown = ", ".join("p" if a == "p" else name(a) for a in args if a)
+    on = f"\\big|_{{{latex_latent(m.group(3))}}}" if m.group(3) else ""
+    return f"\\operatorname{{{m.group(1)}}}({shown}){on}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 from typing import Iterable, Sequence, Union
 
@@ -19,13 +20,19 @@ class Env:
 
 def all_subsets(modalities: Sequence[str], size: int | None = None) -> list[frozenset[str]]:
     """Non-empty subsets, smallest first, each in modality order (2^M - 1 of them)."""
+    return list(_subsets(tuple(modalities), size))
+
+
+@lru_cache(maxsize=32)
+def _subsets(modalities: tuple[str, ...], size: int | None) -> tuple[frozenset[str], ...]:
+    """Built once per modality list: a spec asks for the same 2^M - 1 subsets at every use."""
     sizes = [size] if size is not None else range(1, len(modalities) + 1)
-    return [frozenset(c) for k in sizes for c in combinations(modalities, k)]
+    return tuple(frozenset(c) for k in sizes for c in combinations(modalities, k))
 
 
 def subset_label(subset: Iterable[str], order: Sequence[str]) -> str:
-    members = [m for m in order if m in set(subset)]
-    return "{" + ",".join(members) + "}"
+    chosen = set(subset)
+    return "{" + ",".join(m for m in order if m in chosen) + "}"
 
 
 def value_label(value: Value, order: Sequence[str]) -> str:

@@ -12,7 +12,9 @@ import lark
 from lark import Lark, Token, Transformer, v_args
 
 from . import ast
+from ..data.syntax import DATA_WORDS, DataBlockTransformer
 from ..errors import Diagnostic, SpecError, Span, closest
+from .limits import check_nesting
 
 KEYWORDS = ("model", "data", "latent", "prior", "posterior", "modality", "param", "maximize",
             "minimize", "train", "evaluate", "infer", "stage")
@@ -25,6 +27,7 @@ _FRIENDLY = {
     "ADDOP": "'+' or '-'", "MULOP": "'*' or '/'", "MINUS": "'-'", "CIRCUMFLEX": "'^'",
     "BIGOP": "'sum' or 'mean'", "DIRECTION": "'maximize' or 'minimize'", "$END": "end of file",
     "STAGE_SETTING": "'epochs', 'batch', 'optimizer' or 'scheduler'", "LBRACE": "'{'", "RBRACE": "'}'",
+    "TEXT_MODE": "'chars' or 'words'",
 }
 
 
@@ -44,8 +47,12 @@ def _tok_span(tok: Token) -> Span:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(DataBlockTransformer):
     """Builds AST nodes; every node keeps the span of the text it came from."""
+
+    def __init__(self, filename: str = "<spec>"):
+        super().__init__()
+        self.filename = filename
 
     # -- expressions
     def number(self, meta, items):
@@ -111,7 +118,8 @@ class _ToAst(Transformer):
         return ast.ModelStmt(span=_span(meta), name=str(items[0]))
 
     def data_stmt(self, meta, items):
-        return ast.DataStmt(span=_span(meta), name=str(items[0]))
+        return ast.DataStmt(span=_span(meta), name=str(items[0]),
+                            block=self.data_decl(items[0], _span(meta), items[1]))
 
     def latent_index(self, meta, items):
         return str(items[0])
@@ -215,7 +223,8 @@ def parse(source: str, filename: str = "<spec>") -> ast.Spec:
         tree = _lark().parse(source)
     except lark.exceptions.UnexpectedInput as err:
         raise SpecError([_syntax_diagnostic(err, source)], source, filename) from None
-    statements = _ToAst().transform(tree)
+    check_nesting(tree, source, filename)           # before the recursive walks below
+    statements = _ToAst(filename).transform(tree)
     return ast.Spec(filename=filename, source=source, statements=statements)
 
 
@@ -245,9 +254,11 @@ def _syntax_diagnostic(err: lark.exceptions.UnexpectedInput, source: str) -> Dia
     hint = None
     if token.type == "$END":
         return Diagnostic("unexpected end of file", span, expected=_describe_expected(expected))
-    near = closest(text, KEYWORDS + STAGE_WORDS) if token.type == "NAME" else None
+    near = closest(text, KEYWORDS + STAGE_WORDS + DATA_WORDS) if token.type == "NAME" else None
     if near and near != text:
         hint = f"did you mean '{near}'?"
+    elif token.type == "STRING" and source.splitlines()[line - 1].lstrip().startswith("data "):
+        hint = 'own files are described in a block: data NAME { modality M from "FILE" ... } (docs/data.md)'
     elif token.type == "NAME" and text in ("rec", "kl", "elbo") :
         hint = "objective terms go after 'maximize' or 'minimize'"
     return Diagnostic(f"unexpected {_FRIENDLY.get(token.type, repr(text)) if token.type in ('$END',) else repr(text)}",

@@ -7,15 +7,16 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from .. import cli_values as values
 from ..cli import _overrides, clean_errors
 
 
 @click.command("bench")
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), help="Default: CUDA when present.")
-@click.option("--batch", type=int, help="Batch size (default: the spec's).")
-@click.option("--steps", type=int, default=20, show_default=True, help="Timed steps (after the warm-up).")
-@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed steps first (compilation, caches).")
+@click.option("--batch", type=values.POSITIVE, help="Batch size (default: the spec's).")
+@click.option("--steps", type=values.POSITIVE, default=20, show_default=True, help="Timed steps (after the warm-up).")
+@click.option("--warmup", type=values.NON_NEGATIVE, default=3, show_default=True, help="Untimed steps first (compilation, caches).")
 @click.option("--against", type=click.Choice(["multivae", "plain"]),
               help="Also time the same model in MultiVae, or on mmspec's plain path (eager, float32, "
                    "networks one by one), alternating.")
@@ -24,8 +25,9 @@ from ..cli import _overrides, clean_errors
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile mmspec's training step.")
 @click.option("--batched/--no-batched", default=None,
               help="Identical networks as one vmapped call (default: on CUDA only).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result as JSON.")
+@click.option("--seed", type=values.SEED, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=values.writable_file,
+              help="Also write the result as JSON.")
 @clean_errors
 def bench(spec, device, batch, steps, warmup, against, sets, amp, compile_, batched, seed, out):
     """Training throughput of SPEC: samples/s, median step time, peak memory (optionally vs MultiVae)."""

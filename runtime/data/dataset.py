@@ -69,6 +69,7 @@ class MultimodalDataset:
     label_name: str = "class"
     attribute_names: list[str] = field(default_factory=list)
     description: str = ""
+    folder: str | None = None          # own data (a spec's `data NAME { ... }`): the folder read
 
     def _split(self, split: str) -> SplitData:
         if split not in self.splits:
@@ -104,7 +105,7 @@ class MultimodalDataset:
         splits = {k: v.to(device, memo) for k, v in self.splits.items()}
         return MultimodalDataset(self.name, dict(self.modalities), list(self.class_names), splits,
                                  device, list(self.notes), self.label_name,
-                                 list(self.attribute_names), self.description)
+                                 list(self.attribute_names), self.description, self.folder)
 
     def banner(self) -> str:
         """Which modality came from where: real file paths or the stand-in generator."""

@@ -8,6 +8,7 @@ magic, a short or over-long file or a broken gzip stream is a `DataError` naming
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def parse_idx(raw: bytes, path: Path, magic: int, what: str) -> np.ndarray:
         raise DataError(f"{path}: truncated inside the IDX header ({len(raw)} bytes, "
                         f"header needs {header}). Download it again.")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)             # Python ints: a huge header cannot overflow into a small size
     have = len(raw) - header
     if have != expected:
         problem = "truncated" if have < expected else "longer than its header says"

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import difflib
 
+from mmspec.data.decl import DataDecl
+
 from runtime.data.celeba import load_celeba
 from runtime.data.cub import load_cub
 from runtime.data.dataset import MultimodalDataset
 from runtime.data.errors import DataError
 from runtime.data.mst import load_mst
+from runtime.data.owndata import load_own
 from runtime.data.polymnist import load_polymnist
 from runtime.data.sources import SOURCES, LoadContext, resolve_root
 
@@ -25,10 +28,14 @@ def dataset_names() -> list[str]:
     return list(_LOADERS)
 
 
-def load_dataset(name: str, *, data_root=None, source: str = "auto", seed: int = 0,
+def load_dataset(name, *, data_root=None, source: str = "auto", seed: int = 0,
                  device="cpu", standin_size: int | None = None,
-                 cache_dir=None) -> MultimodalDataset:
-    """Load `name` ("mst", "polymnist", "tpolymnist", "cub", "celeba") onto `device`.
+                 cache_dir=None, declared: dict | None = None, folder=None,
+                 memory: str | None = None) -> MultimodalDataset:
+    """Load `name` ("mst", "polymnist", "tpolymnist", "cub", "celeba") onto `device`, or a spec's own
+    data: `name` a `DataDecl` (a `data NAME { ... }` block), `declared` the spec's modalities
+    ({name: mmspec.data.plan.Declared}), `folder` the data folder when it is already known (a run's),
+    `memory` auto/resident/stream instead of the block's (see runtime/data/owndata.py).
 
     data_root: folder holding the real files (default $MMSPEC_DATA_ROOT; none: stand-ins only).
     source: "auto" (real files where present, else the stand-in, said in the banner), "real"
@@ -38,6 +45,9 @@ def load_dataset(name: str, *, data_root=None, source: str = "auto", seed: int =
     cache_dir: where generated stand-ins and decoded image folders are cached (default
     $MMSPEC_CACHE or ~/.cache/mmspec).
     """
+    if isinstance(name, DataDecl):
+        return load_own(name, declared or {}, data_root=data_root, folder=folder, device=device,
+                        cache_dir=cache_dir, memory=memory)
     if name not in _LOADERS:
         close = difflib.get_close_matches(name, _LOADERS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -53,9 +53,12 @@ def load_split(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     if "X" not in mat or "y" not in mat:
         raise DataError(f"{path}: expected variables X and y (SVHN format), found "
                         f"{', '.join(k for k in mat if not k.startswith('__')) or 'none'}.")
-    x, y = np.asarray(mat["X"]), np.asarray(mat["y"]).reshape(-1)
+    x, y = np.asarray(mat["X"]), np.asarray(mat["y"])
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
         raise DataError(f"{path}: X must be 32 x 32 x 3 x N, found {' x '.join(map(str, x.shape))}.")
+    if y.ndim > 2 or (y.ndim == 2 and 1 not in y.shape):
+        raise DataError(f"{path}: y must hold one label per image (N x 1), found {' x '.join(map(str, y.shape))}.")
+    y = y.reshape(-1)
     if y.shape[0] != x.shape[3]:
         raise DataError(f"{path}: {y.shape[0]} labels for {x.shape[3]} images.")
     if x.dtype != np.uint8:

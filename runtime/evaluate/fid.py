@@ -27,7 +27,24 @@ def resolve_weights(path: "str | Path | None") -> tuple[Path | None, str]:
     p = Path(chosen).expanduser()
     if not p.is_file():
         return None, f"FID skipped: the Inception weights file {p} does not exist"
+    if problem := weights_problem(p):
+        return None, f"FID skipped: {problem}"
     return p, ""
+
+
+def weights_problem(path: Path) -> str | None:
+    """Why `path` is not a usable weights file (missing, a folder, not a torch state dict), or None."""
+    if not path.exists():
+        return f"{path} does not exist"
+    if not path.is_file():
+        return f"{path} is not a file"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle/zip raise many types for a file that is not weights
+        return f"{path} is not a PyTorch weights file ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+    if not isinstance(state, dict) or not state:
+        return f"{path} is not a PyTorch state dict of weights (it holds {type(state).__name__} {str(state)[:40]!r})"
+    return None
 
 
 def to_uint8_rgb(images: Tensor) -> Tensor:

@@ -24,6 +24,13 @@ def _image_row(items: torch.Tensor, pad: int = 2) -> np.ndarray:
     return x.permute(2, 0, 3, 1).reshape(x.shape[2], -1, 3).numpy()
 
 
+def _vector_row(items: torch.Tensor) -> np.ndarray:
+    """[N, D] -> one strip [1, N * (D + 1)] of values with a NaN gap between items (drawn blank)."""
+    x = items.float().reshape(items.shape[0], -1)
+    gap = torch.full((x.shape[0], 1), float("nan"))
+    return torch.cat([x, gap], dim=1).reshape(1, -1).numpy()
+
+
 def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[str, str],
                           to_text: Callable | None, path: Path) -> Path:
     """Rows: each given modality, then the samples generated for the target, then the true target.
@@ -36,10 +43,17 @@ def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[
     rows += [(f"{target} #{i + 1}", target, g) for i, g in enumerate(example["generated"])]
     rows += [(f"true {target}", target, example["truth"])]
     fig, ax = plt.subplots(figsize=(0.8 * items + 1.2, 0.8 * len(rows) + 0.4))
+    # vectors: one diverging colour scale per modality, shared by its rows, so rows compare by eye
+    scale = {m: max(float(t.abs().max()) for lbl, mm, t in rows if mm == m) or 1.0
+             for _, m, _ in rows if kinds[m] == "vector"}
     for r, (label, modality, tensor) in enumerate(rows):
         kind = kinds[modality]
         if kind == "image":
             ax.imshow(_image_row(tensor), extent=(0, items, len(rows) - r - 1, len(rows) - r), aspect="auto")
+        elif kind == "vector":
+            ax.imshow(_vector_row(tensor), extent=(0, items, len(rows) - r - 0.9, len(rows) - r - 0.1),
+                      aspect="auto", cmap="coolwarm",
+                      vmin=-scale[modality], vmax=scale[modality], interpolation="nearest")
         else:
             texts = to_text(modality, tensor) if kind == "text" and to_text else \
                 [" ".join(f"{v:.1f}" for v in t.flatten()[:4].tolist()) for t in tensor]

@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import Diverged
+from mmspec.compiled import Clock
+
+from ..errors import Diverged, RunError
 from . import checkpoint
 from .optim import build_optimizer, build_scheduler
 
@@ -76,6 +78,8 @@ class Trainer:
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self._bad_vec: torch.Tensor | None = None
         self._step_t = torch.zeros((), dtype=torch.long, device=self.device)
+        if hasattr(model, "set_clock"):      # weight schedules read the step counter on the device
+            model.set_clock(Clock(self._step_t, self.steps_per_epoch))
 
     def _parameters(self):
         """What the optimizer updates: everything here; a training stage narrows it (stages.py)."""
@@ -122,8 +126,15 @@ class Trainer:
             return None
         meta = dict(self.meta, **self._counters(), batch_in_epoch=self.loop["batch_in_epoch"],
                     epochs=self.cfg.epochs, saved_at=time.time())
-        return checkpoint.save(self.run_dir, self.model.module, self.state_dict(),
-                               spec_text=self.model.source_text, meta=meta)
+        try:
+            return checkpoint.save(self.run_dir, self.model.module, self.state_dict(),
+                                   spec_text=self.model.source_text, meta=meta)
+        except checkpoint.NotFinite as exc:       # a finite loss, then an update that broke the weights
+            step, epoch = self.loop["step"], (self.loop["step"] - 1) // self.steps_per_epoch + 1
+            raise Diverged(f"training diverged: the weights became non-finite by step {step} (epoch {epoch}) "
+                           f"while the loss was still finite: {exc}. {self._kept()} No checkpoint of the "
+                           "non-finite weights was written.\nLower the learning rate (or clip gradients) "
+                           "and start a new run.", step=step, term="weights") from None
 
     # ----------------------------------------------------------------- step
     def _forward(self, batch):
@@ -168,15 +179,27 @@ class Trainer:
         named = [b for b in bad if b[0] != "loss"]
         term, value = (named or bad)[0]
         epoch = (step - 1) // self.steps_per_epoch + 1
-        last = self.loop["history"][-1]["epoch"] if self.loop["history"] else 0
-        kept = (f"The last good checkpoint (end of epoch {last}) is kept in {self.run_dir / checkpoint.FOLDER}."
-                if last and self.run_dir is not None else "No checkpoint had been written yet.")
+        kept = self._kept()
         others = ", ".join(f"{k} = {v}" for k, v in bad if k != term)
         what = "the total loss" if term == "loss" else f"the term '{term}'"
         msg = (f"training diverged: {what} became {value} at step {step} (epoch {epoch})"
                + (f"; also non-finite: {others}" if others else "") + f". {kept}\n"
                "Lower the learning rate or the weight of that term, and start a new run.")
         return Diverged(msg, step=step, term=term)
+
+    def _kept(self) -> str:
+        """Where the last good (verified, finite) checkpoint is, for a divergence message."""
+        ckpt = None
+        if self.run_dir is not None:
+            try:
+                ckpt = checkpoint.load(self.run_dir)
+            except RunError:
+                pass
+        if ckpt is None:
+            return "No checkpoint had been written yet."
+        meta = ckpt.meta
+        where = f"end of epoch {meta['epoch']}" if not meta.get("batch_in_epoch") else f"step {meta['step']}"
+        return f"The last good checkpoint ({where}) is kept in {ckpt.folder}."
 
     # ----------------------------------------------------------------- loop
     def _batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:

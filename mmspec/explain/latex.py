@@ -1,0 +1,71 @@
+"""Pieces of `explain --latex` that make it pasteable into a paper: a relation symbol in every
+definition (∝ for products, = for mixtures), long mixtures broken over lines, each member shown
+on the latent it is evaluated at (`on z[m]`: q_svhn(z_mnist | x_svhn)), the estimator named on
+every KL, and the posteriors only evaluation uses (`infer`) kept apart from the objective's.
+
+The output needs amsmath and amssymb (\\mathbb); tests/test_explain_latex.py compiles every
+shipped spec's output with a real TeX engine when one is installed.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from ..model import ir
+from ..model.graph import Mixture, PoE, WeightedPoE, closure
+from ..model.notation import latex_latent as latent, operator_name  # noqa: F401  (this module's vocabulary)
+
+PER_LINE = 2            # mixture / product members per line of an align* row (a page's width)
+PREAMBLE = "% needs \\usepackage{amsmath,amssymb}"
+
+
+def number(x: float) -> str:
+    """A weight as a paper writes it: 1/7 as \\tfrac{1}{7}, others to 6 significant digits."""
+    frac = Fraction(x).limit_denominator(64)
+    if frac.denominator > 1 and abs(float(frac) - x) < 1e-12:
+        sign = "-" if frac < 0 else ""
+        return f"{sign}\\tfrac{{{abs(frac.numerator)}}}{{{frac.denominator}}}"
+    return f"{x:.6g}"
+
+
+def kl_estimator(leaf: ir.KL) -> str:
+    """The estimator tag after a KL: closed form, Jensen bound or Monte Carlo with its K."""
+    text = {"closed": "\\text{closed form}", "jensen": "\\text{Jensen bound}",
+            "mc": f"\\text{{Monte Carlo}}, K{{=}}{leaf.k}"}[leaf.estimator]
+    return f"\\;[{text}]"
+
+
+def used_by_objectives(program) -> set[str]:
+    """Every distribution node an objective reads (directly or through a member)."""
+    keys = [k for obj in program.ir.objectives.values() for leaf in obj.leaves() for k in leaf.distributions()]
+    return closure(program.graph, keys)
+
+
+def definition_rows(program, key: str, conditioned) -> list[str]:
+    """align* rows defining a product or a mixture; members shown on the latent the node describes."""
+    g = program.graph
+    node = g.nodes[key]
+    if not isinstance(node, (PoE, WeightedPoE, Mixture)):
+        return []
+    at = node.latent
+    members = [_member(program, m, at, conditioned) for m in node.members]
+    if isinstance(node, PoE):
+        relation, parts = "\\propto", members
+    elif isinstance(node, WeightedPoE):
+        relation, parts = "\\propto", [f"{m}^{{{number(w)}}}" for m, w in zip(members, node.weights)]
+    else:
+        relation, parts = "=", [m if w == 1 else f"{number(w)}\\, {m}" for m, w in zip(members, node.weights)]
+    joiner = " \\, " if relation == "\\propto" else " + "
+    chunks = [joiner.join(parts[i:i + PER_LINE]) for i in range(0, len(parts), PER_LINE)]
+    follow = "\\cdot" if relation == "\\propto" else "+"
+    return ([f"{conditioned(program, key, True)} &{relation} {chunks[0]} \\\\"]
+            + [f"  &\\quad {follow} {c} \\\\" for c in chunks[1:]])
+
+
+def _member(program, key: str, at: str | None, conditioned) -> str:
+    """A member density; evaluated at the node's latent when it describes another one (`on z[m]`)."""
+    text = conditioned(program, key, True)
+    own = program.graph.nodes[key].latent
+    if at is None or own is None or own == at:
+        return text
+    return text.replace(f"({latent(own)}", f"({latent(at)}", 1)
