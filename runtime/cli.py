@@ -35,6 +35,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def _print_error(text: str, prefix: bool = True) -> None:
+    console = Console(stderr=True, highlight=False)
+    if prefix:
+        console.print("[bold red]error:[/] ", end="")
+    console.print(text, markup=False, soft_wrap=True)
+
+
 def clean_errors(fn):
     """Print user-facing errors without a traceback and exit 1."""
     @functools.wraps(fn)
@@ -42,16 +49,12 @@ def clean_errors(fn):
         try:
             return fn(*args, **kwargs)
         except _user_errors() as exc:
-            console = Console(stderr=True, highlight=False)
             text = str(exc)
-            if not _says_error(text):          # a SpecError's lines already read `file:line:col: error: ...`
-                console.print("[bold red]error:[/] ", end="")
-            console.print(text, markup=False, soft_wrap=True)
+            _print_error(text, prefix=not _says_error(text))    # a SpecError's lines already say `error:`
             sys.exit(1)
         except OSError as exc:              # a full disk, a folder that vanished, a permission changed
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {where}{exc.strerror or exc}",
-                                                         markup=True, soft_wrap=True)
+            _print_error(f"{where}{exc.strerror or exc}")
             sys.exit(1)
         except KeyboardInterrupt:
             Console(stderr=True).print("interrupted")
