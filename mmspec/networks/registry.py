@@ -12,11 +12,14 @@ Every call builds fresh modules (no caching): building twice gives independent p
 from __future__ import annotations
 
 import operator
+from typing import TYPE_CHECKING
 
-from torch import nn
-
+from ..errors import closest
 from . import cub, generic, mst, polymnist, resnet
-from .base import Encoder, NetworkInfo, closest
+from .base import NetworkInfo, blocks
+
+if TYPE_CHECKING:
+    from torch import nn
 
 REGISTRY: dict[str, NetworkInfo] = {
     info.name: info
@@ -63,7 +66,7 @@ def _lookup(name: str) -> NetworkInfo:
     try:
         return REGISTRY[name]
     except KeyError:
-        hint = closest(name, network_names())
+        hint = closest(name, network_names(), cutoff=0.5)
         hint = f"; did you mean {hint!r}?" if hint else ""
         notes = "".join(f"; {p}" for p in PLUGIN_PROBLEMS)
         raise ValueError(f"unknown network {name!r} (known: {', '.join(network_names())}){hint}{notes}") \
@@ -90,7 +93,7 @@ def build_encoder_body(name: str, params: dict | None, kind: str, shape,
 def build_encoder(name: str, params: dict | None, kind: str, shape, latent_dim: int) -> nn.Module:
     """Body + GaussianHeads; forward(x) -> (mu, logvar), each [B, latent_dim]."""
     body, features = build_encoder_body(name, params, kind, shape, latent_dim)
-    return Encoder(body, features, latent_dim)
+    return blocks.Encoder(body, features, latent_dim)
 
 
 def build_decoder(name: str, params: dict | None, kind: str, shape, latent_dim: int) -> nn.Module:
