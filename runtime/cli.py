@@ -132,11 +132,13 @@ def _eval_config(kw: dict, metrics: str | None = None, seed: int | None = 0):
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
 @click.option("--log-every", type=values.POSITIVE, default=50, show_default=True, help="Steps between logged values.")
 @click.option("--no-eval", is_flag=True, help="Train only; evaluate later with `mmspec eval RUN_DIR`.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes training data-parallel (one per GPU; gloo on the CPU); the batch is global.")
 @click.option("--metrics", callback=values.metric_names, help="Comma-separated metrics instead of the spec's evaluate line.")
 @_eval_options
 @clean_errors
 def run(spec, data_root, source, standin_size, device, epochs, sets, out, seed, resume, amp, compile_,
-        log_every, no_eval, metrics, **kw):
+        log_every, no_eval, metrics, nproc, **kw):
     """Train SPEC (CUDA when present), evaluate it and write the report into the run directory."""
     from .session import DataOptions, RunOptions, run as run_session
     console = Console(highlight=False, markup=False)
@@ -146,7 +148,14 @@ def run(spec, data_root, source, standin_size, device, epochs, sets, out, seed, 
                       eval=_eval_config(kw, metrics, seed=seed))
     if out is not None and resume is not None:
         raise click.UsageError("--out and --resume both name a run directory; give one of them")
-    result = run_session(opts, log=console.print, console=console)
+    if nproc > 1:
+        from .train.distributed import launch
+        result = launch(opts, nproc)
+    else:
+        result = run_session(opts, log=console.print, console=console)
+    from .train.distributed import is_main
+    if not is_main():                            # another rank of a torchrun launch: rank 0 reports
+        return
     if result.status == "diverged":
         raise RunError(result.message)
     if result.status == "interrupted":

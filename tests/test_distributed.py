@@ -120,3 +120,15 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, spe
     with pytest.raises(RunError, match="does not split evenly over 2 processes"):
         launch(opts, 2)                  # refused before any process is spawned
     assert not (tmp_path / "odd" / "checkpoint").exists()
+
+
+def test_run_cli_takes_nproc_and_refuses_bad_values(tmp_path, spec):
+    """`mmspec run --nproc N` reaches the launcher (an uneven split is its located refusal) and a
+    count below 1 is a usage error naming the flag."""
+    from click.testing import CliRunner
+    from mmspec.cli import main
+    bad = CliRunner().invoke(main, ["run", str(spec), "--nproc", "0"])
+    assert bad.exit_code == 2 and "--nproc" in bad.output and "Traceback" not in bad.output
+    odd = CliRunner().invoke(main, ["run", str(spec), "--nproc", "2", "--set", "batch=15", "--standin-size", "32",
+                                    "--out", str(tmp_path / "odd"), "--cache-dir", str(tmp_path / "cache")])
+    assert odd.exit_code == 1 and "does not split evenly over 2 processes" in odd.output, odd.output
