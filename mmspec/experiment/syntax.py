@@ -12,7 +12,8 @@ from importlib import resources
 import lark
 from lark import Lark, Token, Transformer, v_args
 
-from ..errors import Diagnostic, SpecError, Span, closest
+from ..errors import Diagnostic, SpecError, Span
+from ..syntax.diagnostics import syntax_diagnostic
 
 KEYWORDS = ("experiment", "specs", "vary", "seeds", "dataset", "quick", "best", "table", "plot",
             "column", "paper", "scale", "x", "y", "log")
@@ -225,30 +226,5 @@ def parse(source: str, filename: str = "<experiment>") -> list[Stmt]:
     return _ToStatements().transform(tree)
 
 
-def _describe_expected(expected: set[str]) -> str:
-    words = sorted({_FRIENDLY.get(t, f"'{t.lower()}'" if t.isupper() else t) for t in expected
-                    if not t.startswith("__")})
-    if len(words) > 12:
-        words = words[:12] + ["..."]
-    return "one of: " + ", ".join(words) if len(words) > 1 else (words[0] if words else "something else")
-
-
 def _syntax_diagnostic(err: lark.exceptions.UnexpectedInput, source: str) -> Diagnostic:
-    line, col = max(getattr(err, "line", 1) or 1, 1), max(getattr(err, "column", 1) or 1, 1)
-    if isinstance(err, lark.exceptions.UnexpectedEOF) or getattr(getattr(err, "token", None), "type", "") == "$END":
-        last = source.rstrip().splitlines() or [""]
-        line, col = len(last), len(last[-1]) + 1
-        return Diagnostic("unexpected end of file", Span(line, col, line, col + 1),
-                          expected=_describe_expected(set(getattr(err, "expected", ()) or ())))
-    if isinstance(err, lark.exceptions.UnexpectedCharacters):
-        char = source[err.pos_in_stream] if err.pos_in_stream < len(source) else "?"
-        return Diagnostic(f"unexpected character {char!r}", Span(line, col, line, col + 1),
-                          expected=_describe_expected(set(err.allowed or ())))
-    token = err.token
-    text = str(token)
-    hint = None
-    near = closest(text, KEYWORDS) if token.type in ("NAME", "PATH") else None
-    if near and near != text:
-        hint = f"did you mean '{near}'?"
-    return Diagnostic(f"unexpected {text!r}", Span(line, col, line, col + max(1, len(text))),
-                      expected=_describe_expected(set(getattr(err, "expected", ()) or ())), hint=hint)
+    return syntax_diagnostic(err, source, _FRIENDLY, KEYWORDS, near_types=("NAME", "PATH"))

@@ -13,7 +13,8 @@ from lark import Lark, Token, Transformer, v_args
 
 from . import ast
 from ..data.syntax import DATA_WORDS, DataBlockTransformer
-from ..errors import Diagnostic, SpecError, Span, closest
+from ..errors import Diagnostic, SpecError, Span
+from .diagnostics import syntax_diagnostic
 from .limits import check_nesting
 
 KEYWORDS = ("model", "data", "latent", "prior", "posterior", "modality", "param", "maximize",
@@ -228,38 +229,14 @@ def parse(source: str, filename: str = "<spec>") -> ast.Spec:
     return ast.Spec(filename=filename, source=source, statements=statements)
 
 
-def _describe_expected(expected: set[str]) -> str:
-    words = sorted({_FRIENDLY.get(t, f"'{t.lower()}'" if t.isupper() else t) for t in expected
-                    if not t.startswith("__")})
-    if len(words) > 12:
-        words = words[:12] + ["..."]
-    return "one of: " + ", ".join(words) if len(words) > 1 else (words[0] if words else "something else")
-
-
 def _syntax_diagnostic(err: lark.exceptions.UnexpectedInput, source: str) -> Diagnostic:
-    line, col = max(getattr(err, "line", 1) or 1, 1), max(getattr(err, "column", 1) or 1, 1)
-    if isinstance(err, lark.exceptions.UnexpectedEOF):
-        last = source.rstrip().splitlines() or [""]
-        line, col = len(last), len(last[-1]) + 1
-        return Diagnostic("unexpected end of file", Span(line, col, line, col + 1),
-                          expected=_describe_expected(set(err.expected)))
-    if isinstance(err, lark.exceptions.UnexpectedCharacters):
-        char = source[err.pos_in_stream] if err.pos_in_stream < len(source) else "?"
-        return Diagnostic(f"unexpected character {char!r}", Span(line, col, line, col + 1),
-                          expected=_describe_expected(set(err.allowed or ())))
-    token = err.token
-    text = str(token)
-    span = Span(line, col, line, col + max(1, len(text)))
-    expected = set(err.expected) if hasattr(err, "expected") else set()
-    hint = None
-    if token.type == "$END":
-        return Diagnostic("unexpected end of file", span, expected=_describe_expected(expected))
-    near = closest(text, KEYWORDS + STAGE_WORDS + DATA_WORDS) if token.type == "NAME" else None
-    if near and near != text:
-        hint = f"did you mean '{near}'?"
-    elif token.type == "STRING" and source.splitlines()[line - 1].lstrip().startswith("data "):
-        hint = 'own files are described in a block: data NAME { modality M from "FILE" ... } (docs/data.md)'
-    elif token.type == "NAME" and text in ("rec", "kl", "elbo") :
-        hint = "objective terms go after 'maximize' or 'minimize'"
-    return Diagnostic(f"unexpected {_FRIENDLY.get(token.type, repr(text)) if token.type in ('$END',) else repr(text)}",
-                      span, expected=_describe_expected(expected), hint=hint)
+    return syntax_diagnostic(err, source, _FRIENDLY, KEYWORDS + STAGE_WORDS + DATA_WORDS,
+                             hint_for=lambda kind, text, line: _spec_hint(kind, text, source, line))
+
+
+def _spec_hint(kind: str, text: str, source: str, line: int) -> str | None:
+    if kind == "STRING" and source.splitlines()[line - 1].lstrip().startswith("data "):
+        return 'own files are described in a block: data NAME { modality M from "FILE" ... } (docs/data.md)'
+    if kind == "NAME" and text in ("rec", "kl", "elbo"):
+        return "objective terms go after 'maximize' or 'minimize'"
+    return None
