@@ -8,11 +8,14 @@ overlap. Nothing is loaded; no torch.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import DiagnosticSink, Span, did_you_mean, one_of
 from .builtin import BUILTIN, describe, shape_fits
-from .decl import DataDecl
-from .formats import DataFileError
-from .plan import DataPlan, Declared, inspect_data, split_rows
+from .decl import DataDecl, Declared
+
+if TYPE_CHECKING:
+    from .plan import DataPlan
 
 LABEL_METRICS = ("coherence", "latent_probe")
 
@@ -24,6 +27,8 @@ def check_data(data: DataDecl | str, data_span: Span, declared: dict[str, Declar
     if isinstance(data, str):
         _check_builtin(data, data_span, declared, sink)
         return None
+    from .formats import DataFileError                 # numpy and the readers: only for own files
+    from .plan import inspect_data, split_rows
     for message, span, hint in data.problems:
         sink.error(message, span, hint=hint)
     plan = inspect_data(data, declared, data_root)

@@ -104,3 +104,12 @@ class DataDecl:
         """'spec.mms:12:5', the prefix of a runtime error about the item declared at `span`."""
         span = span or self.span
         return f"{self.spec_file}:{span.line}:{span.column}"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A modality as the spec declares it."""
+
+    kind: str                   # "image" | "text" | "vector"
+    shape: tuple[int, ...]
+    span: Span = field(default_factory=Span.unknown)

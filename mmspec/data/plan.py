@@ -15,20 +15,11 @@ import numpy as np
 
 from ..errors import Span
 from . import formats
-from .decl import SPLIT_NAMES, DataDecl, LabelDecl, Source
+from .decl import SPLIT_NAMES, DataDecl, Declared, LabelDecl, Source
 from .formats import DataFileError, Header
 
 SPLIT_CODES = {"train": "train", "training": "train", "0": "train", "validation": "validation",
                "valid": "validation", "val": "validation", "1": "validation", "test": "test", "2": "test"}
-
-
-@dataclass(frozen=True)
-class Declared:
-    """A modality as the spec declares it."""
-
-    kind: str                   # "image" | "text" | "vector"
-    shape: tuple[int, ...]
-    span: Span = field(default_factory=Span.unknown)
 
 
 @dataclass(frozen=True)
