@@ -153,8 +153,10 @@ def run(spec, data_root, source, standin_size, device, epochs, sets, out, seed, 
         result = launch(opts, nproc)
     else:
         result = run_session(opts, log=console.print, console=console)
-    from .train.distributed import is_main
-    if not is_main():                            # another rank of a torchrun launch: rank 0 reports
+    from .train.distributed import finish, is_main
+    main_rank = is_main()
+    finish()                                     # under torchrun: every rank leaves the group together
+    if not main_rank:                            # another rank of a torchrun launch: rank 0 reports
         return
     if result.status == "diverged":
         raise RunError(result.message)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -107,6 +108,15 @@ def _close() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
     _CONTEXT = None
+
+
+def finish() -> None:
+    """Leave the process group together, after every rank's run has returned: a rank that destroys
+    its gloo group while another still uses it (rank 0 writing the last checkpoint) can make the
+    other's gloo threads abort the process ("terminate called without an active exception")."""
+    if _CONTEXT is not None and dist.is_initialized():
+        dist.barrier(group=_CONTEXT.control)
+    _close()
 
 
 def is_main() -> bool:
@@ -242,11 +252,18 @@ def _worker(rank: int, world: int, port: int, opts, results) -> None:
     console = Console(highlight=False, markup=False)
     try:
         result = run(opts, log=console.print if rank == 0 else _silent, console=console)
+        finish()
         outcome = ("ok", result)
     except _user_errors() as exc:
         outcome = ("error", str(exc))
     if rank == 0:
         results.put(outcome)
+    # Leave without the interpreter's teardown: destructors of torch's C++ threads (gloo, the
+    # autograd engine) at exit occasionally abort a finished worker ("terminate called without an
+    # active exception", exit -6) after its work is done and its result handed over.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _silent(*_args, **_kwargs) -> None:
