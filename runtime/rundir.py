@@ -92,7 +92,6 @@ class RunLock:
         self.file = None
         self.made_folder = False
 
-
     def acquire(self) -> "RunLock":
         import fcntl
         self.made_folder = not self.path.parent.exists()
@@ -123,16 +122,6 @@ class RunLock:
             self.path.parent.rmdir()
         self.file.close()               # closing drops the flock
         self.file = None
-
-
-def remove_if_unused(run_dir: Path) -> None:
-    """Remove a run folder that holds nothing but its released lock file."""
-    try:
-        if [p.name for p in Path(run_dir).iterdir()] == [".lock"]:
-            (Path(run_dir) / ".lock").unlink()
-            Path(run_dir).rmdir()
-    except OSError:
-        pass
 
 
 def write(run_dir: Path, info: dict) -> None:

@@ -78,8 +78,7 @@ class Trainer:
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self._bad_vec: torch.Tensor | None = None
         self._step_t = torch.zeros((), dtype=torch.long, device=self.device)
-        if hasattr(model, "set_clock"):      # weight schedules read the step counter on the device
-            model.set_clock(Clock(self._step_t, self.steps_per_epoch))
+        model.set_clock(Clock(self._step_t, self.steps_per_epoch))   # schedules read the step on the device
 
     def _parameters(self):
         """What the optimizer updates: everything here; a training stage narrows it (stages.py)."""
