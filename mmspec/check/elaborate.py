@@ -18,7 +18,7 @@ from ..model.sets import Env, Value, all_subsets, value_label
 from ..syntax import ast
 from ..constructs import schedules
 from ..model import numeric
-from . import families
+from . import families, latents as several
 
 __all__ = ["AGGREGATORS", "DIST_FUNCS", "DistDecl", "ESTIMATORS", "Elaborator", "Env", "Invalid", "Value"]
 
@@ -251,13 +251,13 @@ class Elaborator:
             self._domains[name] = (values, frozenset(values))
         return self._domains[name]
 
-    def latent_ref(self, expr: ast.Expr, env: Env) -> str:
+    def latent_ref(self, expr: ast.Expr, env: Env, where: str = "after 'on'") -> str:
         if isinstance(expr, ast.Name) and expr.id in self.g.latents and not self.g.latents[expr.id].indexed:
             return expr.id
         if isinstance(expr, ast.Indexed) and expr.base in self.g.latents and self.g.latents[expr.base].indexed:
             return f"{expr.base}[{self.modality(expr.index, env)}]"
         names = list(self.g.latents)
-        self.fail("expected a declared latent after 'on'", expr, one_of(names),
+        self.fail(f"expected a declared latent {where}", expr, one_of(names),
                   did_you_mean(getattr(expr, "id", getattr(expr, "base", "")), names))
 
     def dist(self, expr: ast.Expr, env: Env, owner: str | None = None, on: str | None = None) -> str:
@@ -279,6 +279,8 @@ class Elaborator:
             self.fail(f"unknown distribution '{expr.id}'", expr, one_of(known), did_you_mean(expr.id, known))
         if isinstance(expr, ast.Indexed):
             return self.indexed_dists(expr, env)
+        if isinstance(expr, ast.Tuple):
+            return [several.joint(self, expr, env, on)]        # (qz[m], qw[m]): over several latents
         if isinstance(expr, ast.Call) and expr.func in DIST_FUNCS:
             return [self.dist_call(expr, env, owner, on)]
         if isinstance(expr, ast.Call):
@@ -385,7 +387,10 @@ class Elaborator:
         if f == "mopoe":
             return self.mopoe(call, members, on)
         families.check_aggregable(self, f, members, call)
-        latent = self.common_latent(members, call, on)
+        if f == "moe" and on is None and any(several.is_joint(self.g, m) for m in members):
+            latent = None               # a mixture of joints: each latent has the mixture of its components
+        else:
+            latent = self.common_latent(members, call, on)
         weights = self.agg_weights(options.get("weights"), len(members), env, f)
         labels = ", ".join(self.g.label(m) for m in members)
         key_args = ", ".join(members)

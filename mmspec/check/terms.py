@@ -11,7 +11,7 @@ from ..model import ir
 from ..model.sets import Env, value_label
 from ..syntax import ast
 from ..model import numeric
-from . import families
+from . import families, latents as several
 from .elaborate import ESTIMATORS, Elaborator, _text
 
 
@@ -133,6 +133,8 @@ class TermBuilder:
     def check_decodable(self, q: str, target: str, node: ast.Node) -> None:
         """With one latent per modality, the decoder of m reads z[m]: decoding it from another latent
         would silently tie two latents, so it must be said with `on`."""
+        if self.g.has_layout:
+            return several.check_decodable(self, q, target, node)
         latent = self.g.nodes[q].latent
         indexed = [l for l in self.g.latents.values() if l.indexed]
         if latent is None or not indexed or "[" not in latent:
@@ -156,6 +158,10 @@ class TermBuilder:
         pair = call.args[0]
         opts = self._options(call, {"estimator": "", "k": ""})
         q, p = self.e.dist(pair.left, env), self.e.dist(pair.right, env)
+        for d in (q, p):
+            if several.is_joint(self.g, d):
+                self.fail(f"{self.g.label(d)} describes several latents: write the KL of each factor",
+                          call, "kl(qz[m] || p) + kl(qw[m] || r[m])")
         self.check_same_latent(q, p, call)
         estimator = self.estimator(opts, q, p, call)
         if estimator == "mc" and "k" not in opts:
@@ -167,6 +173,8 @@ class TermBuilder:
         return ir.LeafTerm(ir.KL(q, p, estimator, k))
 
     def check_same_latent(self, q: str, p: str, node: ast.Node) -> None:
+        if self.g.has_layout:
+            return several.check_same_latents(self, q, p, node)
         lq, lp = self.g.nodes[q].latent, self.g.nodes[p].latent
         if lq is not None and lp is not None and lq != lp:
             self.fail(f"KL between distributions over different latents: {self.g.label(q)} is over {lq}, "
