@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from ..check import Program
-from ..constructs import iwae, schedules
+from ..constructs import flows, iwae, mog, schedules
 from ..model import ir
 from ..model.graph import Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE, WeightedPoE
 from ..model.notation import conditioned, fmt
@@ -41,6 +41,10 @@ def definition(program: Program, key: str) -> str:
     D = g.latent_dim()
     if refine.is_iterative(node):
         return refine.definition(program, key)
+    for construct in (flows, mog):               # flow(...), mog(...): their own math
+        text = construct.definition(program, key)
+        if text is not None:
+            return text
     if isinstance(node, NormalPrior):
         return f"N(0, I_{D})"
     if isinstance(node, LaplacePrior):
@@ -156,7 +160,7 @@ def render_latex(ex: Explanation) -> str:
            "\\begin{align*}"]
     for key in g.nodes:
         if key in used:
-            out += latex_parts.definition_rows(p, key, conditioned)
+            out += latex_parts.definition_rows(p, key, conditioned) + flows.latex_rows(p, key) + mog.latex_rows(p, key)
             node = g.nodes[key]
             out += refine.latex_lines(p, key) if refine.is_iterative(node) else []
     for obj in p.ir.objectives.values():

@@ -14,10 +14,10 @@ from ..check import Program
 from ..compiled import LossOutput, ModalityInfo
 from ..explain.leaves import leaf_name
 from ..model import ir
-from ..model.graph import LaplacePrior, NormalPrior, closure
+from ..model.graph import LaplacePrior, MixturePrior, NormalPrior, closure
 from ..networks import output_link
 from ..constructs.schedules import shortfall
-from . import likelihoods, refine, schedules
+from . import likelihoods, mog, refine, schedules
 from .distributions import DiagGaussian, MixtureOf, constant, standard_normal
 from .engine import Evaluation, data_free_prior
 from .modules import SpecModule
@@ -139,6 +139,9 @@ class CompiledSpec:
         """The spec's data-free prior: N(0, I), or a Laplace prior when the spec declares one."""
         like = next(self.module.parameters())
         laplace = [n for k, n in self.graph.nodes.items() if isinstance(n, LaplacePrior) and k in self.graph.prior_keys]
+        mixture = [n for k, n in self.graph.nodes.items() if isinstance(n, MixturePrior) and k in self.graph.prior_keys]
+        if mixture:                         # a learned mixture prior (mog)
+            return mog.distribution(self.module, mixture[0], batch_size, like)
         if laplace:
             return data_free_prior(laplace[0], self.module, batch_size, self.latent_dim, like)
         return standard_normal(batch_size, self.latent_dim, like)
@@ -155,7 +158,7 @@ class CompiledSpec:
         the latent to that prior."""
         used = closure(self.graph, [k for low in self.lowered.values() for l in low.leaves
                                     for k in l.distributions()])
-        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior)) for k in used):
+        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior, MixturePrior)) for k in used):
             return True, ""
         return False, ("the objective never ties the latent to N(0, I) (its prior is data-dependent), "
                        "so sampling N(0, I) does not generate from the model")
