@@ -201,3 +201,21 @@ def test_a_product_with_a_flow_is_refused():
     text = flow_spec(objective="elbo(qj)") + "posterior bad = poe(q[a], qf[a])\n"
     with pytest.raises(SpecError, match="poe\\(...\\) needs Gaussian members; qf\\[a\\] is a Flow"):
         check_spec(text)
+
+
+def test_a_flow_over_an_inline_joint_encoder_and_a_flow_prior():
+    """`qj = flow(encoder(*))` owns a joint encoder and transforms under one name; `p = flow(normal())` is a
+    learned prior. Every part gets a gradient, the prior generates, and explain names the base apart."""
+    text = flow_spec(objective="rec(qj -> *) - kl(qj || p, estimator=mc, k=2)") \
+        .replace("prior p = normal()", "prior p = flow(normal(), transforms=1, hidden=[8])") \
+        .replace("posterior qj = encoder(*, hidden=[8])", "posterior qj = flow(encoder(*, hidden=[8]), transforms=2)")
+    torch.manual_seed(0)
+    model = compile_spec(text)
+    model.loss(tiny_batch(model.modalities, 4, dtype=torch.float32), FixedNoise()).loss.backward()
+    reached = {n.split(".")[0] + "." + n.split(".")[1] for n, p in model.module.named_parameters() if p.grad is not None}
+    assert {"flows.p", "flows.qj", "joint_encoders.qj"} <= reached
+    assert model.can_generate and model.sample_prior(5).shape == (5, 3)
+    assert type(model.prior(5)).__name__ == "FlowDistribution"          # generation and the NLL use the flow
+    text_out = render_text(Explanation.of(model.program))
+    assert "qj_base(z | x_a, x_c) = N(μ, diag σ²) from a joint encoder qj" in text_out
+    assert "qj(z | x_a, x_c) = flow: z = T⁻¹(z0), z0 ~ qj_base(z | x_a, x_c)" in text_out

@@ -44,6 +44,8 @@ def elaborate(elab, call: ast.Call, env, owner: str | None, on: str | None) -> s
             elab.fail(f"unknown option '{kw.name}' for flow", kw, one_of(OPTIONS), did_you_mean(kw.name, OPTIONS))
         opts[kw.name] = kw.value
     base = elab.dist(call.args[0], env, owner=owner, on=on)
+    if elab.g.label(base) == owner:         # an encoder written inline: name it apart from the flow
+        elab.g.display[base] = f"{owner}_base"
     family = elab.g.nodes[base].family
     if family not in BASE_FAMILIES:
         what = "a mixture" if family == "mixture" else f"a {family} distribution"
@@ -67,10 +69,11 @@ def _hidden(elab, expr: ast.Expr | None, env) -> tuple[int, ...]:
 
 
 def register_networks(graph: ModelGraph) -> None:
-    """Each flow's transforms, by declaration, so stages can select and freeze them."""
+    """Each flow's transforms, by declaration, so stages can select and freeze them (keyed apart from the
+    declaration's encoder: `qj = flow(encoder(*))` owns both a joint encoder and transforms named qj)."""
     for node in graph.nodes.values():
         if isinstance(node, Flow):
-            graph.networks[node.network] = NetworkInstance(node.network, "flow", (), node.hidden)
+            graph.networks[f"flow.{node.network}"] = NetworkInstance(node.network, "flow", (), node.hidden)
 
 
 # ---- explain ------------------------------------------------------------------------------------

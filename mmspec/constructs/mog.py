@@ -67,7 +67,7 @@ def register_networks(graph: ModelGraph) -> None:
     """Each learned mixture prior's parameters, by declaration, so stages can select and freeze them."""
     for node in graph.nodes.values():
         if isinstance(node, MixturePrior):
-            graph.networks[node.owner] = NetworkInstance(node.owner, "prior_mixture", ())
+            graph.networks[f"prior_mixture.{node.owner}"] = NetworkInstance(node.owner, "prior_mixture", ())
 
 
 # ---- explain ------------------------------------------------------------------------------------
