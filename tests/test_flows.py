@@ -219,3 +219,14 @@ def test_a_flow_over_an_inline_joint_encoder_and_a_flow_prior():
     text_out = render_text(Explanation.of(model.program))
     assert "qj_base(z | x_a, x_c) = N(μ, diag σ²) from a joint encoder qj" in text_out
     assert "qj(z | x_a, x_c) = flow: z = T⁻¹(z0), z0 ~ qj_base(z | x_a, x_c)" in text_out
+
+
+def test_the_explain_lines_quoted_in_the_language_reference_are_what_explain_prints():
+    from spec_helpers import ROOT
+    doc = (ROOT / "docs" / "language.md").read_text()
+    printed = render_text(Explanation.of(check_spec(ROOT / "specs" / "jnf_polymnist.mms")))
+    quoted = [line.strip() for line in doc.splitlines() if line.startswith("    qf[m0](z | x_m0) = flow:")
+              or line.startswith("    + 1 · KL(qj ‖ qf[m0])")]
+    assert len(quoted) == 2
+    assert quoted[0] in printed
+    assert "1 · KL(qj ‖ qf[m0])  [Monte Carlo, K=1]" in printed
