@@ -230,3 +230,22 @@ def test_the_explain_lines_quoted_in_the_language_reference_are_what_explain_pri
     assert len(quoted) == 2
     assert quoted[0] in printed
     assert "1 · KL(qj ‖ qf[m0])  [Monte Carlo, K=1]" in printed
+
+
+@pytest.mark.parametrize("objective", [
+    "iwae(qf[a] -> *, k=3)",
+    "iwae(qf[a] -> *, k=3, estimator=dreg)",
+    "rec(moe(qf[*]) -> *, sampling=stratified) - kl(moe(qf[*]) || p, estimator=mc, k=2)",
+    "iwae(moe(qf[*]) -> *, k=2, form=looser)",
+    "elbo(qj) + sum m: (rec(qf[m] -> m) - kl(qf[m] || p, estimator=mc, k=2))",
+])
+def test_flows_combine_with_the_other_constructs(objective):
+    """A flow posterior inside IWAE/DReG, a stratified mixture and a Monte Carlo KL: the loss is finite
+    and every flow the objective reads gets a gradient."""
+    torch.manual_seed(0)
+    model = compile_spec(flow_spec(objective=objective))
+    out = model.loss(tiny_batch(model.modalities, 4, dtype=torch.float32), FixedNoise())
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    flows = model.module.flows["qf[a]"].parameters()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in flows)

@@ -172,3 +172,16 @@ def test_checker_messages(prior, objective, extra, message):
     with pytest.raises(SpecError) as err:
         check_spec(mog_spec(prior or "mog(k=3)", extra=extra, **kw))
     assert message in str(err.value) and "<spec>:" in str(err.value)
+
+
+def test_iwae_weights_use_the_mixture_density():
+    """iwae(joint -> *, k=K) with a mog prior: log w = log p(X|z) + log p_mog(z) - log q(z); with K = 1 and
+    the same draw this is the one-sample ELBO with the MC KL, term for term."""
+    model, _ = compiled(objective="iwae(joint -> *, k=1)")
+    batch = tiny_batch(model.modalities, batch=3)
+    iw = model.loss(batch, FixedNoise()).loss
+    torch.manual_seed(0)
+    elbo = compile_spec(mog_spec(objective="rec(joint -> *) - kl(joint || p, estimator=mc, k=1)"))
+    elbo.module.double()
+    elbo.module.load_state_dict(model.module.state_dict())
+    torch.testing.assert_close(iw, elbo.loss(batch, FixedNoise()).loss, rtol=1e-10, atol=1e-10)
