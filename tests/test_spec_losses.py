@@ -222,6 +222,37 @@ def alignment_kl(r, P):
     return -sum(r.kl(joint, r.enc(f"r[{m}]", m)) for m in r.mods)
 
 
+def joint_elbo(r, P):
+    """JNF's and TELBO's first stage: the joint encoder's ELBO, rec(qj -> *) - beta KL(qj || p)."""
+    qj = r.joint_enc("qj")
+    return r.rec(qj, "qj", r.mods) - P.get("beta", 1.0) * r.kl(qj, r.prior())
+
+
+def flow_log_density(r, name, base, z):
+    """log base(T(z)) + log|det dT/dz| item by item: the Jacobian of the flow's map T by autograd, its
+    log-determinant by slogdet (tests/test_flows.py checks the same formula more closely)."""
+    transform = r.model.module.flows[name]
+    (mu, lv), out = base, []
+    for i in range(z.shape[0]):
+        f = lambda v: transform(v[None])[0][0]
+        logdet = torch.linalg.slogdet(torch.autograd.functional.jacobian(f, z[i]))[1]
+        out.append(torch.distributions.Normal(mu[i], torch.exp(0.5 * lv[i])).log_prob(f(z[i])).sum() + logdet)
+    return torch.stack(out)
+
+
+def jnf_unimodal(r, P):
+    """JNF's second stage: minimise sum_m KL(qj || qf_m) by one draw z ~ qj (returned negated)."""
+    mu, lv = qj = r.joint_enc("qj")
+    z = r.sample(qj, "qj")[0]
+    log_qj = torch.distributions.Normal(mu, torch.exp(0.5 * lv)).log_prob(z).sum(-1)
+    return -sum(log_qj - flow_log_density(r, f"qf[{m}]", r.enc(f"q[{m}]", m), z) for m in r.mods)
+
+
+def telbo_unimodal(r, P):
+    """TELBO's second stage: the unimodal ELBOs sum_m rec(q_m -> m) - KL(q_m || p)."""
+    return sum(r.rec(r.enc(f"q[{m}]", m), f"q[{m}]", [m]) - r.kl(r.enc(f"q[{m}]", m), r.prior()) for m in r.mods)
+
+
 REFERENCES = {f.__name__: f for f in (independent, avg, poe, moe, mopoe, mvae, mmjsd, mmjsd_poe, mvtcae,
                                       mvtcae_rescale, crmvae, crmvae_multivae, jmvae, smvae, mmvm,
                                       mmvae_dreg, smvgon, mmvaeplus)}
@@ -229,9 +260,13 @@ REFERENCES["mmvae"] = moe        # the ELBO version of MMVAE is the MoE objectiv
 REFERENCES["mopoe5"] = mopoe      # MoPoE on all five Translated-PolyMNIST views (seed 001 Figure 2)
 REFERENCES["miai"] = poe         # its first objective (stage 1) is the PoE source model
 REFERENCES["alignment"] = poe    # likewise
+REFERENCES["jnf"] = joint_elbo    # the first stage of both (the joint VAE's warm-up)
+REFERENCES["telbo"] = joint_elbo
 # specs with several objectives (training stages): every objective against its own reference
 OBJECTIVE_REFERENCES = {"miai": {"source": poe, "refinement": miai_refinement},
-                        "alignment": {"source": poe, "align": alignment_kl}}
+                        "alignment": {"source": poe, "align": alignment_kl},
+                        "jnf": {"joint": joint_elbo, "unimodal": jnf_unimodal},
+                        "telbo": {"joint": joint_elbo, "unimodal": telbo_unimodal}}
 
 
 def method_of(path):

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..constructs import refine, stages
+from ..constructs import flows, mog, refine, stages
 from ..errors import DiagnosticSink, Invalid, SpecError, Span, did_you_mean, one_of
 from ..model import ir
 from ..constructs import schedules
@@ -438,6 +438,8 @@ class Checker:
                 self.graph.networks[node.network] = NetworkInstance(node.network, "joint_encoder",
                                                                     node.modalities, node.hidden)
         refine.register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
+        flows.register_networks(self.graph)            # flow(...) transforms
+        mog.register_networks(self.graph)              # mog(...) prior parameters
         for m in self.graph.modalities:
             self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))
 

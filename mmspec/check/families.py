@@ -93,3 +93,24 @@ def jensen_applies(graph, q: str, p: str) -> bool:
     mixture = "mixture" in (graph.nodes[q].family, graph.nodes[p].family)
     families = components_family(graph, q) | components_family(graph, p)
     return mixture and len(families) == 1
+
+
+# ---- flows and learned mixture priors (constructs/flows.py, constructs/mog.py) ---------------------
+
+NAMES = {"flow": "normalizing-flow", "mog": "learned mixture-prior"}
+
+
+def family_name(family: str) -> str:
+    """How a family is named in a message (`a normalizing-flow distribution`)."""
+    return NAMES.get(family, family)
+
+
+def check_sampled(builder, key: str, node: ast.Node) -> None:
+    """A term that draws samples of `key` (rec, iwae, a Monte Carlo KL's q) needs reparameterised draws:
+    a learned mixture prior has none (the component choice carries no gradient to its weights)."""
+    for part, _ in mixture_parts(builder.g, key):
+        if builder.g.nodes[part].family == "mog":
+            builder.fail(f"{builder.g.label(part)} is a learned mixture prior: a term cannot draw samples of it "
+                         "(the choice of component has no reparameterised gradient)", node,
+                         hint="use it as the second argument of a KL, kl(q || p, estimator=mc, k=K), where only "
+                              "its exact density is evaluated")

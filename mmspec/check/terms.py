@@ -133,6 +133,7 @@ class TermBuilder:
     def check_decodable(self, q: str, target: str, node: ast.Node) -> None:
         """With one latent per modality, the decoder of m reads z[m]: decoding it from another latent
         would silently tie two latents, so it must be said with `on`."""
+        families.check_sampled(self, q, node)
         if self.g.has_layout:
             return several.check_decodable(self, q, target, node)
         latent = self.g.nodes[q].latent
@@ -164,6 +165,8 @@ class TermBuilder:
                           call, "kl(qz[m] || p) + kl(qw[m] || r[m])")
         self.check_same_latent(q, p, call)
         estimator = self.estimator(opts, q, p, call)
+        if estimator == "mc":
+            families.check_sampled(self, q, pair.left)
         if estimator == "mc" and "k" not in opts:
             self.fail("estimator=mc needs its number of samples", call,
                       "k=K, e.g. kl(q || p, estimator=mc, k=1) for one sample per item")
@@ -182,8 +185,8 @@ class TermBuilder:
                       hint="a divergence compares two densities of one variable; use `on` to re-host one")
 
     def estimator(self, opts: dict, q: str, p: str, call: ast.Call) -> str:
-        fq, fp = self.g.nodes[q].family, self.g.nodes[p].family
-        mixture = "mixture" in (fq, fp)
+        fq, fp = (families.family_name(self.g.nodes[k].family) for k in (q, p))
+        mixture = "mixture" in (self.g.nodes[q].family, self.g.nodes[p].family)
         closed = families.has_closed_kl(self.g, q, p)
         if "estimator" not in opts:
             if mixture:
@@ -202,7 +205,8 @@ class TermBuilder:
         if name == "closed" and not closed:
             self.fail(f"no closed form for a KL between a {fq} and a {fp} distribution", node, "estimator=mc, k=K")
         if name == "jensen" and not mixture:
-            self.fail("the Jensen bound is for mixtures; this KL has a closed form", node, "estimator=closed")
+            self.fail("the Jensen bound is for mixtures" + ("; this KL has a closed form" if closed else ""), node,
+                      "estimator=closed" if closed else "estimator=mc, k=K")
         if name == "jensen" and not families.jensen_applies(self.g, q, p):
             self.fail("the Jensen bound needs closed-form KLs between the components, but they are of "
                       "different families", node, "estimator=mc, k=K")

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from ..check import Program
-from ..constructs import iwae, schedules
+from ..constructs import flows, iwae, mog, schedules
 from ..model import ir
 from ..model.graph import (Average, Detached, Expert, Joint, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
                            WeightedPoE)
@@ -43,6 +43,10 @@ def definition(program: Program, key: str) -> str:
     if refine.is_iterative(node):
         return refine.definition(program, key)
     free = g.has_layout and not g.node_latents(key)       # a prior valid on every latent, at its size
+    for construct in (flows, mog):               # flow(...), mog(...): their own math
+        text = construct.definition(program, key)
+        if text is not None:
+            return text
     if isinstance(node, NormalPrior):
         return "N(0, I) on every latent" if free else f"N(0, I_{D})"
     if isinstance(node, LaplacePrior):
@@ -170,7 +174,8 @@ def render_latex(ex: Explanation) -> str:
            "\\begin{align*}"]
     for key in g.nodes:
         if key in used:
-            out += latex_parts.definition_rows(p, key, conditioned) + _joint_latex(p, key)
+            out += (latex_parts.definition_rows(p, key, conditioned) + _joint_latex(p, key) + flows.latex_rows(p, key)
+                    + mog.latex_rows(p, key))
             node = g.nodes[key]
             out += refine.latex_lines(p, key) if refine.is_iterative(node) else []
     for obj in p.ir.objectives.values():

@@ -13,14 +13,15 @@ import torch
 from torch import Tensor
 
 from ..model import ir
-from ..model.graph import (Average, Detached, Expert, GradientOrigin, JointExpert, LaplacePrior, Mixture,
-                           ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure, members_of, mixture_parts)
+from ..model.graph import (Average, Detached, Expert, Flow, GradientOrigin, JointExpert, LaplacePrior, Mixture,
+                           MixturePrior, ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure, members_of,
+                           mixture_parts)
 from . import likelihoods
 from .batched import BatchedGroups, run_networks
 from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed,
                             laplace_prior, product_of_experts, standard_normal)
 from .iwae import iwae_value
-from . import latents as several, refine, stratified
+from . import flows, latents as several, mog, refine, stratified
 
 
 class TorchNoise:
@@ -106,6 +107,10 @@ class Evaluation:
             return self.gaussian(node.member).detach()
         if isinstance(node, (Refined, GradientOrigin)):
             return refine.infer(self, node)           # gradient steps: mmspec/lower/refine.py
+        if isinstance(node, Flow):
+            return flows.distribution(self, node)     # normalizing flow: mmspec/lower/flows.py
+        if isinstance(node, MixturePrior):
+            return mog.distribution(self.module, node, self.B, self.like)     # mmspec/lower/mog.py
         raise TypeError(f"{node!r} is not a Gaussian")
 
     def on_latent(self, key: str, latent: str):

@@ -14,7 +14,7 @@ from ..check import Program
 from ..compiled import LossOutput, ModalityInfo
 from ..explain.leaves import leaf_name
 from ..model import ir
-from ..model.graph import LaplacePrior, NormalPrior, closure
+from ..model.graph import Flow, LaplacePrior, MixturePrior, NormalPrior, closure
 from ..networks import output_link
 from ..constructs.schedules import shortfall
 from . import latents as several, likelihoods, refine, schedules
@@ -146,11 +146,16 @@ class CompiledSpec:
         return likelihoods.log_likelihood(mod.likelihood, self.links[modality], raw, x, scale, len(mod.shape))
 
     def prior(self, batch_size: int) -> DiagGaussian:
-        """The spec's data-free prior: N(0, I), or a Laplace prior when the spec declares one."""
+        """The spec's data-free prior: N(0, I), or the Laplace, mixture (mog) or flow prior it declares."""
         like = next(self.module.parameters())
         if self.graph.has_layout:           # every latent from its own prior
             return several.Concatenated(self.evaluation({"": like.new_zeros(batch_size)}), None)
         laplace = [n for k, n in self.graph.nodes.items() if isinstance(n, LaplacePrior) and k in self.graph.prior_keys]
+        learned = [k for k, n in self.graph.nodes.items() if isinstance(n, (MixturePrior, Flow))
+                   and k in self.graph.prior_keys and not self.graph.sees(k)]
+        if learned:                         # mog(...), flow(normal()): computed as in the loss, for a batch of this size
+            blank = {"": torch.zeros((batch_size, 1), device=like.device, dtype=like.dtype)}
+            return Evaluation(self.graph, self.module, self.links, blank).gaussian(learned[0])
         if laplace:
             return data_free_prior(laplace[0], self.module, batch_size, self.latent_dim, like)
         return standard_normal(batch_size, self.latent_dim, like)
@@ -167,7 +172,8 @@ class CompiledSpec:
         the latent to that prior."""
         used = closure(self.graph, [k for low in self.lowered.values() for l in low.leaves
                                     for k in l.distributions()])
-        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior)) for k in used):
+        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior, MixturePrior, Flow)) and not self.graph.sees(k)
+               for k in used):
             return True, ""
         return False, ("the objective never ties the latent to N(0, I) (its prior is data-dependent), "
                        "so sampling N(0, I) does not generate from the model")

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from ..model.graph import Expert, JointExpert, LaplacePrior, ModelGraph
 from ..networks import GaussianHeads, build_decoder, build_encoder, build_encoder_body
 from .batched import BatchedGroups
+from . import flows, mog
 from .refine import build_modules as build_refine_modules
 
 DEFAULT_JOINT_HIDDEN = (512,)
@@ -73,6 +74,8 @@ class SpecModule(nn.Module):
         refiners, origins = build_refine_modules(graph, d)
         self.refiners = nn.ModuleDict(refiners)
         self.origins = nn.ModuleDict(origins)
+        self.flows = nn.ModuleDict(flows.build_modules(graph, d))                 # flow(...) transforms
+        self.prior_mixtures = nn.ModuleDict(mog.build_modules(graph, d))          # mog(...) priors
 
     def use_batched(self, enabled: bool = True) -> "SpecModule":
         """Run encoders (and decoders) of identical architecture as one vmapped call each

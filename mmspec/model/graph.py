@@ -388,3 +388,42 @@ class ModelGraph:
         for member in members_of(node):
             out |= self.sees(member)
         return out
+
+
+# ---- normalizing flows and learned mixture priors (mmspec/constructs/flows.py, constructs/mog.py) ----
+
+@dataclass(frozen=True)
+class Flow(Node):
+    """A normalizing-flow distribution: z = T^{-1}(z0), z0 ~ base, with T a stack of masked
+    autoregressive transforms (zuko's MAF) owned by the declaration. Its density is exact:
+    log q(z) = log base(T(z)) + log |det dT/dz|. The base is any Gaussian or Laplace node."""
+    key: str
+    base: str
+    network: str                    # the declaration that owns the transforms, e.g. "qf[m0]"
+    transforms: int
+    hidden: tuple[int, ...]
+    latent: str | None = None
+    family: str = "flow"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (self.base,)
+
+    def parameter_group(self) -> str:
+        return f"flows.{self.network}"
+
+
+@dataclass(frozen=True)
+class MixturePrior(Node):
+    """A mixture of k diagonal Gaussians (or Laplace distributions) with trainable means, scales and
+    weights: p(z) = sum_c softmax(logits)_c N(z; mu_c, diag sigma_c^2) (CMVAE's clusters)."""
+    key: str
+    owner: str                      # the declaration that owns the parameters, e.g. "p"
+    components: int
+    learn: tuple[str, ...]          # which of means, scales, weights are trained
+    component_family: str = "gaussian"
+    latent: str | None = None
+    family: str = "mog"
+
+    def parameter_group(self) -> str:
+        return f"prior_mixtures.{self.owner}"

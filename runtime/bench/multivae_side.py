@@ -18,6 +18,8 @@ import functools
 import torch
 from torch import Tensor, nn
 
+from mmspec.model.graph import Flow
+
 from ..errors import RunError
 
 # spec model name prefix -> (MultiVae class, config class, config overrides)
@@ -33,6 +35,9 @@ SUPPORTED = {
     "mmvaeplus": ("MMVAEPlus", "MMVAEPlusConfig", {"K": 10, "prior_and_posterior_dist": "laplace_with_softmax",
                                                   "learn_shared_prior": False, "learn_modality_prior": True,
                                                   "loss": "dreg_looser"}),
+    # two-phase joint models: `loss` (epoch 1000) is their second phase, the specs' second stage
+    "jnf": ("JNF", "JNFConfig", {"warmup": 10}),
+    "telbo": ("TELBO", "TELBOConfig", {"warmup": 10}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -49,6 +54,9 @@ NOTES = {
     "mmvae": "MultiVae: IWAE-looser bound with K=1 and an MC KL; the spec: ELBO with the Jensen KL",
     "mmvaeplus": "same objective and gradient (tests/test_multivae_latents.py); MultiVae's DReG loss reports the "
                  "surrogate sum_k w~_k log w_k, the spec the bound; one encoder network per latent on both sides",
+    "jnf": "same objectives; MultiVae's second phase is -sum_m log qf_m(z), the spec's sum_m KL(qj || qf_m) (the "
+           "same gradient: qj is frozen)",
+    "telbo": "same objectives, except that MultiVae's unimodal KL reads the joint encoder's log-variance",
 }
 
 
@@ -153,7 +161,9 @@ def build(model) -> nn.Module:
         elif net.role == "joint_encoder":
             joint = JointEncoder(copy.deepcopy(module.joint_encoders[net.name]), d)
     cfg = getattr(models, cfg_name)(**_config(model, extra, d))
-    kwargs = {"joint_encoder": joint} if cls_name == "JMVAE" else {}
+    kwargs = {"joint_encoder": joint} if joint is not None else {}
+    if any(n.role == "flow" for n in g.networks.values()):
+        kwargs["flows"] = _flows(model)
     return getattr(models, cls_name)(cfg, encoders=encoders, decoders=_decoders(model), **kwargs)
 
 
@@ -202,6 +212,34 @@ def _config(model, extra: dict, latent_dim: int) -> dict:
                   uses_likelihood_rescaling=rescale is not None, rescale_factors=rescale)
     config.update({k: float(model.params[k]) for k in SHARED_PARAMS if k in model.params})
     return config
+
+
+def _flows(model) -> dict:
+    """JNF's per-modality flows: deep copies of the spec's flow(...) transforms behind pythae's BaseNF
+    interface (forward: the latent to the base's space with log|det J|; inverse: back)."""
+    from pythae.models.normalizing_flows.base import BaseNF, BaseNFConfig
+    *_, ModelOutput = _multivae()
+
+    class PythaeFlow(BaseNF):
+        def __init__(self, transform: nn.Module, dim: int):
+            super().__init__(BaseNFConfig(input_dim=(dim,)))
+            self.transform = transform
+
+        def forward(self, x, **kwargs):
+            out, ladj = self.transform(x)
+            return ModelOutput(out=out, log_abs_det_jac=ladj)
+
+        def inverse(self, y, **kwargs):
+            return ModelOutput(out=self.transform(y, inverse=True)[0])
+
+    g, out = model.graph, {}
+    for node in g.nodes.values():
+        if isinstance(node, Flow):
+            (modality,) = g.sees(node.key)
+            if modality in out:
+                raise RunError(f"modality {modality} has two flows; MultiVae's JNF has one per modality")
+            out[modality] = PythaeFlow(copy.deepcopy(model.module.flows[node.network]), model.latent_dim)
+    return out
 
 
 def loss(mv_model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
