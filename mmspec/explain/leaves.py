@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..constructs import iwae, stratified
 from ..model import ir
 from ..model.notation import conditioned
-from .latex import kl_estimator
+from .latex import kl_estimator, latent
 
 
 def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
@@ -15,7 +15,8 @@ def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
         if latex:
             q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
             how = "\\;(\\text{stratified})" if leaf.sampling == "stratified" else ""
-            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid z)\\right]{k}{how}"
+            z = latent(g.nodes[leaf.dist].latent or "z")          # z_{m} where each modality has its own
+            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid {z})\\right]{k}{how}"
         how = stratified.describe(program, leaf) if leaf.sampling == "stratified" else ""
         return f"E_{g.label(leaf.dist)}[log p(x_{leaf.target} | z)]{k}{how}"
     if isinstance(leaf, ir.IWAE):
