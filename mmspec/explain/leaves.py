@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..constructs import iwae, stratified
 from ..model import ir
 from ..model.notation import conditioned, decoder_args, from_priors
-from .latex import kl_estimator
+from .latex import kl_estimator, latent
 
 
 def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
@@ -15,7 +15,8 @@ def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
         if latex:
             q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
             how = "\\;(\\text{stratified})" if leaf.sampling == "stratified" else ""
-            args = decoder_args(g, leaf.target, True)
+            args = (decoder_args(g, leaf.target, True) if g.has_layout
+                    else latent(g.nodes[leaf.dist].latent or "z"))        # z_{m} where each modality has its own
             return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid {args})\\right]{k}{how}"
         how = stratified.describe(program, leaf) if leaf.sampling == "stratified" else ""
         drawn = from_priors(g, leaf.dist, leaf.target)

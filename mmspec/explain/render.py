@@ -170,29 +170,33 @@ def _cost_lines(ex: Explanation) -> list[str]:
 def render_latex(ex: Explanation) -> str:
     p, g = ex.program, ex.program.graph
     used = latex_parts.used_by_objectives(p)
-    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE,
-           "\\begin{align*}"]
+    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE]
+    definitions, defined = [], [k for k in g.nodes if k in used and latex_parts.definition_rows(p, k, conditioned)]
+    width = latex_parts.right_side_width([conditioned(p, k, True) for k in defined])
     for key in g.nodes:
         if key in used:
-            out += (latex_parts.definition_rows(p, key, conditioned) + _joint_latex(p, key) + flows.latex_rows(p, key)
-                    + mog.latex_rows(p, key))
+            definitions += (latex_parts.definition_rows(p, key, conditioned, width) + _joint_latex(p, key)
+                            + flows.latex_rows(p, key) + mog.latex_rows(p, key))
             node = g.nodes[key]
-            out += refine.latex_lines(p, key) if refine.is_iterative(node) else []
+            definitions += refine.latex_lines(p, key) if refine.is_iterative(node) else []
+    if definitions:
+        out += ["\\begin{align*}", *definitions, "\\end{align*}"]
+    out.append("\\begin{align*}")                  # its own block: a long definition does not push it right
     for obj in p.ir.objectives.values():
-        terms = obj.linear_terms()
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
         if stages.is_staged(p):
             sym = stages.objective_symbol(obj.name, obj.direction)
-        out.append(f"{sym} &= " + "".join(
-            f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}"
-            + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
-            for i, t in enumerate(terms)) + " \\\\")
+        terms = [f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}" for i, t in enumerate(obj.linear_terms())]
+        first, *rest = latex_parts.rows(terms, "", latex_parts.right_side_width([sym]))
+        out += [f"{sym} &= {first} \\\\"] + [f"  &\\quad{row} \\\\" for row in rest]
     out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
-    evaluation_only = [row for key in g.nodes if key not in used for row in latex_parts.definition_rows(p, key, conditioned)]
+    unused = [k for k in g.nodes if k not in used and latex_parts.definition_rows(p, k, conditioned)]
+    width = latex_parts.right_side_width([conditioned(p, k, True) for k in unused])
+    evaluation_only = [row for key in unused for row in latex_parts.definition_rows(p, key, conditioned, width)]
     if evaluation_only:
         out += ["% evaluation only: posteriors the infer rules give, which the objective does not use",
-                "\\begin{align*}", *evaluation_only, "\\end{align*}"]
+                latex_parts.EVALUATION_ONLY, "\\begin{align*}", *evaluation_only, "\\end{align*}"]
     out += stages.latex_lines(p) if stages.is_staged(p) else []
     return "\n".join(out)
 
