@@ -29,6 +29,13 @@ def pair_count_auroc(y: np.ndarray, score: np.ndarray) -> float:
     return wins / (len(pos) * len(neg))
 
 
+def hand_average_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """Mean over the positives of the precision among the items scored at least as high (no ties here)."""
+    order = np.argsort(-score)
+    hits = np.cumsum(y[order])
+    return float(np.mean([hits[i] / (i + 1) for i in range(len(y)) if y[order][i] == 1]))
+
+
 def _attributes(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """[N, 3]: x > 0 (separable), x plus noise > 0 (overlapping), a constant."""
     noisy = (x + rng.normal(0, 1.0, x.shape) > 0).astype(np.int64)
@@ -44,12 +51,13 @@ def test_auroc_of_a_one_dimensional_probe_is_the_latent_s_own_auroc():
     rng = np.random.default_rng(0)
     x_train, x_test = _separated(400, rng), _separated(300, rng)
     a_train, a_test = _attributes(x_train, rng), _attributes(x_test, rng)
-    acc, auc = attribute_scores(x_train[:, None], a_train[:, 1], x_test[:, None], a_test[:, 1])
+    acc, auc, ap = attribute_scores(x_train[:, None], a_train[:, 1], x_test[:, None], a_test[:, 1])
     assert auc == pytest.approx(pair_count_auroc(a_test[:, 1], x_test), abs=1e-12)
+    assert ap == pytest.approx(hand_average_precision(a_test[:, 1], x_test), abs=1e-12)
     assert auc == pytest.approx(roc_auc_score(a_test[:, 1], x_test), abs=1e-12)
     assert 0.6 < auc < 0.95 and 0.5 < acc < 0.95            # noisy: neither chance nor perfect
-    acc, auc = attribute_scores(x_train[:, None], a_train[:, 0], x_test[:, None], a_test[:, 0])
-    assert acc == 1.0 and auc == 1.0
+    acc, auc, ap = attribute_scores(x_train[:, None], a_train[:, 0], x_test[:, None], a_test[:, 0])
+    assert acc == 1.0 and auc == 1.0 and ap == pytest.approx(1.0)
 
 
 def test_a_constant_attribute_has_no_auroc_and_is_left_out_of_the_mean():
@@ -59,7 +67,7 @@ def test_a_constant_attribute_has_no_auroc_and_is_left_out_of_the_mean():
     out = probe_attributes({("v",): torch.tensor(x_train)[:, None]}, a_train,
                            {("v",): torch.tensor(x_test)[:, None]}, a_test, NAMES)
     assert out["auroc"]["v"]["flat"] is None and out["accuracy"]["v"]["flat"] == 1.0
-    assert out["undefined_auroc"] == {"v": ["flat"]}
+    assert out["undefined_auroc"] == {"v": ["flat"]} and out["average_precision"]["v"]["flat"] is None
     accs, aucs = out["accuracy"]["v"], out["auroc"]["v"]
     assert out["mean_accuracy"]["v"] == pytest.approx(sum(accs.values()) / 3)
     assert out["mean_auroc"]["v"] == pytest.approx((aucs["sep"] + aucs["noisy"]) / 2)
@@ -71,12 +79,12 @@ def test_a_many_valued_attribute_gets_the_one_vs_rest_macro_auroc():
     rng = np.random.default_rng(2)
     y = np.repeat([0, 1, 2], 50)
     x = (y * 4.0 + rng.normal(0, 0.3, y.size))[:, None]
-    acc, auc = attribute_scores(x, y, x, y)
-    assert acc == 1.0 and auc == pytest.approx(1.0)
+    acc, auc, ap = attribute_scores(x, y, x, y)
+    assert acc == 1.0 and auc == pytest.approx(1.0) and ap == pytest.approx(1.0)
     y_mixed = y.copy()
     y_mixed[rng.choice(150, 40, replace=False)] = 1
-    acc, auc = attribute_scores(x, y_mixed, x, y_mixed)
-    assert auc < 0.99
+    acc, auc, ap = attribute_scores(x, y_mixed, x, y_mixed)
+    assert auc < 0.99 and ap < 0.99
 
 
 # ---- through the evaluation suite ------------------------------------------------------------
@@ -223,5 +231,6 @@ def test_the_report_shows_every_attribute_and_the_means():
     text = markdown(res)
     probe = res["attribute_probe"]
     assert "Attribute probes (seed 004 Figure 14)" in text
-    assert f"| noisy | {probe['accuracy']['a']['noisy']:.3f} / {probe['auroc']['a']['noisy']:.3f} |" in text
-    assert "| flat | 1.000 / n/a |" in text
+    assert (f"| noisy | {probe['accuracy']['a']['noisy']:.3f} / {probe['auroc']['a']['noisy']:.3f} / "
+            f"{probe['average_precision']['a']['noisy']:.3f} |") in text
+    assert "| flat | 1.000 / n/a / n/a |" in text
