@@ -193,10 +193,12 @@ def mmvaeplus(r, P):
 
 
 def smvgon(r, P):
-    """SMVAE with q_L from one gradient step at the origin of q_L's own (rescaled) ELBO."""
+    """SMVAE with q_L from one gradient step at the origin of q_L's own (rescaled) ELBO, times the
+    spec's `step` where it has one (z0' = grad of step * ELBO; smvgon_celeba)."""
     def own_elbo(q, key):
         return r.rec(q, key, r.mods, r.rescale) - r.kl(q, r.prior())
-    ql = r.gradient_origin("ql", lambda q0: own_elbo(q0, "ql(z0)"))
+    step = P.get("step", 1.0)
+    ql = r.gradient_origin("ql", lambda q0: step * own_elbo(q0, "ql(z0)"))
     S = subsets(r.mods)
     return own_elbo(ql, "ql") - P["beta"] / 2 ** r.M * sum(r.kl(r.poe([r.enc(f"q[{m}]", m) for m in s]), ql) for s in S)
 

@@ -32,7 +32,7 @@ QUICK_DEFAULTS = {"epochs": 1, "standin": 1024, "eval_samples": 500, "probe_samp
 
 # The top-level keys of a run's results.json that a metric path may start with.
 RESULT_KEYS = ("coherence", "latent_probe", "likelihood", "levenshtein", "classifier_frechet", "fid",
-               "cosine", "refinement_curve", "classifiers", "run")
+               "cosine", "refinement_curve", "classifiers", "run", "attribute_probe")
 
 
 @dataclass(frozen=True)
