@@ -85,6 +85,7 @@ class DataDecl:
     split: SplitDecl | None = None
     memory: str = "auto"
     memory_span: Span | None = None
+    workers: int | None = None          # DataLoader workers for streamed data (None: automatic)
     spec_file: str = "<spec>"
     span: Span = field(default_factory=Span.unknown)
     problems: tuple[tuple[str, Span, str | None], ...] = ()     # clause mistakes found while parsing

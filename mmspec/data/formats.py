@@ -124,6 +124,20 @@ def read(source: Source, folder: Path, rows: np.ndarray | None = None):
     return _READERS[file_format(path)].read(source, path, rows)
 
 
+def lazy_location(source: Source, folder: Path) -> tuple[str, Path, str | None] | None:
+    """Where a source can be read row by row without loading it: ("npy", path, None) or
+    ("hdf5", path, dataset name); None for formats that are read whole (npz, tables, text)."""
+    path = _path(source, folder)
+    fmt = file_format(path)
+    if fmt == "npy":
+        return ("npy", path, None)
+    if fmt == "hdf5":
+        h5, _, name = _Hdf5._open(source, path)
+        h5.close()
+        return ("hdf5", path, name)
+    return None
+
+
 def _fail(source: Source, message: str) -> DataFileError:
     return DataFileError(message, source.span)
 
