@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from runtime.data.errors import DataError
 from runtime.data.text import one_hot
 
 WORKERS_ENV = "MMSPEC_DATA_WORKERS"
@@ -133,8 +134,6 @@ def decode_image(path: Path, channels: int, size: tuple[int, int], fit: str = "e
     """uint8 [C, H, W] of one image file (see `ImageRows`); a bad file is a DataError naming it."""
     from PIL import Image
 
-    from runtime.data.errors import DataError
-
     h, w = size
     try:
         with Image.open(path) as im:
@@ -212,9 +211,12 @@ class _EpochReads(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.order) // self.size
 
-    def __getitem__(self, b: int) -> tuple[np.ndarray, dict[str, Tensor]]:
+    def __getitem__(self, b: int) -> tuple[np.ndarray, dict[str, Tensor] | DataError]:
         items = self.order[b * self.size:(b + 1) * self.size]
-        return torch.from_numpy(items), {m: s.read(items) for m, s in self.stores.items()}
+        try:
+            return torch.from_numpy(items), {m: s.read(items) for m, s in self.stores.items()}
+        except DataError as err:              # raised again by the training process, message intact
+            return torch.from_numpy(items), err
 
 
 def _as_read(batch):
@@ -239,6 +241,8 @@ class _ReadAhead:
             nxt = next(self.batches, None)
             if nxt is None:
                 return None
+            if isinstance(nxt[1], DataError):
+                raise nxt[1]
             self.items, self.raw = nxt[0].numpy(), dict(nxt[1])
         if self.items.shape != items.shape or not np.array_equal(self.items, items):
             return None               # not the batch read ahead: read it directly (never a wrong batch)
