@@ -276,7 +276,9 @@ def _arrow_kind(arrow_type) -> str:
 
 
 class _Table:
-    """CSV/TSV (pyarrow.csv, streamed for the header) and Parquet (the footer's schema)."""
+    """CSV/TSV (pyarrow.csv, streamed for the header) and Parquet (the footer's schema). An empty CSV
+    cell is a missing value (null) in every column, strings included, so an empty label is reported
+    instead of becoming a class named ''. (pyarrow skips blank lines.)"""
 
     @staticmethod
     def _is_parquet(path: Path) -> bool:
@@ -301,7 +303,8 @@ class _Table:
                 return meta.schema_arrow, meta.metadata.num_rows
             import pyarrow.csv as pcsv
 
-            reader = pcsv.open_csv(path, parse_options=cls._csv_options(path))
+            reader = pcsv.open_csv(path, parse_options=cls._csv_options(path),
+                                   convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
             rows = sum(batch.num_rows for batch in reader)
             return reader.schema, rows
         except (pa.ArrowInvalid, OSError) as exc:
@@ -351,7 +354,8 @@ class _Table:
                 import pyarrow.csv as pcsv
 
                 table = pcsv.read_csv(path, parse_options=cls._csv_options(path),
-                                      convert_options=pcsv.ConvertOptions(include_columns=columns))
+                                      convert_options=pcsv.ConvertOptions(include_columns=columns,
+                                                                          strings_can_be_null=True))
         except (pa.ArrowInvalid, OSError) as exc:
             raise _fail(source, f"{path}: not a readable table ({exc})") from None
         return {c: table.column(c).to_numpy(zero_copy_only=False) for c in columns}

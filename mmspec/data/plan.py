@@ -271,8 +271,10 @@ def _item_count(plan: DataPlan) -> None:
         if n is None:
             n, reference = hdr.n_items, hdr.what
         elif hdr.n_items != n:
+            blank = (" (a CSV's blank lines are skipped, so an empty cell in a one-column CSV is a lost row)"
+                     if hdr.fmt == "table" and hdr.path.suffix.lower() in (".csv", ".tsv") else "")
             plan.fail(f"{hdr.what} has {hdr.n_items} items, but {reference} has {n}: every source needs "
-                      f"one row per item, in the same order", span)
+                      f"one row per item, in the same order{blank}", span)
     plan.n_items = n
 
 
