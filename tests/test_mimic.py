@@ -122,7 +122,7 @@ def test_pairs_labels_and_subject_split(tree):
         seen += [p[:2] for p in want]
     assert sorted(seen) == sorted(p[:2] for p in pairs)                # every pair in exactly one split
     assert ds.attribute_names == list(LABELS)
-    assert "1 studies without a frontal or a lateral view left out" in ds.banner()
+    assert "1 study without a frontal or a lateral view left out" in ds.banner()
 
 
 def test_streamed_equals_resident_with_workers(tree):
@@ -178,3 +178,26 @@ def test_layout_clause_mistakes(tree):
                 "gives the modality 'lateral'")
     check_error(own_spec(root / "bad.mms", BLOCK.replace("mimic_cxr", "mimic"), MODS, evaluate="elbo"),
                 "unknown data layout 'mimic'", line=4)
+
+
+def test_a_corrupt_jpeg_is_named_with_the_spec_line(tree):
+    """Resident: `run` fails before writing anything. Streamed: the worker that meets it reports the
+    same located message through the training process (no worker traceback)."""
+    from runtime.data.errors import DataError
+    from runtime.data.streaming import read_ahead
+
+    root, _ = tree
+    jpeg = next((root / "mimic").rglob("d05.jpg"))
+    jpeg.write_bytes(jpeg.read_bytes()[:100])
+    spec = own_spec(root / "cxr.mms", BLOCK, MODS, evaluate="elbo")
+    out = root / "run"
+    result = cli("run", spec, "--out", out, "--device", "cpu", "--epochs", "1")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cxr.mms:4:5:" in result.output and "d05.jpg: cannot read this image" in result.output
+    assert not out.exists()
+    streamed = _load(spec, memory="stream")
+    n = streamed.split_size("train")
+    with pytest.raises(DataError) as err, read_ahead(streamed, "train", torch.arange(n), n, workers=2):
+        streamed.batch("train", torch.arange(n))
+    assert "cxr.mms:4:5: " in str(err.value)
+    assert "d05.jpg" in str(err.value) and "Traceback" not in str(err.value)

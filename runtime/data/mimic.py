@@ -36,7 +36,8 @@ def load_mimic(plan: DataPlan, declared: dict[str, Declared], device: torch.devi
     rows = split_rows(plan)
     files = {"frontal": index.frontal, "lateral": index.lateral}
     item_rows = {"frontal": index.pair_frontal, "lateral": index.pair_lateral}
-    sources = {m: streaming.ImageRows(files[m], declared[m].shape[0], tuple(declared[m].shape[1:]), FIT)
+    where = plan.decl.where(plan.decl.layout_span)
+    sources = {m: streaming.ImageRows(files[m], declared[m].shape[0], tuple(declared[m].shape[1:]), FIT, where)
                for m in MODALITIES}
     total = sum(int(np.prod(s.shape)) for s in sources.values())
     resident, why = residency.choose(total, device, memory)
@@ -61,8 +62,8 @@ def load_mimic(plan: DataPlan, declared: dict[str, Declared], device: torch.devi
     notes = [why,
              f"{len(index.studies)} frontal-lateral pairs of {index.studies_used} studies, "
              f"{np.unique(index.subjects).size} subjects"
-             + (f"; {index.skipped_studies} studies without a frontal or a lateral view left out "
-                f"(`skip unpaired`)" if index.skipped_studies else ""),
+             + (f"; {index.skipped_studies} {'study' if index.skipped_studies == 1 else 'studies'} without a "
+                f"frontal or a lateral view left out (`skip unpaired`)" if index.skipped_studies else ""),
              "split by subject: " + ", ".join(f"{s} {len(r)} pairs" for s, r in rows.items())
              + f" (seed {plan.decl.split.seed})"]
     ds = MultimodalDataset(plan.decl.name, modalities, ["0", "1"], splits, notes=notes,

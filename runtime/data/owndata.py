@@ -75,10 +75,7 @@ def load_own(decl: DataDecl, declared: dict[str, Declared], *, data_root=None, f
     try:
         if plan.index is not None:                   # a known file layout (`layout mimic_cxr`)
             from runtime.data.mimic import load_mimic
-            try:
-                return load_mimic(plan, declared, device, memory or decl.memory)
-            except DataError as err:                 # an unreadable image: at the layout clause
-                raise DataFileError(str(err), decl.layout_span) from None
+            return load_mimic(plan, declared, device, memory or decl.memory)
         return _Loader(plan, cache_dir).load(device, memory or decl.memory)
     except DataFileError as err:
         raise located(decl, err) from None

@@ -108,10 +108,12 @@ class H5Rows(_Lazy):
 class ImageRows:
     """Image files decoded per read into uint8 [n, C, H, W]: grey (C = 1) or RGB, either of the
     declared size exactly (`fit` "exact": another size is an error naming the file) or centre-cropped
-    to a square and resized to it (`fit` "center_crop", Pillow's bilinear filter)."""
+    to a square and resized to it (`fit` "center_crop", Pillow's bilinear filter). An unreadable file
+    is a DataError naming it and `where` (the spec line), also when a DataLoader worker read it."""
 
-    def __init__(self, files, channels: int, size: tuple[int, int], fit: str = "exact"):
+    def __init__(self, files, channels: int, size: tuple[int, int], fit: str = "exact", where: str = ""):
         self.files, self.channels, self.size, self.fit = [Path(f) for f in files], channels, tuple(size), fit
+        self.where = where          # the spec location that declared the images, for error messages
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -126,7 +128,10 @@ class ImageRows:
         picked = self.files[rows] if isinstance(rows, slice) else [self.files[int(r)] for r in np.asarray(rows)]
         out = np.empty((len(picked), self.channels, *self.size), dtype=np.uint8)
         for i, path in enumerate(picked):
-            out[i] = decode_image(path, self.channels, self.size, self.fit)
+            try:
+                out[i] = decode_image(path, self.channels, self.size, self.fit)
+            except DataError as err:
+                raise DataError(f"{self.where}: {err}" if self.where else str(err)) from None
         return out
 
 
