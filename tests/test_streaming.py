@@ -139,3 +139,25 @@ def test_workers_clause_and_banner(tmp_path, cache, monkeypatch):
     _, data = _load(spec, cache_dir=cache)
     assert "streamed from disk" in data.banner() and "> 100 B" in data.banner()
     assert "no DataLoader workers" in data.banner()
+
+
+def test_image_rows_decode_what_was_written_in_threads_and_in_a_worker(tmp_path):
+    """ImageRows against the pixels written (PNG is lossless): a large read (threads), a read in
+    DataLoader workers (one thread each), a centre crop of a wider image."""
+    from PIL import Image
+
+    from runtime.data.streaming import THREADED_READ, ImageRows
+
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (THREADED_READ + 6, 4, 6), dtype=np.uint8)
+    files = []
+    for i, p in enumerate(pixels):
+        files.append(tmp_path / f"i{i:03d}.png")
+        Image.fromarray(p).save(files[-1])
+    rows = ImageRows(files, 1, (4, 6))
+    order = rng.permutation(len(files))
+    assert np.array_equal(rows[order], pixels[order][:, None])
+    loader = torch.utils.data.DataLoader(rows, batch_size=None, sampler=[order[:9], order[9:20]], num_workers=2)
+    assert np.array_equal(torch.cat(list(loader)).numpy(), pixels[order[:20]][:, None])
+    wide = ImageRows(files[:3], 1, (4, 4), fit="center_crop")          # 6 wide -> columns 1..4
+    assert np.array_equal(wide[np.arange(3)], pixels[:3, None, :, 1:5])

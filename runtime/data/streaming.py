@@ -32,6 +32,7 @@ from runtime.data.text import one_hot
 
 WORKERS_ENV = "MMSPEC_DATA_WORKERS"
 PREFETCH_BATCHES = 2                  # batches each worker reads ahead
+THREADED_READ = 64                    # ImageRows reads of this many files decode in threads (not in workers)
 
 
 def default_workers() -> int:
@@ -127,11 +128,22 @@ class ImageRows:
     def __getitem__(self, rows) -> np.ndarray:
         picked = self.files[rows] if isinstance(rows, slice) else [self.files[int(r)] for r in np.asarray(rows)]
         out = np.empty((len(picked), self.channels, *self.size), dtype=np.uint8)
-        for i, path in enumerate(picked):
+
+        def one(i: int) -> None:
             try:
-                out[i] = decode_image(path, self.channels, self.size, self.fit)
+                out[i] = decode_image(picked[i], self.channels, self.size, self.fit)
             except DataError as err:
                 raise DataError(f"{self.where}: {err}" if self.where else str(err)) from None
+
+        threads = 1 if torch.utils.data.get_worker_info() is not None else min(8, os.cpu_count() or 1)
+        if threads > 1 and len(picked) >= THREADED_READ:     # evaluation, resident loading: decode in threads
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(one, range(len(picked))))
+        else:                                                  # a DataLoader worker: one process, one thread
+            for i in range(len(picked)):
+                one(i)
         return out
 
 
