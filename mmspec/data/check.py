@@ -36,6 +36,9 @@ def check_data(data: DataDecl | str, data_span: Span, declared: dict[str, Declar
     plan = inspect_data(data, declared, data_root)
     for problem in plan.problems:
         sink.error(problem.message, problem.span or data.span, hint=problem.hint)
+    if data.layout is not None:                      # the layout gives modalities, labels and items
+        _check_split_given(data, sink)
+        return plan
     if data.attributes is None:
         for metric, span in metrics.items():
             if metric in ATTRIBUTE_METRICS:
@@ -49,15 +52,20 @@ def check_data(data: DataDecl | str, data_span: Span, declared: dict[str, Declar
                            hint=f"add `label NAME from \"FILE\"[\"COLUMN\"]` (or `attributes from ...`) to "
                                 f"the data block on line {data.span.line}")
     if data.split is None:
-        sink.error("the data block has no split", data.span,
-                   "`split train 0.8, test 0.2 seed 0`, `split from \"FILE\"[\"COLUMN\"]`, or "
-                   "`split train from \"FILE\", test from \"FILE\"`")
+        _check_split_given(data, sink)
     elif data.split.kind == "indices" and not plan.problems:
         try:
             split_rows(plan)
         except DataFileError as err:
             sink.error(err.message, err.span or data.split.span)
     return plan
+
+
+def _check_split_given(data: DataDecl, sink: DiagnosticSink) -> None:
+    if data.split is None:
+        sink.error("the data block has no split", data.span,
+                   "`split train 0.8, test 0.2 seed 0`, `split from \"FILE\"[\"COLUMN\"]`, or "
+                   "`split train from \"FILE\", test from \"FILE\"`")
 
 
 def check_program_data(program, data_root=None, folder=None) -> DataPlan | None:
