@@ -157,8 +157,7 @@ def test_latents_of_different_sizes_need_the_decoders_inputs():
     assert "latents of different sizes" in text and ":8:" in text
 
 
-def test_mmvaeplus_spec_checks_explains_and_trains_briefly(tmp_path):
-    from runtime.cli import run
+def test_mmvaeplus_explain_shows_the_latents_each_decoder_reads():
     from mmspec.explain import Explanation, render_latex, render_text
     program = check_spec(ROOT / "specs" / "mmvaeplus_polymnist.mms")
     shown = render_text(Explanation.of(program))
@@ -166,8 +165,16 @@ def test_mmvaeplus_spec_checks_explains_and_trains_briefly(tmp_path):
     assert "q[m0](z, w[m0] | x_m0) = qz[m0](z | x_m0) · qw[m0](w[m0] | x_m0)" in shown
     assert "p(x_m2|z, w[m2])" in shown
     assert "qz_{\\mathrm{m0}}(z \\mid x_{\\mathrm{m0}}) \\, qw_{\\mathrm{m0}}" in render_latex(Explanation.of(program))
+    dmvae = render_text(Explanation.of(check_spec(ROOT / "specs" / "dmvae_polymnist.mms")))
+    assert "E_u[m1][log p(x_m4 | z, w[m4])]" in dmvae and "-         6 · KL(qw[m0] ‖ p)" in dmvae
+
+
+@pytest.mark.slow          # ~1 min each (31 subsets evaluated); test_spec_losses runs every spec briefly by default
+@pytest.mark.parametrize("name", ["mmvaeplus_polymnist", "dmvae_polymnist"])
+def test_spec_with_several_latents_trains_and_evaluates_briefly(name, tmp_path):
+    from runtime.cli import run
     out = tmp_path / "run"
-    result = CliRunner().invoke(run, [str(ROOT / "specs" / "mmvaeplus_polymnist.mms"), "--out", str(out),
+    result = CliRunner().invoke(run, [str(ROOT / "specs" / f"{name}.mms"), "--out", str(out),
                                       "--set", "dim=4", "--set", "wdim=3", "--device", "cpu", "--source", "standin",
                                       "--standin-size", "32", "--epochs", "1", "--eval-samples", "16",
                                       "--probe-samples", "32", "--iw-samples", "2", "--classifier-steps", "5"])

@@ -33,6 +33,7 @@ SUPPORTED = {
     "mmvaeplus": ("MMVAEPlus", "MMVAEPlusConfig", {"K": 10, "prior_and_posterior_dist": "laplace_with_softmax",
                                                   "learn_shared_prior": False, "learn_modality_prior": True,
                                                   "loss": "dreg_looser"}),
+    "dmvae": ("DMVAE", "DMVAEConfig", {}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -49,6 +50,8 @@ NOTES = {
     "mmvae": "MultiVae: IWAE-looser bound with K=1 and an MC KL; the spec: ELBO with the Jensen KL",
     "mmvaeplus": "same objective and gradient (tests/test_multivae_latents.py); MultiVae's DReG loss reports the "
                  "surrogate sum_k w~_k log w_k, the spec the bound; one encoder network per latent on both sides",
+    "dmvae": "same objective (tests/test_multivae_latents.py); MultiVae draws the private latents afresh in each "
+             "of its M + 1 ELBOs, the spec once per step; MultiVae's PoE has no 1e-8 on the variances",
 }
 
 
@@ -182,7 +185,11 @@ def _build_multilatent(model, cls_name: str, cfg_name: str, extra: dict) -> nn.M
             nets[node.modality][role] = copy.deepcopy(module.encoders[node.network])
     encoders = {m: MultiLatentEncoder(n["shared"], n["private"]) for m, n in nets.items()}
     config = _config(model, extra, shared[0].dim)
-    config["modalities_specific_dim"] = private[0].dim
+    if cls_name == "DMVAE":          # per-modality sizes and private KL weights
+        config["modalities_specific_dim"] = {m: private[0].dim for m in g.modalities}
+        config["modalities_specific_betas"] = {m: float(model.params.get("private_beta", 1.0)) for m in g.modalities}
+    else:
+        config["modalities_specific_dim"] = private[0].dim
     mv = getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoders=encoders, decoders=_decoders(model))
     with torch.no_grad():                # learned private priors: the spec's initial scales
         for m in g.modalities:
