@@ -152,6 +152,14 @@ def test_mistakes_with_several_latents_are_located(edit, message, line):
     assert message in text and f":{line}:" in text, text
 
 
+def test_constructs_that_need_one_latent_say_so():
+    mix = TWO.replace("maximize rec(q[a] -> b, k=K)", "posterior mix = moe(q[*])\nmaximize rec(mix -> *, sampling=stratified)")
+    assert "describe several latents" in _error(mix)
+    refined = TWO.replace("posterior q[m] = (qz[m], qw[m])",
+                          "posterior q[m] = (qz[m], qw[m])\nposterior r2 = refine(qz[a], maximize=elbo(r2 -> a), steps=2)")
+    assert "needs a spec whose decoders read one latent" in _error(refined)
+
+
 def test_latents_of_different_sizes_need_the_decoders_inputs():
     text = _error(TWO.replace(", from (z, w[a])", "").replace(", from (w[b], z)", ""))
     assert "latents of different sizes" in text and ":8:" in text

@@ -322,6 +322,9 @@ class Elaborator:
         if f == "encoder":
             return self.encoder(call, env, owner, on)
         if f in refine.FUNCS:
+            if self.g.has_layout:       # its update networks and iterates have one latent's size
+                self.fail(f"{f}(...) needs a spec whose decoders read one latent", call,
+                          hint="drop the `from ...` clauses (one latent), or refine elsewhere")
             return refine.elaborate(self, call, env, owner, on)
         if f == "sg":
             if len(call.args) != 1 or call.kwargs:
