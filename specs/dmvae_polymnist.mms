@@ -5,7 +5,7 @@
 # note: M + 1 ELBOs: the shared latent from the PoE of the prior and every shared expert, and from each shared expert alone; each decodes every modality m from (z, w[m]) with w[m] from m's private posterior, and each has every private KL (so they count M + 1 times)
 # note: MultiVae draws the private latents afresh in each of the M + 1 ELBOs, mmspec once per step for all of them: the same expectation
 # note: mmspec's PoE adds 1e-8 to each expert's variance (the MoPoE code), MultiVae's stable_poe does not
-# note: encoders: one network per latent (qz[m] and qw[m]); MultiVae's encoders have one body with two pairs of heads
+# note: encoders: one network per modality with heads for z and for w[m] (MultiVae's multi-latent encoders)
 
 model dmvae_polymnist
 data polymnist
@@ -22,8 +22,9 @@ modality m2: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z
 modality m3: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z, w[m3])
 modality m4: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z, w[m4])
 
-posterior qz[m] = encoder(m) on z
-posterior qw[m] = encoder(m) on w[m]
+posterior q[m] = encoder(m) on (z, w[m])     # one network, heads for z and w[m]
+posterior qz[m] = q[m] on z
+posterior qw[m] = q[m] on w[m]
 posterior joint = poe(p, qz[*])
 posterior c = (joint, qw[*])                 # shared from the joint, every private latent from its own posterior
 posterior u[m] = (qz[m], qw[*])              # shared from one modality alone

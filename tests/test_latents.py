@@ -160,6 +160,27 @@ def test_constructs_that_need_one_latent_say_so():
     assert "needs a spec whose decoders read one latent" in _error(refined)
 
 
+def test_one_encoder_over_several_latents_and_its_factors():
+    """`encoder(m) on (z, w[m])`: one network whose heads give z's then w[m]'s parameters; `q[m] on w[m]`
+    is its factor (the same numbers as the heads' slice)."""
+    text = TWO.replace("posterior qz[m] = encoder(m) on z\nposterior qw[m] = encoder(m) on w[m]\n"
+                       "posterior q[m] = (qz[m], qw[m])",
+                       "posterior q[m] = encoder(m) on (z, w[m])\nposterior qz[m] = q[m] on z\n"
+                       "posterior qw[m] = q[m] on w[m]")
+    model = _model(text=text)
+    assert set(model.module.encoders) == {"q[a]", "q[b]"}
+    batch = tiny_batch(model.modalities, batch=2)
+    mu, logvar = model.module.encoders["q[b]"](batch["b"])
+    assert mu.shape == (2, 5)
+    post = model.encode(batch, ["a", "b"])                  # (moe(qz[a], qz[b]), qw[a], qw[b])
+    torch.testing.assert_close(post.mean[:, 5:], mu[:, 3:])  # w[b] is the last block of the whole vector
+    assert model.loss(batch, FixedNoise()).loss.isfinite()
+    bad = text.replace("posterior qw[m] = q[m] on w[m]", "posterior qw[m] = q[m] on w[a]")
+    assert "describes z, w[b], not w[a]" in _error(bad)
+    bad = text.replace("posterior q[m] = encoder(m) on (z, w[m])", "posterior q[m] = moe(qz[a]) on (z, w[m])")
+    assert "only an encoder(m) can be declared on several latents" in _error(bad)
+
+
 def test_latents_of_different_sizes_need_the_decoders_inputs():
     text = _error(TWO.replace(", from (z, w[a])", "").replace(", from (w[b], z)", ""))
     assert "latents of different sizes" in text and ":8:" in text
@@ -170,9 +191,10 @@ def test_mmvaeplus_explain_shows_the_latents_each_decoder_reads():
     program = check_spec(ROOT / "specs" / "mmvaeplus_polymnist.mms")
     shown = render_text(Explanation.of(program))
     assert "decoder reads (z, w[m3])" in shown and "w[m3] ~ r[m3]" in shown
-    assert "q[m0](z, w[m0] | x_m0) = qz[m0](z | x_m0) · qw[m0](w[m0] | x_m0)" in shown
+    assert "q[m0](z, w[m0] | x_m0) = Laplace(μ, b)" in shown and "heads for z (32) then w[m0] (32)" in shown
+    assert "qw[m0](w[m0] | x_m0) = the factor on w[m0] of q[m0](z, w[m0] | x_m0)" in shown
     assert "p(x_m2|z, w[m2])" in shown
-    assert "qz_{\\mathrm{m0}}(z \\mid x_{\\mathrm{m0}}) \\, qw_{\\mathrm{m0}}" in render_latex(Explanation.of(program))
+    assert "q_{\\mathrm{m0}}(z, w_{\\mathrm{m0}} \\mid x_{\\mathrm{m0}})" in render_latex(Explanation.of(program))
     dmvae = render_text(Explanation.of(check_spec(ROOT / "specs" / "dmvae_polymnist.mms")))
     assert "E_u[m1][log p(x_m4 | z, w[m4])]" in dmvae and "-         6 · KL(qw[m0] ‖ p)" in dmvae
 

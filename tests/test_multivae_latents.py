@@ -95,9 +95,7 @@ def test_mmvaeplus_spec_and_multivae_have_the_same_dreg_gradients(multivae_noise
     g = model.graph
     checked = 0
     for m in g.modalities:
-        pairs = [(mv.decoders[m].net, model.module.decoders[m]),
-                 (mv.encoders[m].shared, model.module.encoders[f"qz[{m}]"]),
-                 (mv.encoders[m].private, model.module.encoders[f"qw[{m}]"])]
+        pairs = [(mv.decoders[m].net, model.module.decoders[m]), (mv.encoders[m].net, model.module.encoders[f"q[{m}]"])]
         for theirs, ours in pairs:
             for a, b in zip(theirs.parameters(), ours.parameters()):
                 assert b.grad is not None and a.grad is not None

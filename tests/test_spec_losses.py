@@ -168,15 +168,16 @@ def dmvae(r, P):
     times). One draw of each distribution, shared by the ELBOs (noise keyed by its name)."""
     g, mod = r.model.graph, r.model.module
     Dz, Dw = g.latent_size("z"), g.latent_size(f"w[{r.mods[0]}]")
-    qz = {m: mod.encoders[f"qz[{m}]"](r.batch[m]) for m in r.mods}
-    qw = {m: mod.encoders[f"qw[{m}]"](r.batch[m]) for m in r.mods}
+    heads = {m: mod.encoders[f"q[{m}]"](r.batch[m]) for m in r.mods}      # one network: z's outputs, then w[m]'s
+    qz = {m: (mu[:, :Dz], lv[:, :Dz]) for m, (mu, lv) in heads.items()}
+    qw = {m: (mu[:, Dz:], lv[:, Dz:]) for m, (mu, lv) in heads.items()}
     zeros = torch.zeros(r.B, Dz, dtype=r.like.dtype)
     std_z, std_w = (zeros, zeros), (torch.zeros(r.B, Dw, dtype=r.like.dtype),) * 2
 
     def draw(q, key, size):
         return q[0] + torch.exp(0.5 * q[1]) * r.noise.normal(key, (1, r.B, size), r.like)
 
-    w = {t: draw(qw[t], f"qw[{t}]", Dw) for t in r.mods}
+    w = {t: draw(qw[t], f"qw[{t}]", Dw) for t in r.mods}          # the factors' own draws
     private = sum(Ref.kl(qw[t], std_w) for t in r.mods)
 
     def elbo(q, key):
@@ -197,19 +198,22 @@ def mmvaeplus(r, P):
     K, g, mod = 10, r.model.graph, r.model.module
     Dz, Dw = g.latent_size("z"), g.latent_size(f"w[{r.mods[0]}]")
 
-    def head(name, m):
-        loc, raw = mod.encoders[name](r.batch[m])
-        return torch.distributions.Laplace(loc, torch.softmax(raw, -1) * raw.shape[-1] + 1e-6)
+    def heads(m):
+        """q[m]'s one network: the first Dz outputs are z's, the rest w[m]'s; softmax per latent."""
+        loc, raw = mod.encoders[f"q[{m}]"](r.batch[m])
+        return [torch.distributions.Laplace(l, torch.softmax(b, -1) * b.shape[-1] + 1e-6)
+                for l, b in ((loc[:, :Dz], raw[:, :Dz]), (loc[:, Dz:], raw[:, Dz:]))]
 
     def draw(dist, key, size):
         return dist.icdf(r.noise.uniform(key, (K, r.B, size), r.like))
 
-    qz = {m: head(f"qz[{m}]", m) for m in r.mods}
-    qw = {m: head(f"qw[{m}]", m) for m in r.mods}
+    qz, qw = {}, {}
+    for m in r.mods:
+        qz[m], qw[m] = heads(m)
     prior = torch.distributions.Laplace(0.0, 1.000001)
     total = 0
     for m in r.mods:
-        z, w = draw(qz[m], f"qz[{m}]", Dz), draw(qw[m], f"qw[{m}]", Dw)
+        z, w = draw(qz[m], f"q[{m}] on z", Dz), draw(qw[m], f"q[{m}] on w[{m}]", Dw)
         log_q = (torch.logsumexp(torch.stack([q.log_prob(z).sum(-1) for q in qz.values()]), 0) - math.log(r.M)
                  + qw[m].log_prob(w).sum(-1))
         log_w = prior.log_prob(z).sum(-1) + prior.log_prob(w).sum(-1) - log_q

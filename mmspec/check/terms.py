@@ -164,7 +164,8 @@ class TermBuilder:
         for d in (q, p):
             if several.is_joint(self.g, d):
                 self.fail(f"{self.g.label(d)} describes several latents: write the KL of each factor",
-                          call, "kl(qz[m] || p) + kl(qw[m] || r[m])")
+                          call, "kl(qz[m] || p) + kl(qw[m] || r[m])",
+                          "declare a factor as `posterior qw[m] = q[m] on w[m]`")
         self.check_same_latent(q, p, call)
         estimator = self.estimator(opts, q, p, call)
         if estimator == "mc" and "k" not in opts:
