@@ -128,3 +128,20 @@ def test_dmvae_spec_and_multivae_compute_the_same_loss(multivae_noise, tmp_path)
     for m in model.modalities:
         for a, b in zip(mv.decoders[m].net.parameters(), model.module.decoders[m].parameters()):
             torch.testing.assert_close(b.grad, a.grad, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["mmvaeplus_polymnist", "dmvae_polymnist"])
+def test_multivae_model_has_the_same_networks_and_trainable_parameters(name, tmp_path):
+    """Deep copies of the spec's networks; MMVAE+'s learned private prior scales (D_w each) on both
+    sides, its fixed shared prior not trained on either."""
+    pytest.importorskip("multivae")
+    from runtime.bench import multivae_side
+    torch.manual_seed(0)
+    model = compile_spec(_spec(name, tmp_path), {"dim": "4", "wdim": "3"})
+    mv = multivae_side.build(model)
+    assert multivae_side.network_count(mv) == multivae_side.spec_network_count(model)
+    trainable = lambda module: sum(p.numel() for p in module.parameters() if p.requires_grad)
+    assert trainable(mv) == trainable(model.module)
+    for m, enc in mv.encoders.items():
+        for p, q in zip(enc.net.parameters(), model.module.encoders[f"q[{m}]"].parameters()):
+            assert torch.equal(p, q) and p.data_ptr() != q.data_ptr()
