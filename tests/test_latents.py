@@ -141,6 +141,7 @@ def _error(text: str) -> str:
     ((", from (z, w[a])", ""), "does not say which latents it reads", 8),
     (("from (w[b], z)", "from (w[b], z, z)"), "a latent appears twice", 9),
     (("from (z, w[a])", "from (z, v[a])"), "expected a declared latent after 'from'", 8),
+    (("from (z, w[a])", "from (z, b)"), "'b' is a modality: a decoder reads latents", 8),
     (("prior r[m] = laplace(scale=learned, eps=0.1) on w[m]\n", ""), "has no data-free prior", 12),
     (("posterior q[m] = (qz[m], qw[m])", "posterior q[m] = (qz[m], qz[m])"), "two members of this joint", 12),
     (("- kl(qz[a] || p)", "- kl(q[a] || p)"), "describes several latents", 13),

@@ -25,6 +25,11 @@ def decoder_reads(elab, stmt: ast.ModalityStmt) -> tuple[str, ...]:
     if stmt.reads is None:
         return ()
     items = stmt.reads.items if isinstance(stmt.reads, ast.Tuple) else [stmt.reads]
+    for item in items:
+        if isinstance(item, ast.Name) and item.id in elab.g.modalities and item.id not in elab.g.latents:
+            elab.fail(f"'{item.id}' is a modality: a decoder reads latents", item, one_of(elab.g.layout()),
+                      "a decoder that also reads a modality's data (a conditional decoder, CVAE) is not "
+                      "in the language yet")
     reads = tuple(elab.latent_ref(item, Env({}), "after 'from'") for item in items)
     if len(set(reads)) != len(reads):
         elab.fail("a latent appears twice in what this decoder reads", stmt.reads)
