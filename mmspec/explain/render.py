@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from ..check import Program
 from ..constructs import flows, iwae, mog, schedules
 from ..model import ir
-from ..model.graph import (Average, Detached, Expert, Joint, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
-                           WeightedPoE)
+from ..model.graph import (Average, Detached, Expert, Joint, JointExpert, LaplacePrior, Marginal, Mixture, NormalPrior,
+                           PoE, WeightedPoE)
 from ..model.notation import conditioned, fmt
 from . import fold as explain_fold, latex as latex_parts
 from ..model.sets import subset_label
@@ -61,7 +61,11 @@ def definition(program: Program, key: str) -> str:
             else "N(μ, diag σ²)")
     if isinstance(node, Expert):
         net = g.modalities[node.modality].net.name
-        return f"{dist} from encoder {node.network} ({net}) of x_{node.modality}"
+        heads = (", heads for " + " then ".join(f"{l} ({g.latent_size(l)})" for l in node.latents)
+                 + (", softmax per latent" if node.family == "laplace" else "")) if node.latents else ""
+        return f"{dist} from encoder {node.network} ({net}) of x_{node.modality}{heads}"
+    if isinstance(node, Marginal):
+        return f"the factor on {node.latent} of {conditioned(program, node.members[0])}"
     if isinstance(node, JointExpert):
         return f"{dist} from a joint encoder {node.network} over {', '.join(node.modalities)}"
     members = [conditioned(program, m) for m in getattr(node, "members", ())]
