@@ -18,7 +18,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from mmspec.model.graph import Flow
+from mmspec.model.graph import Flow, MixturePrior
 
 from ..errors import RunError
 
@@ -36,6 +36,9 @@ SUPPORTED = {
                                                   "learn_shared_prior": False, "learn_modality_prior": True,
                                                   "loss": "dreg_looser"}),
     # two-phase joint models: `loss` (epoch 1000) is their second phase, the specs' second stage
+    # MMVAE+ with a clustered prior on z (`prior pz = mog(...) on z`); its cluster count comes from the spec
+    "cmvae": ("CMVAE", "CMVAEConfig", {"K": 10, "prior_and_posterior_dist": "laplace_with_softmax",
+                                        "learn_modality_prior": True, "loss": "dreg_looser"}),
     "jnf": ("JNF", "JNFConfig", {"warmup": 10}),
     "telbo": ("TELBO", "TELBOConfig", {"warmup": 10}),
 }
@@ -54,6 +57,8 @@ NOTES = {
     "mmvae": "MultiVae: IWAE-looser bound with K=1 and an MC KL; the spec: ELBO with the Jensen KL",
     "mmvaeplus": "same objective and gradient (tests/test_multivae_latents.py); MultiVae's DReG loss reports the "
                  "surrogate sum_k w~_k log w_k, the spec the bound; one encoder network per latent on both sides",
+    "cmvae": "same objective and gradient (tests/test_multivae_cmvae.py): MultiVae's expectation over q(c | z, X) is "
+             "the mixture prior's exact log density; DReG values differ as for mmvaeplus",
     "jnf": "same objectives; MultiVae's second phase is -sum_m log qf_m(z), the spec's sum_m KL(qj || qf_m) (the "
            "same gradient: qj is frozen)",
     "telbo": "same objectives, except that MultiVae's unimodal KL reads the joint encoder's log-variance",
@@ -152,7 +157,11 @@ def build(model) -> nn.Module:
     g, module, d = model.graph, model.module, model.latent_dim
     encoders, joint = {}, None
     if g.has_layout:
-        return _build_multilatent(model, cls_name, cfg_name, extra)
+        clusters = [n for n in g.nodes.values() if isinstance(n, MixturePrior)]
+        extra = dict(extra, number_of_clusters=clusters[0].components) if clusters else extra
+        mv = _build_multilatent(model, cls_name, cfg_name, extra)
+        _copy_clusters(model, mv, clusters)
+        return mv
     for net in g.networks.values():
         if net.role == "encoder":
             if net.modalities[0] in encoders:
@@ -201,6 +210,26 @@ def _build_multilatent(model, cls_name: str, cfg_name: str, extra: dict) -> nn.M
             if owner in module.prior_logits and m in getattr(mv, "logvars_priors", {}):
                 mv.logvars_priors[m].copy_(module.prior_logits[owner][None])
     return mv
+
+
+def _copy_clusters(model, mv: nn.Module, clusters: list) -> None:
+    """CMVAE: the spec's mixture prior (`mog(...) on z`) and learned private priors into MultiVae's."""
+    if not clusters:
+        return
+    node = clusters[0]
+    if "scales" in node.learn or abs(node.scale - 1.000001) > 1e-12 or node.component_family != "laplace":
+        raise RunError("MultiVae's CMVAE clusters are Laplace with the fixed scale softmax(0)·D + 1e-6 = 1 + 1e-6: "
+                       "write mog(..., family=laplace, scale=1.000001) without learning scales")
+    params, g = model.module.prior_mixtures[node.owner], model.graph
+    private = next(l.name for l in g.latents.values() if l.indexed)
+    with torch.no_grad():
+        for c, mean in enumerate(mv.mean_clusters):
+            mean.copy_(params.means[c:c + 1])
+        mv._pc_params.copy_(params.logits)
+        for m in g.modalities:
+            owner = getattr(g.nodes.get(g.latent_priors.get(f"{private}[{m}]")), "owner", None)
+            if owner in model.module.prior_logits:
+                mv.r_logvars_priors[m].copy_(model.module.prior_logits[owner][None])
 
 
 def _config(model, extra: dict, latent_dim: int) -> dict:
