@@ -35,7 +35,8 @@ SUPPORTED = {
     "mmvaeplus": ("MMVAEPlus", "MMVAEPlusConfig", {"K": 10, "prior_and_posterior_dist": "laplace_with_softmax",
                                                   "learn_shared_prior": False, "learn_modality_prior": True,
                                                   "loss": "dreg_looser"}),
-    # two-phase joint models: `loss` (epoch 1000) is their second phase, the specs' second stage
+    # two-phase joint models (their warm-up is the specs' first stage; `loss` times that phase, as mmspec
+    # bench times a staged spec's first stage)
     # MMVAE+ with a clustered prior on z (`prior pz = mog(...) on z`); its cluster count comes from the spec
     "cmvae": ("CMVAE", "CMVAEConfig", {"K": 10, "prior_and_posterior_dist": "laplace_with_softmax",
                                         "learn_modality_prior": True, "loss": "dreg_looser"}),
@@ -271,10 +272,15 @@ def _flows(model) -> dict:
     return out
 
 
+TWO_PHASES = ("JNF", "TELBO")        # epoch <= warmup: the joint VAE; after: the unimodal posteriors
+
+
 def loss(mv_model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-    """MultiVae's training loss on one batch, as its trainer back-propagates it."""
+    """MultiVae's training loss on one batch, as its trainer back-propagates it (late in training; the
+    two-phase models in their first phase, which is what mmspec's step of a staged spec times)."""
     _, MultimodalBaseDataset, *_ = _multivae()
-    return mv_model(MultimodalBaseDataset(data=batch), epoch=1000).loss
+    epoch = 1 if type(mv_model).__name__ in TWO_PHASES else 1000
+    return mv_model(MultimodalBaseDataset(data=batch), epoch=epoch).loss
 
 
 def parameter_count(module: nn.Module) -> int:
@@ -284,7 +290,7 @@ def parameter_count(module: nn.Module) -> int:
 def spec_network_count(model) -> int:
     """Parameters of the spec's networks (learned likelihood scales excluded: MultiVae has none)."""
     m = model.module
-    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders))
+    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders, m.flows))
 
 
 def network_count(mv_model: nn.Module) -> int:
@@ -292,4 +298,6 @@ def network_count(mv_model: nn.Module) -> int:
     parts = [mv_model.encoders, mv_model.decoders]
     if getattr(mv_model, "joint_encoder", None) is not None:
         parts.append(mv_model.joint_encoder)
+    if getattr(mv_model, "flows", None) is not None:            # JNF
+        parts.append(mv_model.flows)
     return sum(parameter_count(x) for x in parts)
