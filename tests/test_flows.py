@@ -184,6 +184,8 @@ def test_explain_shows_the_flow_and_the_estimator():
      "no closed form for a KL between a gaussian and a normalizing-flow distribution"),
     ("rec(qj -> *) - sum m: kl(qj || qf[m], estimator=jensen)", None, "the Jensen bound is for mixtures"),
     ("elbo(qf[a])", None, "elbo(...) uses a closed-form KL"),
+    ("rec(qj -> *) - kl(moe(qf[*]) || qf[a], estimator=jensen)", None,
+     "the Jensen bound needs closed-form KLs between the components, but they are of a family without one"),
     ("elbo(qj)", "flow(q[m], layers=2)", "unknown option 'layers' for flow"),
     ("elbo(qj)", "flow(moe(q[*]))", "the base of a flow must be a Gaussian or Laplace distribution"),
     ("elbo(qj)", "flow(q[m], transforms=0)", "number of transforms"),

@@ -185,3 +185,16 @@ def test_iwae_weights_use_the_mixture_density():
     elbo.module.double()
     elbo.module.load_state_dict(model.module.state_dict())
     torch.testing.assert_close(iw, elbo.loss(batch, FixedNoise()).loss, rtol=1e-10, atol=1e-10)
+
+
+def test_scale_option_and_the_cmvae_spec_explain():
+    """`scale=s` sets the components' (fixed) scale: CMVAE's clusters are Laplace(μ_c, 1 + 1e-6)."""
+    from spec_helpers import ROOT
+    params = compile_spec(mog_spec("mog(k=3, learn=[means], scale=2.5)")).module.prior_mixtures["p"]
+    torch.testing.assert_close(params.log_scales.exp(), torch.full((3, 2), 2.5))
+    with pytest.raises(SpecError, match="a scale must be positive"):
+        check_spec(mog_spec("mog(k=3, scale=0)"))
+    text = render_text(Explanation.of(check_spec(ROOT / "specs" / "cmvae_polymnist.mms")))
+    assert ("pz(z) = Σ_c π_c Laplace(z; μ_c, σ_c), c = 1..10, π = softmax(ω); learned: means, weights; "
+            "fixed: scales (σ_c = 1.000001)") in text
+    assert "p(z, w[m0], w[m1], w[m2], w[m3], w[m4]) = pz(z) · pw[m0](w[m0])" in text

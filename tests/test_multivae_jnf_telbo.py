@@ -62,16 +62,19 @@ def test_jnf_has_multivae_s_flows_and_networks():
         for p, q in zip(mv.flows[m].parameters(), model.module.flows[f"qf[{m}]"].parameters()):
             assert torch.equal(p, q) and p.data_ptr() != q.data_ptr()
     assert mv.warmup == 10 and mv.beta == 1.0
+    from runtime.bench import multivae_side
+    assert multivae_side.network_count(mv) == multivae_side.spec_network_count(model)     # flows included
 
 
 def test_jnf_joint_stage_equals_multivae_warmup_loss(monkeypatch):
+    from runtime.bench import multivae_side
     model, mv, batch = both_sides("jnf_polymnist")
     mu, logvar = model.module.joint_encoders["qj"](batch)
     noise = eps("qj", mu)
     monkeypatch.setattr(torch.distributions.Normal, "rsample",
                         lambda self, sample_shape=torch.Size(): self.loc + self.scale * noise)
     ours = model.loss(batch, FixedNoise(), objective="joint").loss
-    theirs = multivae_loss(mv, batch, epoch=1)
+    theirs = multivae_side.loss(mv, batch)          # what `mmspec bench --against multivae` times: phase 1
     torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-9)
 
 
@@ -107,10 +110,11 @@ def _telbo_noise(monkeypatch, model, batch):
 
 
 def test_telbo_joint_stage_equals_multivae_warmup_loss(monkeypatch):
+    from runtime.bench import multivae_side
     model, mv, batch = both_sides("telbo_polymnist")
     _telbo_noise(monkeypatch, model, batch)
     ours = model.loss(batch, FixedNoise(), objective="joint").loss
-    theirs = multivae_loss(mv, batch, epoch=1)
+    theirs = multivae_side.loss(mv, batch)          # what `mmspec bench --against multivae` times: phase 1
     torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-9)
 
 

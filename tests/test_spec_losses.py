@@ -189,12 +189,13 @@ def dmvae(r, P):
     return elbo(joint, "joint") + sum(elbo(qz[m], f"qz[{m}]") for m in r.mods)
 
 
-def mmvaeplus(r, P):
+def mmvaeplus(r, P, log_prior_z=None):
     """MMVAE+ (Palumbo et al. 2023) as MultiVae computes it, at the value of its iwae_looser bound:
     (1/M) sum_m log 1/K sum_k w_mk, (z, w_m) ~ qz_m·qw_m (Laplace, scale D·softmax(head) + 1e-6),
     log w = sum_t log p(x_t | z, w_t) + log p(z) + log p(w_m) - log (1/M) sum_j qz_j(z) - log qw_m(w_m),
     with w_t = w_m for t = m and else a draw from the learned prior r_t = Laplace(0, D_w·softmax(l_t) + 1e-6)
-    (one per (m, t)), and p = Laplace(0, 1 + 1e-6) on every latent. K = 10 as in the spec."""
+    (one per (m, t)), and p = Laplace(0, 1 + 1e-6) on every latent (on z: `log_prior_z` when given).
+    K = 10 as in the spec."""
     K, g, mod = 10, r.model.graph, r.model.module
     Dz, Dw = g.latent_size("z"), g.latent_size(f"w[{r.mods[0]}]")
 
@@ -216,7 +217,8 @@ def mmvaeplus(r, P):
         z, w = draw(qz[m], f"q[{m}] on z", Dz), draw(qw[m], f"q[{m}] on w[{m}]", Dw)
         log_q = (torch.logsumexp(torch.stack([q.log_prob(z).sum(-1) for q in qz.values()]), 0) - math.log(r.M)
                  + qw[m].log_prob(w).sum(-1))
-        log_w = prior.log_prob(z).sum(-1) + prior.log_prob(w).sum(-1) - log_q
+        log_pz = log_prior_z(z) if log_prior_z else prior.log_prob(z).sum(-1)
+        log_w = log_pz + prior.log_prob(w).sum(-1) - log_q
         for t in r.mods:
             scale = torch.softmax(mod.prior_logits[f"r[{t}]"], -1) * Dw + 1e-6
             own = w if t == m else draw(torch.distributions.Laplace(torch.zeros(r.B, Dw, dtype=r.like.dtype), scale),
@@ -224,6 +226,21 @@ def mmvaeplus(r, P):
             log_w = log_w + laplace_loglik(r, t, torch.cat([z, own], -1))
         total = total + torch.logsumexp(log_w, 0) - math.log(K)
     return total / r.M
+
+
+def cmvae(r, P):
+    """CMVAE (Palumbo et al. 2024) as MultiVae writes its bound: MMVAE+'s, with log p(z) replaced by the
+    explicit expectation over the clusters' posterior q_c = p(c | z) = softmax_c(log π_c + log p(z | c)):
+    sum_c q_c [log π_c + log p(z | c) - log q_c], p(z | c) = Laplace(μ_c, 1 + 1e-6), π = softmax(ω)."""
+    params = r.model.module.prior_mixtures["pz"]
+
+    def expected_over_clusters(z):
+        log_joint = torch.stack([torch.log_softmax(params.logits, 0)[c]
+                                 + torch.distributions.Laplace(params.means[c], 1.000001).log_prob(z).sum(-1)
+                                 for c in range(params.logits.numel())])
+        q = torch.softmax(log_joint, 0)
+        return (q * (log_joint - torch.log(q))).sum(0)
+    return mmvaeplus(r, P, expected_over_clusters)
 
 
 def smvgon(r, P):
@@ -291,7 +308,7 @@ def telbo_unimodal(r, P):
 
 REFERENCES = {f.__name__: f for f in (independent, avg, poe, moe, mopoe, mvae, mmjsd, mmjsd_poe, mvtcae,
                                       mvtcae_rescale, crmvae, crmvae_multivae, jmvae, smvae, mmvm,
-                                      mmvae_dreg, smvgon, mmvaeplus, dmvae)}
+                                      mmvae_dreg, smvgon, mmvaeplus, dmvae, cmvae)}
 REFERENCES["mmvae"] = moe        # the ELBO version of MMVAE is the MoE objective
 REFERENCES["mopoe5"] = mopoe      # MoPoE on all five Translated-PolyMNIST views (seed 001 Figure 2)
 REFERENCES["miai"] = poe         # its first objective (stage 1) is the PoE source model

@@ -92,7 +92,7 @@ def jensen_applies(graph, q: str, p: str) -> bool:
     """The Jensen bound needs a mixture and closed-form KLs between every pair of components."""
     mixture = "mixture" in (graph.nodes[q].family, graph.nodes[p].family)
     families = components_family(graph, q) | components_family(graph, p)
-    return mixture and len(families) == 1
+    return mixture and len(families) == 1 and families <= set(FAMILIES)     # flows, mog: no closed form
 
 
 # ---- flows and learned mixture priors (constructs/flows.py, constructs/mog.py) ---------------------

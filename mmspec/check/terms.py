@@ -213,7 +213,9 @@ class TermBuilder:
                       "estimator=closed" if closed else "estimator=mc, k=K")
         if name == "jensen" and not families.jensen_applies(self.g, q, p):
             self.fail("the Jensen bound needs closed-form KLs between the components, but they are of "
-                      "different families", node, "estimator=mc, k=K")
+                      + ("different families" if len(families.components_family(self.g, q)
+                                                     | families.components_family(self.g, p)) > 1
+                         else "a family without one"), node, "estimator=mc, k=K")
         return name
 
     def term_elbo(self, call: ast.Call, env: Env) -> ir.Term:

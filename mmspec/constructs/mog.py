@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from ..errors import did_you_mean, one_of
 from ..model.graph import MixturePrior, ModelGraph, NetworkInstance
-from ..model.notation import conditioned
+from ..model.notation import conditioned, fmt
 from ..syntax import ast
 
 FUNCS = ("mog",)
-OPTIONS = ("k", "learn", "family")
+OPTIONS = ("k", "learn", "family", "scale")
 PARTS = ("means", "scales", "weights")
 FAMILIES = ("gaussian", "laplace")
 
@@ -42,9 +42,12 @@ def elaborate(elab, call: ast.Call, env, owner: str | None, on: str | None) -> s
     k = elab.whole_number(opts["k"], env, "a number of components")
     learn = _learned(elab, opts.get("learn"))
     family = ast.word_option(opts, "family", FAMILIES, "gaussian", elab.fail, "component family for mog")
+    scale = elab.number(opts["scale"], env) if "scale" in opts else 1.0
+    if scale <= 0:
+        elab.fail("a scale must be positive", opts["scale"])
     latent = on or elab.latent_for(None, owner, call)
     node = MixturePrior(key=f"mog:{owner}", owner=owner, components=k, learn=learn, component_family=family,
-                        latent=latent)
+                        scale=scale, latent=latent)
     return elab.add_node(node, owner)
 
 
@@ -78,7 +81,7 @@ def definition(program, key: str) -> str | None:
     if not isinstance(node, MixturePrior):
         return None
     comp = "N(z; μ_c, diag σ_c²)" if node.component_family == "gaussian" else "Laplace(z; μ_c, σ_c)"
-    fixed = [p for p in PARTS if p not in node.learn]
+    fixed = [p if p != "scales" else f"scales (σ_c = {fmt(node.scale, 10)})" for p in PARTS if p not in node.learn]
     return (f"Σ_c π_c {comp}, c = 1..{node.components}, π = softmax(ω); learned: "
             f"{', '.join(node.learn) or 'nothing'}" + (f"; fixed: {', '.join(fixed)}" if fixed else "")
             + "; log density exact (log-sum-exp over components)")

@@ -30,9 +30,10 @@ class FlowTransform(nn.Module):
         return (t.inv(x), None) if inverse else t.call_and_ladj(x)
 
 
-def build_modules(graph: ModelGraph, dim: int) -> dict[str, FlowTransform]:
-    """Each flow's transforms, by the declaration that owns them (`flows.qf[m0]`)."""
-    return {n.network: FlowTransform(dim, n.transforms, n.hidden) for n in graph.nodes.values() if isinstance(n, Flow)}
+def build_modules(graph: ModelGraph) -> dict[str, FlowTransform]:
+    """Each flow's transforms, by the declaration that owns them (`flows.qf[m0]`), at its latent's size."""
+    return {n.network: FlowTransform(graph.node_dim(k), n.transforms, n.hidden)
+            for k, n in graph.nodes.items() if isinstance(n, Flow)}
 
 
 @dataclass

@@ -74,8 +74,8 @@ class SpecModule(nn.Module):
         refiners, origins = build_refine_modules(graph, d)
         self.refiners = nn.ModuleDict(refiners)
         self.origins = nn.ModuleDict(origins)
-        self.flows = nn.ModuleDict(flows.build_modules(graph, d))                 # flow(...) transforms
-        self.prior_mixtures = nn.ModuleDict(mog.build_modules(graph, d))          # mog(...) priors
+        self.flows = nn.ModuleDict(flows.build_modules(graph))                 # flow(...) transforms
+        self.prior_mixtures = nn.ModuleDict(mog.build_modules(graph))          # mog(...) priors
 
     def use_batched(self, enabled: bool = True) -> "SpecModule":
         """Run encoders (and decoders) of identical architecture as one vmapped call each

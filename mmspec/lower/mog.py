@@ -13,12 +13,14 @@ from .distributions import LOG_2PI
 
 
 class MixtureParams(nn.Module):
-    """Means [k, D] (uniform in [-1, 1], as CMVAE), log-scales [k, D] (0) and logits [k] (0); the parts
+    """Means [k, D] (uniform in [-1, 1], as CMVAE), log-scales [k, D] (log of the spec's scale, 0 by
+    default) and logits [k] (0); the parts
     the spec does not learn are buffers, so no optimizer or stage ever moves them."""
 
-    def __init__(self, components: int, dim: int, learn: tuple[str, ...]):
+    def __init__(self, components: int, dim: int, learn: tuple[str, ...], scale: float = 1.0):
         super().__init__()
-        values = {"means": 2 * torch.rand(components, dim) - 1, "log_scales": torch.zeros(components, dim),
+        values = {"means": 2 * torch.rand(components, dim) - 1,
+                  "log_scales": torch.full((components, dim), math.log(scale)),
                   "logits": torch.zeros(components)}
         learned = {"means": "means" in learn, "log_scales": "scales" in learn, "logits": "weights" in learn}
         for name, value in values.items():
@@ -28,8 +30,9 @@ class MixtureParams(nn.Module):
                 self.register_buffer(name, value)
 
 
-def build_modules(graph: ModelGraph, dim: int) -> dict[str, MixtureParams]:
-    return {n.owner: MixtureParams(n.components, dim, n.learn) for n in graph.nodes.values()
+def build_modules(graph: ModelGraph) -> dict[str, MixtureParams]:
+    """Each mixture prior's parameters, by its declaration (`prior_mixtures.p`), at its latent's size."""
+    return {n.owner: MixtureParams(n.components, graph.node_dim(k), n.learn, n.scale) for k, n in graph.nodes.items()
             if isinstance(n, MixturePrior)}
 
 

@@ -441,6 +441,7 @@ class MixturePrior(Node):
     components: int
     learn: tuple[str, ...]          # which of means, scales, weights are trained
     component_family: str = "gaussian"
+    scale: float = 1.0              # the components' initial scale sigma_c (fixed unless learned)
     latent: str | None = None
     family: str = "mog"
 

@@ -18,7 +18,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from mmspec.model.graph import Flow
+from mmspec.model.graph import Flow, MixturePrior
 
 from ..errors import RunError
 
@@ -35,7 +35,11 @@ SUPPORTED = {
     "mmvaeplus": ("MMVAEPlus", "MMVAEPlusConfig", {"K": 10, "prior_and_posterior_dist": "laplace_with_softmax",
                                                   "learn_shared_prior": False, "learn_modality_prior": True,
                                                   "loss": "dreg_looser"}),
-    # two-phase joint models: `loss` (epoch 1000) is their second phase, the specs' second stage
+    # two-phase joint models (their warm-up is the specs' first stage; `loss` times that phase, as mmspec
+    # bench times a staged spec's first stage)
+    # MMVAE+ with a clustered prior on z (`prior pz = mog(...) on z`); its cluster count comes from the spec
+    "cmvae": ("CMVAE", "CMVAEConfig", {"K": 10, "prior_and_posterior_dist": "laplace_with_softmax",
+                                        "learn_modality_prior": True, "loss": "dreg_looser"}),
     "jnf": ("JNF", "JNFConfig", {"warmup": 10}),
     "telbo": ("TELBO", "TELBOConfig", {"warmup": 10}),
     "dmvae": ("DMVAE", "DMVAEConfig", {}),
@@ -57,6 +61,8 @@ NOTES = {
                  "surrogate sum_k w~_k log w_k, the spec the bound",
     "dmvae": "same objective (tests/test_multivae_latents.py); MultiVae draws the private latents afresh in each "
              "of its M + 1 ELBOs, the spec once per step; MultiVae's PoE has no 1e-8 on the variances",
+    "cmvae": "same objective and gradient (tests/test_multivae_cmvae.py): MultiVae's expectation over q(c | z, X) is "
+             "the mixture prior's exact log density; DReG values differ as for mmvaeplus",
     "jnf": "same objectives; MultiVae's second phase is -sum_m log qf_m(z), the spec's sum_m KL(qj || qf_m) (the "
            "same gradient: qj is frozen)",
     "telbo": "same objectives, except that MultiVae's unimodal KL reads the joint encoder's log-variance",
@@ -156,7 +162,11 @@ def build(model) -> nn.Module:
     g, module, d = model.graph, model.module, model.latent_dim
     encoders, joint = {}, None
     if g.has_layout:
-        return _build_multilatent(model, cls_name, cfg_name, extra)
+        clusters = [n for n in g.nodes.values() if isinstance(n, MixturePrior)]
+        extra = dict(extra, number_of_clusters=clusters[0].components) if clusters else extra
+        mv = _build_multilatent(model, cls_name, cfg_name, extra)
+        _copy_clusters(model, mv, clusters)
+        return mv
     for net in g.networks.values():
         if net.role == "encoder":
             if net.modalities[0] in encoders:
@@ -212,6 +222,26 @@ def _build_multilatent(model, cls_name: str, cfg_name: str, extra: dict) -> nn.M
     return mv
 
 
+def _copy_clusters(model, mv: nn.Module, clusters: list) -> None:
+    """CMVAE: the spec's mixture prior (`mog(...) on z`) and learned private priors into MultiVae's."""
+    if not clusters:
+        return
+    node = clusters[0]
+    if "scales" in node.learn or abs(node.scale - 1.000001) > 1e-12 or node.component_family != "laplace":
+        raise RunError("MultiVae's CMVAE clusters are Laplace with the fixed scale softmax(0)·D + 1e-6 = 1 + 1e-6: "
+                       "write mog(..., family=laplace, scale=1.000001) without learning scales")
+    params, g = model.module.prior_mixtures[node.owner], model.graph
+    private = next(l.name for l in g.latents.values() if l.indexed)
+    with torch.no_grad():
+        for c, mean in enumerate(mv.mean_clusters):
+            mean.copy_(params.means[c:c + 1])
+        mv._pc_params.copy_(params.logits)
+        for m in g.modalities:
+            owner = getattr(g.nodes.get(g.latent_priors.get(f"{private}[{m}]")), "owner", None)
+            if owner in model.module.prior_logits:
+                mv.r_logvars_priors[m].copy_(model.module.prior_logits[owner][None])
+
+
 def _config(model, extra: dict, latent_dim: int) -> dict:
     g = model.graph
     dists, dist_params, rescale = _likelihoods(model)
@@ -251,10 +281,15 @@ def _flows(model) -> dict:
     return out
 
 
+TWO_PHASES = ("JNF", "TELBO")        # epoch <= warmup: the joint VAE; after: the unimodal posteriors
+
+
 def loss(mv_model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-    """MultiVae's training loss on one batch, as its trainer back-propagates it."""
+    """MultiVae's training loss on one batch, as its trainer back-propagates it (late in training; the
+    two-phase models in their first phase, which is what mmspec's step of a staged spec times)."""
     _, MultimodalBaseDataset, *_ = _multivae()
-    return mv_model(MultimodalBaseDataset(data=batch), epoch=1000).loss
+    epoch = 1 if type(mv_model).__name__ in TWO_PHASES else 1000
+    return mv_model(MultimodalBaseDataset(data=batch), epoch=epoch).loss
 
 
 def parameter_count(module: nn.Module) -> int:
@@ -264,7 +299,7 @@ def parameter_count(module: nn.Module) -> int:
 def spec_network_count(model) -> int:
     """Parameters of the spec's networks (learned likelihood scales excluded: MultiVae has none)."""
     m = model.module
-    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders))
+    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders, m.flows))
 
 
 def network_count(mv_model: nn.Module) -> int:
@@ -272,4 +307,6 @@ def network_count(mv_model: nn.Module) -> int:
     parts = [mv_model.encoders, mv_model.decoders]
     if getattr(mv_model, "joint_encoder", None) is not None:
         parts.append(mv_model.joint_encoder)
+    if getattr(mv_model, "flows", None) is not None:            # JNF
+        parts.append(mv_model.flows)
     return sum(parameter_count(x) for x in parts)
