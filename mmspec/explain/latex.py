@@ -22,10 +22,16 @@ EVALUATION_ONLY = ("\\noindent\\textit{Evaluation only: the posteriors the \\tex
                    "for other subsets of modalities; the objective does not use them.}")
 
 
+def simple_fraction(x: float) -> Fraction | None:
+    """x as a fraction with a denominator of at most 64 (1/7, -1/31), when it is exactly one."""
+    frac = Fraction(x).limit_denominator(64)
+    return frac if frac.denominator > 1 and abs(float(frac) - x) < 1e-12 else None
+
+
 def number(x: float) -> str:
     """A weight as a paper writes it: 1/7 as \\tfrac{1}{7}, others to 6 significant digits."""
-    frac = Fraction(x).limit_denominator(64)
-    if frac.denominator > 1 and abs(float(frac) - x) < 1e-12:
+    frac = simple_fraction(x)
+    if frac is not None:
         sign = "-" if frac < 0 else ""
         return f"{sign}\\tfrac{{{abs(frac.numerator)}}}{{{frac.denominator}}}"
     return f"{x:.6g}"

@@ -153,8 +153,10 @@ def render_latex(ex: Explanation) -> str:
     p, g = ex.program, ex.program.graph
     used = latex_parts.used_by_objectives(p)
     out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE]
-    iterative = lambda key: refine.latex_lines(p, key) if refine.is_iterative(g.nodes[key]) else []  # noqa: E731
-    for block in latex_parts.definition_blocks(p, [k for k in g.nodes if k in used], conditioned, iterative):
+    def updates(key: str) -> list[str]:             # a refined posterior's update rule follows its definition
+        return refine.latex_lines(p, key) if refine.is_iterative(g.nodes[key]) else []
+
+    for block in latex_parts.definition_blocks(p, [k for k in g.nodes if k in used], conditioned, updates):
         out += ["\\begin{align*}", *block, "\\end{align*}"]
     out.append("\\begin{align*}")                  # its own block: a long definition does not push it right
     for obj in p.ir.objectives.values():
