@@ -85,8 +85,9 @@ def _eval_options(fn):
                      help="Importance samples for the NLL (default: spec's k, else 12)."),
         click.option("--fid-weights", type=PATH, callback=values.fid_weights,
                      help="Local Inception-v3 weights for FID (or MMSPEC_FID_WEIGHTS); without them FID is skipped."),
-        click.option("--classifier-steps", type=values.POSITIVE, default=1500, show_default=True,
-                     help="Training steps of each coherence classifier (cached afterwards)."),
+        click.option("--classifier-steps", type=values.POSITIVE,
+                     help="Cap on the training steps of each coherence classifier (default 20000; early "
+                          "stopping on a validation split usually ends sooner; cached afterwards)."),
         click.option("--cache-dir", type=PATH, callback=values.writable_folder,
                      help="Cache for classifiers and data (default: MMSPEC_CACHE or ~/.cache/mmspec)."),
     ]
@@ -112,7 +113,7 @@ def _eval_config(kw: dict, metrics: str | None = None, seed: int | None = 0):
     return EvalConfig(metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
                       n_test=kw["eval_samples"], n_probe_override=kw["probe_samples"],
                       iw_k_override=kw["iw_samples"], fid_weights=kw["fid_weights"], cache_dir=kw["cache_dir"],
-                      classifier_steps=kw["classifier_steps"], seed=seed)
+                      seed=seed, **({"classifier_steps": kw["classifier_steps"]} if kw["classifier_steps"] else {}))
 
 
 @click.command("run")
@@ -129,11 +130,13 @@ def _eval_config(kw: dict, metrics: str | None = None, seed: int | None = 0):
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
 @click.option("--log-every", type=values.POSITIVE, default=50, show_default=True, help="Steps between logged values.")
 @click.option("--no-eval", is_flag=True, help="Train only; evaluate later with `mmspec eval RUN_DIR`.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes training data-parallel (one per GPU; gloo on the CPU); the batch is global.")
 @click.option("--metrics", callback=values.metric_names, help="Comma-separated metrics instead of the spec's evaluate line.")
 @_eval_options
 @clean_errors
 def run(spec, data_root, source, standin_size, device, epochs, sets, out, seed, resume, amp, compile_,
-        log_every, no_eval, metrics, **kw):
+        log_every, no_eval, metrics, nproc, **kw):
     """Train SPEC (CUDA when present), evaluate it and write the report into the run directory."""
     from .session import DataOptions, RunOptions, run as run_session
     console = Console(highlight=False, markup=False)
@@ -143,7 +146,14 @@ def run(spec, data_root, source, standin_size, device, epochs, sets, out, seed, 
                       eval=_eval_config(kw, metrics, seed=seed))
     if out is not None and resume is not None:
         raise click.UsageError("--out and --resume both name a run directory; give one of them")
-    result = run_session(opts, log=console.print, console=console)
+    if nproc > 1:
+        from .train.distributed import launch
+        result = launch(opts, nproc)
+    else:
+        result = run_session(opts, log=console.print, console=console)
+    from .train.distributed import is_main
+    if not is_main():                            # another rank of a torchrun launch: rank 0 reports
+        return
     if result.status == "diverged":
         raise RunError(result.message)
     if result.status == "interrupted":
