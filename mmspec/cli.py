@@ -35,7 +35,22 @@ def load_program(path: str, overrides: dict[str, str]):
         sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PluggableGroup(click.Group):
+    """The built-in commands, plus those of the `mmspec.commands` entry-point group, each loaded only
+    when it is run (or listed in --help): `mmspec check` never imports the runtime, nor torch."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | {ep.name for ep in entry_points(group="mmspec.commands")})
+
+    def get_command(self, ctx, name: str):
+        found = super().get_command(ctx, name)
+        if found is not None:
+            return found
+        ep = next((ep for ep in entry_points(group="mmspec.commands") if ep.name == name), None)
+        return None if ep is None else _load_plugin(ep)
+
+
+@click.group(cls=PluggableGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mmspec")
 def main() -> None:
     """mmspec: multimodal VAEs as declarative specs."""
@@ -154,21 +169,15 @@ def _explain_experiment(path: str, budget: str, fmt: str | None) -> str:
         sys.exit(1)
 
 
-def _plug_in_commands() -> None:
-    for ep in entry_points(group="mmspec.commands"):
-        if ep.name in main.commands:
-            continue
-        try:
-            main.add_command(ep.load(), ep.name)
-        except Exception as err:  # a broken plug-in must not take down check/explain
-            message = f"unavailable: {type(err).__name__}: {err}"
+def _load_plugin(ep) -> click.Command:
+    try:
+        return ep.load()
+    except Exception as err:  # a broken plug-in must not take down check/explain
+        message = f"unavailable: {type(err).__name__}: {err}"
 
-            @click.command(ep.name, help=message, context_settings={"ignore_unknown_options": True})
-            @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-            def broken(args, _message=message):
-                click.echo(f"error: this command is {_message}", err=True)
-                sys.exit(1)
-            main.add_command(broken, ep.name)
-
-
-_plug_in_commands()
+        @click.command(ep.name, help=message, context_settings={"ignore_unknown_options": True})
+        @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+        def broken(args, _message=message):
+            click.echo(f"error: this command is {_message}", err=True)
+            sys.exit(1)
+        return broken

@@ -61,9 +61,9 @@ def format_diagnostic(diag: Diagnostic, source: str, filename: str) -> str:
     return "\n".join(out)
 
 
-def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The nearest known name, for `did you mean` hints on misspellings."""
-    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+def closest(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The nearest known name, for `did you mean` hints on misspellings (difflib similarity >= cutoff)."""
+    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=cutoff)
     return found[0] if found else None
 
 
@@ -77,6 +77,10 @@ def one_of(candidates: Iterable[str]) -> str:
     if not names:
         return "nothing (none is declared)"
     return "one of: " + ", ".join(names)
+
+
+class Invalid(Exception):
+    """Raised after a diagnostic is recorded, to abandon the expression being elaborated."""
 
 
 class DiagnosticSink:

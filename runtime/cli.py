@@ -16,7 +16,7 @@ from rich.console import Console
 from . import cli_values as values
 from .errors import RunError
 
-PATH = click.Path(path_type=Path)
+PATH = values.Path_(path_type=Path)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -35,6 +35,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def _print_error(text: str, prefix: bool = True) -> None:
+    console = Console(stderr=True, highlight=False)
+    if prefix:
+        console.print("[bold red]error:[/] ", end="")
+    console.print(text, markup=False, soft_wrap=True)
+
+
 def clean_errors(fn):
     """Print user-facing errors without a traceback and exit 1."""
     @functools.wraps(fn)
@@ -42,16 +49,12 @@ def clean_errors(fn):
         try:
             return fn(*args, **kwargs)
         except _user_errors() as exc:
-            console = Console(stderr=True, highlight=False)
             text = str(exc)
-            if not _says_error(text):          # a SpecError's lines already read `file:line:col: error: ...`
-                console.print("[bold red]error:[/] ", end="")
-            console.print(text, markup=False, soft_wrap=True)
+            _print_error(text, prefix=not _says_error(text))    # a SpecError's lines already say `error:`
             sys.exit(1)
         except OSError as exc:              # a full disk, a folder that vanished, a permission changed
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {where}{exc.strerror or exc}",
-                                                         markup=True, soft_wrap=True)
+            _print_error(f"{where}{exc.strerror or exc}")
             sys.exit(1)
         except KeyboardInterrupt:
             Console(stderr=True).print("interrupted")
@@ -117,14 +120,14 @@ def _eval_config(kw: dict, metrics: str | None = None, seed: int | None = 0):
 
 
 @click.command("run")
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec", type=values.Path_(exists=True, dir_okay=False, path_type=Path))
 @_data_options
 @click.option("--epochs", type=values.POSITIVE, help="Override the spec's number of epochs.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec param (repeatable).")
 @click.option("--out", type=PATH, callback=values.writable_folder, help="Run directory (default: runs/MODEL-TIMESTAMP).")
 @click.option("--seed", type=values.SEED, help="Seed of initialisation, data order and noise (default: 0; "
                                                "when resuming, the run's own).")
-@click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--resume", type=values.Path_(exists=True, file_okay=False, path_type=Path),
               callback=values.writable_folder, help="Continue the run in this directory exactly where it stopped.")
 @click.option("--amp", type=click.Choice(["bf16"]), help="Mixed precision.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the training step.")
@@ -198,7 +201,7 @@ def _print_report(console: Console, run_dir: Path, results: dict | None) -> None
 
 
 @click.command("eval")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_dir", type=values.Path_(exists=True, file_okay=False, path_type=Path))
 @_data_options
 @click.option("--metrics", callback=values.metric_names, help="Comma-separated metrics instead of the spec's evaluate line.")
 @click.option("--seed", type=values.SEED, help="Seed of the evaluation's sampling (default: the run's seed).")
@@ -215,7 +218,7 @@ def eval_cmd(run_dir, data_root, source, standin_size, device, metrics, seed, **
 
 
 @click.command("report")
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_dirs", nargs=-1, required=True, type=values.Path_(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=PATH, callback=values.writable_folder,
               help="Also write comparison.md, coherence.csv and probe.csv here.")
 @click.option("--digits", type=values.DIGITS, default=2, show_default=True)

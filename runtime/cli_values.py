@@ -10,6 +10,15 @@ from pathlib import Path
 
 import click
 
+class Path_(click.Path):
+    """click.Path that refuses a NUL byte with a usage error (click's own stat raises ValueError)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\x00" in value:
+            self.fail(f"{value!r} is not a valid path (it holds a NUL byte)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
 SEED = click.IntRange(0, 2**31 - 1)          # seeds feed torch, numpy and scikit-learn (which wants < 2**32)

@@ -125,6 +125,16 @@ class RunLock:
         self.file = None
 
 
+def remove_if_unused(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing but its released lock file."""
+    try:
+        if [p.name for p in Path(run_dir).iterdir()] == [".lock"]:
+            (Path(run_dir) / ".lock").unlink()
+            Path(run_dir).rmdir()
+    except OSError:
+        pass
+
+
 def write(run_dir: Path, info: dict) -> None:
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     tmp = Path(run_dir) / "run.json.tmp"

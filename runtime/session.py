@@ -214,11 +214,14 @@ def run(opts: RunOptions, log: Callable[[str], None] = print, console=None) -> R
     lock = rundir.RunLock(Path(opts.resume or opts.out or rundir.default_run_dir(model.name)))
     if opts.resume is None and opts.out is None:
         opts.out = lock.path.parent
+    fresh = not lock.path.parent.exists()
     lock.acquire()
     try:
         return _locked_run(opts, model, device, log, console, ctx)
     finally:
         lock.release()
+        if fresh:                 # failed before writing anything (e.g. bad data): leave no folder behind
+            rundir.remove_if_unused(lock.path.parent)
 
 
 def _locked_run(opts: RunOptions, model, device, log, console, ctx) -> RunResult:

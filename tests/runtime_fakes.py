@@ -136,6 +136,12 @@ class FakeModel:
         self.source_hash = hashlib.sha256(self.source_text.encode()).hexdigest()
         self.can_generate, self.generation_note = True, ""
 
+    def set_clock(self, clock) -> None:
+        """No scheduled weights: nothing follows the clock."""
+
+    def schedule_notes(self, epochs: int, steps_per_epoch: int) -> list[str]:
+        return []
+
     def _expert(self, m, x) -> DiagNormal:
         mu, logvar = self.module["enc"][m](x).chunk(2, -1)
         return DiagNormal(mu, logvar.clamp(-8, 8))

@@ -74,6 +74,13 @@ def test_run_refuses_an_out_that_is_a_file_under_a_file_or_unwritable(spec, tmp_
     assert not reached
 
 
+@pytest.mark.parametrize("flag", ["--out", "--resume", "--fid-weights", "--cache-dir", "--data-root"])
+def test_a_path_with_a_nul_byte_is_a_usage_error_not_a_traceback(spec, reached, flag):
+    result = _invoke(run_cmd, [spec, f"{flag}=a\x00b"])
+    assert result.exit_code == 2 and f"'{flag}'" in result.output and "NUL byte" in result.output
+    assert not reached
+
+
 def test_run_refuses_missing_and_garbage_fid_weights_before_training(spec, tmp_path, reached):
     garbage = tmp_path / "inception.pth"
     garbage.write_bytes(os.urandom(300))

@@ -20,7 +20,7 @@ OTHER_FLAGS = ["--metrics", "--source", "--device", "--amp", "--out", "--fid-wei
 values = st.one_of(
     st.integers(min_value=-2**70, max_value=2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.sampled_from(["inf", "-inf", "nan", "NaN", "1e400", "-0", "0x10", "1_000", " 3", "", "٣", "1.0", "2**8"]),
+    st.sampled_from(["inf", "-inf", "nan", "NaN", "1e400", "-0", "0x10", "1_000", " 3", "", "٣", "1.0", "2**8", "\x00", "a\x00b"]),
     st.text(min_size=0, max_size=12),
 )
 

@@ -274,3 +274,28 @@ def test_a_scheduled_weight_must_stay_finite_wherever_the_schedule_goes():
         check_spec(SPEC.replace("beta * pi * kl", "pi / beta * kl"))
     assert ":13:" in str(err.value)
     check_spec(SPEC.replace("beta * pi * kl", "pi / (beta + 1) * kl"))
+
+
+STAGED = HEAD.replace("infer S = poe(p, q[S])\n", "") + """\
+posterior r[m] = encoder(m)
+param beta = warmup(0 -> 1, steps=3)
+maximize source: elbo(joint)
+minimize align: beta * sum m: kl(joint || r[m])
+train batch 64
+stage source { objective source  train q[*], decoders  epochs 1 }
+stage align { objective align  train r[*]  freeze q[*], decoders  epochs 1 }
+infer (mnist) = r[mnist]
+infer (text) = r[text]
+infer S = poe(p, q[S])
+"""
+
+
+def test_in_a_staged_spec_the_schedule_counts_from_the_start_of_its_stage(tmp_path, cache):
+    spec = tmp_path / "staged.mms"
+    spec.write_text(STAGED)
+    result, _ = train(spec, tmp_path / "run", cache)
+    assert result.status == "finished"
+    steps = json.loads((tmp_path / "run" / "run.json").read_text())["log_steps"]
+    align = [s for s in steps if "align/beta" in s]
+    assert len(align) >= 4 and align[0]["step"] > 1                  # the second stage's steps
+    assert [s["align/beta"] for s in align] == pytest.approx([warmup(0, 1, 3, i) for i in range(len(align))], abs=1e-7)

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..syntax import ast
+from ..constructs import refine, stages
+from ..errors import DiagnosticSink, Invalid, SpecError, Span, did_you_mean, one_of
 from ..model import ir
-from ..constructs import schedules, stages
-from ..compiled import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
+from ..constructs import schedules
 from ..data.decl import DataDecl
-from .elaborate import DistDecl, Elaborator, Env, Invalid, _text
-from ..errors import DiagnosticSink, SpecError, Span, did_you_mean, one_of
-from ..model.graph import Latent, Likelihood, ModelGraph, Modality, NetRef
+from ..model.graph import Expert, JointExpert, Latent, Likelihood, ModelGraph, Modality, NetRef, NetworkInstance
+from ..model.sets import Env, all_subsets, subset_label
+from ..model.settings import MetricRequest, OptimizerSettings, SchedulerSettings, StageSettings, TrainSettings
 from ..networks import REGISTRY
+from ..syntax import ast
+from ..syntax.source import read_spec
 from .footprint import check_footprint
-from .numeric import MAX_COUNT, whole_number
+from ..model.numeric import MAX_COUNT, whole_number
 from .values import check_options
 from ..syntax.parser import parse
-from ..model.sets import all_subsets, subset_label
+from .elaborate import DistDecl, Elaborator, _text
 from .terms import TermBuilder
 
 KINDS = {"image": 3, "text": 2, "vector": 1}
@@ -64,7 +67,6 @@ def check_text(source: str, filename: str = "<spec>", overrides: dict[str, str] 
 
 
 def check_file(path, overrides: dict[str, str] | None = None) -> Program:
-    from ..syntax.source import read_spec
     return check_text(read_spec(path), str(path), overrides)
 
 
@@ -86,6 +88,8 @@ class Checker:
         self.sink.raise_if_any()
         decls = self.declarations()
         self.elab = Elaborator(graph, self.sink, decls, self.latent_for)
+        decl_priors = [n for n, d in decls.items() if d.stmt.role == "prior"]
+        self.elab.objective_term = TermBuilder(self.elab, decl_priors).term      # refine's maximize=...
         self.all_declarations(decls)
         program_ir = ir.ProgramIR()
         priors = [s.name for s in self.spec.of_type(ast.DistStmt) if s.role == "prior"]
@@ -421,22 +425,19 @@ class Checker:
         for item in stmt.items if stmt else []:
             got = self.guard(self.named_call, item, METRICS, "metric")
             if got and got[0] == "refinement_curve":
-                from ..constructs.refine import require_refinement
-                self.guard(require_refinement, self.elab, item)
+                self.guard(refine.require_refinement, self.elab, item)
             if got:
                 out.append(MetricRequest(got[0], {k: (int(v) if float(v).is_integer() else v) for k, v in got[1].items()}))
         return out
 
     def networks(self, program_ir: ir.ProgramIR) -> None:
-        from ..model.graph import Expert, JointExpert, NetworkInstance
         for node in self.graph.nodes.values():
             if isinstance(node, Expert):
                 self.graph.networks[node.network] = NetworkInstance(node.network, "encoder", (node.modality,))
             elif isinstance(node, JointExpert):
                 self.graph.networks[node.network] = NetworkInstance(node.network, "joint_encoder",
                                                                     node.modalities, node.hidden)
-        from ..constructs.refine import register_networks
-        register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
+        refine.register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
         for m in self.graph.modalities:
             self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))
 

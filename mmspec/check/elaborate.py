@@ -6,23 +6,21 @@ every mistake as a located diagnostic with a suggestion.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable
 
-from ..syntax import ast
-from . import families, numeric
+from ..constructs import refine
+from ..errors import DiagnosticSink, Invalid, did_you_mean, one_of
 from ..model import ir
-from ..constructs import refine as iterative, schedules
-from ..errors import DiagnosticSink, did_you_mean, one_of
-from ..model.graph import (Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE,
-                           WeightedPoE)
-from ..model.sets import all_subsets, subset_label
+from ..model.graph import Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE, WeightedPoE
+from ..model.sets import Env, Value, all_subsets, value_label
+from ..syntax import ast
+from ..constructs import schedules
+from ..model import numeric
+from . import families
 
-Value = Union[str, frozenset]          # a modality name, or a subset of modality names
-
-
-class Invalid(Exception):
-    """Raised after a diagnostic is recorded, to abandon the expression being elaborated."""
+__all__ = ["AGGREGATORS", "DIST_FUNCS", "DistDecl", "ESTIMATORS", "Elaborator", "Env", "Invalid", "Value"]
 
 
 @dataclass
@@ -31,17 +29,8 @@ class DistDecl:
     indexed: bool
 
 
-@dataclass
-class Env:
-    bindings: dict[str, Value]
-
-    def bind(self, var: str, value: Value) -> "Env":
-        return Env({**self.bindings, var: value})
-
-
 AGGREGATORS = ("poe", "moe", "avg", "wpoe", "mopoe")
-DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + iterative.FUNCS
-TERM_FUNCS = ("rec", "kl", "elbo", "iwae", "sg")
+DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + refine.FUNCS
 ESTIMATORS = ("closed", "mc", "jensen")
 
 
@@ -57,6 +46,9 @@ class Elaborator:
         self._named: set[str] = set()
         self._domains: dict[str, tuple[list[Value], frozenset]] = {}    # a declaration's index values, once
         self.allow_mixed_latents = False
+        # objective expression -> IR term, for constructs whose arguments are objectives (refine's
+        # maximize=...); the checker sets it, since the term builder is built on this elaborator
+        self.objective_term: Callable[[ast.Expr, Env], ir.Term] | None = None
 
     # ---- errors ----------------------------------------------------------------------------
     def fail(self, message: str, node: ast.Node, expected: str | None = None, hint: str | None = None):
@@ -215,7 +207,7 @@ class Elaborator:
         try:
             stmt = decl.stmt
             env = Env({stmt.index.var: index}) if stmt.index else Env({})
-            label = name if index is None else f"{name}[{_value_label(index, self.modality_names)}]"
+            label = self.decl_label(cache_key)
             on = self.latent_ref(stmt.on, env) if stmt.on is not None else None
             key = self.dist(stmt.expr, env, owner=label, on=on)
             if stmt.role == "prior":
@@ -227,6 +219,27 @@ class Elaborator:
             return key
         finally:
             self._in_progress.discard(cache_key)
+
+    def whole_number(self, expr: ast.Expr, env: Env | None = None, what: str = "this count") -> int:
+        """A positive integer up to numeric.MAX_COUNT, or a located error (for constructs' counts)."""
+        return numeric.whole_number(self, expr, env, what)
+
+    @contextmanager
+    def standing_for(self, owner: str, key: str):
+        """While elaborating the declaration labelled `owner` (e.g. `r[mnist]`), its name refers to
+        the node `key` (refine's iterate) instead of being a definition in terms of itself."""
+        current = [k for k in self._in_progress if self.decl_label(k) == owner]
+        for k in current:
+            self._decl_cache[k] = key
+        try:
+            yield
+        finally:
+            for k in current:
+                self._decl_cache.pop(k, None)
+
+    def decl_label(self, cache_key: tuple[str, Value | None]) -> str:
+        name, index = cache_key
+        return name if index is None else f"{name}[{value_label(index, self.modality_names)}]"
 
     def decl_values(self, name: str) -> list[Value]:
         return self._decl_domain(name)[0]
@@ -293,7 +306,7 @@ class Elaborator:
             values = self.modality_set(idx, env)
         for v in values:
             if v not in members:
-                self.fail(f"{expr.base}[{_value_label(v, self.modality_names)}] is not declared", expr,
+                self.fail(f"{expr.base}[{value_label(v, self.modality_names)}] is not declared", expr,
                           f"an index in {expr.base}'s domain")
         return [self.declared(expr.base, v, expr) for v in values]
 
@@ -306,8 +319,8 @@ class Elaborator:
             return families.laplace_prior(self, call, env, owner, on)
         if f == "encoder":
             return self.encoder(call, env, owner, on)
-        if f in iterative.FUNCS:
-            return iterative.elaborate(self, call, env, owner, on)
+        if f in refine.FUNCS:
+            return refine.elaborate(self, call, env, owner, on)
         if f == "sg":
             if len(call.args) != 1 or call.kwargs:
                 self.fail("sg(...) takes one distribution", call)
@@ -444,19 +457,4 @@ def _as_number(text: str) -> str | None:
     return text.strip()
 
 
-def _value_label(value: Value, order: list[str]) -> str:
-    return value if isinstance(value, str) else subset_label(value, order)
-
-
-def _text(source: str, node: ast.Node) -> str:
-    """The source text of a node (single line), for messages and printouts."""
-    lines = source.splitlines()
-    s = node.span
-    if s.line == s.end_line and 1 <= s.line <= len(lines):
-        return lines[s.line - 1][s.column - 1:s.end_column - 1]
-    if 1 <= s.line <= len(lines):
-        picked = [lines[s.line - 1][s.column - 1:]] + lines[s.line:s.end_line - 1]
-        if s.end_line <= len(lines):
-            picked.append(lines[s.end_line - 1][:s.end_column - 1])
-        return " ".join(p.strip() for p in picked)
-    return "?"
+_text = ast.source_text          # the source text of a node, for messages and printouts

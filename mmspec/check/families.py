@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..syntax import ast
 from ..errors import did_you_mean, one_of
-from ..model.graph import LaplacePrior
+from ..model.graph import LaplacePrior, mixture_parts
 
 FAMILIES = ("gaussian", "laplace")
 GAUSSIAN_ONLY = {"poe": "a product of experts", "wpoe": "a weighted product of experts",
@@ -71,7 +71,6 @@ def check_aggregable(elab, func: str, members: list[str], call: ast.Call) -> Non
 
 def components_family(graph, key: str) -> set[str]:
     """The families of a distribution's mixture components (a non-mixture: its own family)."""
-    from ..lower.engine import mixture_parts
     return {graph.nodes[c].family for c, _ in mixture_parts(graph, key)}
 
 

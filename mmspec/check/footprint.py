@@ -11,11 +11,34 @@ from ..errors import Span
 
 BYTES_PER_PARAMETER = 16            # float32 weight + gradient + two Adam moments
 MAX_TRAINING_BYTES = 256 * 2**30    # more than the memory of any single accelerator today
+SMALL_SIZE, FEW_SIZES = 2**14, 64   # below both, the networks cannot reach MAX_TRAINING_BYTES (see `could_be_huge`)
+
+
+def could_be_huge(graph) -> bool:
+    """Whether the spec's sizes could make networks too large to train. With every size (latent,
+    modality, network option, hidden width) at most 2^14 and at most 64 of them, a network would
+    need 64 weight matrices of 2^14 x 2^14 to reach MAX_TRAINING_BYTES; such specs are not built,
+    so `mmspec check` answers without importing torch."""
+    sizes = [latent.dim for latent in graph.latents.values()]
+    sizes += [m.dim for m in graph.modalities.values()]
+    sizes += [v for m in graph.modalities.values() for v in _numbers(m.net.as_dict())]
+    sizes += [h for net in graph.networks.values() for h in net.hidden]
+    return len(sizes) > FEW_SIZES or any(s > SMALL_SIZE for s in sizes)
+
+
+def _numbers(value) -> list[float]:
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _numbers(v)]
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
 
 
 def check_footprint(checker) -> None:
     """Record a located error when the spec's networks would need more than MAX_TRAINING_BYTES."""
     graph = checker.graph
+    if not could_be_huge(graph):
+        return
     try:
         sizes = parameter_counts(graph)
     except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as err:   # torch's size arithmetic

@@ -5,12 +5,14 @@ is what lets `explain` print each term with one number and the loss add them up.
 """
 from __future__ import annotations
 
-from ..syntax import ast
-from . import families, numeric
-from ..constructs import iwae as importance, stratified
+from ..constructs import iwae, stratified
+from ..errors import Invalid, did_you_mean, one_of
 from ..model import ir
-from .elaborate import ESTIMATORS, Elaborator, Env, Invalid, _text, _value_label
-from ..errors import did_you_mean, one_of
+from ..model.sets import Env, value_label
+from ..syntax import ast
+from ..model import numeric
+from . import families
+from .elaborate import ESTIMATORS, Elaborator, _text
 
 
 class TermBuilder:
@@ -41,7 +43,7 @@ class TermBuilder:
         if isinstance(expr, ast.Call) and expr.func in ("rec", "kl", "elbo", "sg"):
             return getattr(self, f"term_{expr.func}")(expr, env)
         if isinstance(expr, ast.Call) and expr.func == "iwae":
-            return importance.iwae_term(self, expr, env)
+            return iwae.iwae_term(self, expr, env)
         if self.e.is_numeric(expr):
             self.fail("a number on its own is not a term of the objective", expr,
                       "a term: rec(...), kl(...), elbo(...), or a weighted sum of them",
@@ -88,7 +90,7 @@ class TermBuilder:
         values, domain = self.e.domain(expr.domain, env)
         items = []
         for value in values:
-            items.append((_value_label(value, list(self.g.modalities)), self.term(expr.body, env.bind(expr.var, value))))
+            items.append((value_label(value, list(self.g.modalities)), self.term(expr.body, env.bind(expr.var, value))))
         return ir.Big(expr.kind, expr.var, domain, tuple(items))
 
     # ---- leaves ----------------------------------------------------------------------------

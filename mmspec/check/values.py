@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .numeric import MAX_COUNT
+from ..model.numeric import MAX_COUNT
 
 Rule = Callable[[object], "str | None"]        # value -> None if fine, else what it must be
 

@@ -1,3 +1,4 @@
 """The language's constructs beyond the core (refine/gradient_origin, iwae, stages, stratified
-sampling): each one's options, checks, explain text and cost, in one file per construct. Their torch
-half lives in mmspec/lower/ under the same name."""
+sampling, schedules): each one's options, checks and node/leaf building, one file per construct,
+pure Python. Their explain text that needs more than the model is in mmspec/explain/ and their torch
+half in mmspec/lower/, under the same names (docs/architecture.md)."""

@@ -9,7 +9,7 @@ It reads like `elbo(...)`: a posterior, optional targets (all modalities by defa
 (the spec's data-free prior by default). `k` is required: it is the point of the term. A mixture
 posterior is sampled per component, so it must say how the samples combine: `form=looser` (the mean
 over components of their bounds, MMVAE's `--looser`) or `form=standard` (one log-mean-exp over all
-draws, MMVAE's `m_iwae`/`m_dreg`). The estimator maths is in mmspec/lower/importance.py.
+draws, MMVAE's `m_iwae`/`m_dreg`). The estimator maths is in mmspec/lower/iwae.py.
 
 `prior=none` drops p(z)/q(z|X) from the weight: w(z) = prod_t p(x_t | z)^{w_t}, so the term is
 log 1/K sum_k p(X | z_k), the importance-weighted reconstruction (a lower bound on log E_q p(X|z),
@@ -17,8 +17,10 @@ tight as K grows), and the divergences are separate terms with their own weights
 """
 from __future__ import annotations
 
-from ..syntax import ast
 from ..model import ir
+from ..model.graph import mixture_parts
+from ..model.notation import conditioned, fmt
+from ..syntax import ast
 
 OPTIONS = {"k": "", "prior": "", "estimator": "", "form": ""}
 GRADIENTS = ("iwae", "dreg")
@@ -69,19 +71,13 @@ def _no_prior(opts: dict) -> bool:
 # ---- printing: explain's text, LaTeX and JSON -------------------------------------------------
 
 def _components(graph, leaf: ir.IWAE) -> list[tuple[str, float]]:
-    from ..lower.engine import mixture_parts
     return mixture_parts(graph, leaf.dist)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
 
 
 def describe(program, leaf: ir.IWAE) -> str:
     """One line of Unicode math: the bound, the sampling, the weight w(z), the gradient."""
-    from ..explain.render import conditioned
     g = program.graph
-    lik = "·".join(f"p(x_{t}|z)" + (f"^{_fmt(g.modalities[t].weight)}" if g.modalities[t].weight != 1 else "")
+    lik = "·".join(f"p(x_{t}|z)" + (f"^{fmt(g.modalities[t].weight, 4)}" if g.modalities[t].weight != 1 else "")
                    for t in leaf.targets)
     w = (f"w(z) = {g.label(leaf.prior)}(z)·{lik} / {conditioned(program, leaf.dist)}" if leaf.prior is not None
          else f"w(z) = {lik}, the reconstruction alone (prior=none)")
@@ -90,18 +86,17 @@ def describe(program, leaf: ir.IWAE) -> str:
         bound = f"log 1/K Σ_k w(z_k), z_k ~ {g.label(leaf.dist)}"
     else:
         parts = _components(g, leaf)
-        names = ", ".join(f"{_fmt(a)}·{g.label(c)}" for c, a in parts)
+        names = ", ".join(f"{fmt(a, 4)}·{g.label(c)}" for c, a in parts)
         outer = "Σ_j a_j log 1/K Σ_k w(z_jk)" if leaf.form == "looser" else "log Σ_j a_j 1/K Σ_k w(z_jk)"
         bound = f"{outer}, z_jk ~ component j of {g.label(leaf.dist)} = {names}"
     return f"IWAE[{leaf.form}, K={leaf.k}]: {bound}; {w}  [{grad}]"
 
 
 def describe_latex(program, leaf: ir.IWAE) -> str:
-    from ..explain.render import conditioned
     g = program.graph
     idx = "k" if leaf.form == "single" else "jk"
     lik = " \\, ".join(f"p(x_{{\\mathrm{{{t}}}}} \\mid z_{{{idx}}})"
-                       + (f"^{{{_fmt(g.modalities[t].weight)}}}" if g.modalities[t].weight != 1 else "")
+                       + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "")
                        for t in leaf.targets)
     q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
     if leaf.prior is None:
@@ -125,11 +120,3 @@ def as_json(program, leaf: ir.IWAE) -> dict:
             "targets": list(leaf.targets), "k": leaf.k, "estimator": leaf.estimator, "form": leaf.form,
             "likelihood_weights": {t: g.modalities[t].weight for t in leaf.targets},
             "components": [{"name": g.label(c), "weight": a} for c, a in _components(g, leaf)]}
-
-
-def short_name(graph, leaf: ir.IWAE) -> str:
-    """How the term is named in progress bars and reports."""
-    form = "" if leaf.form == "single" else f", {leaf.form}"
-    targets = "*" if len(leaf.targets) == len(graph.modalities) else ",".join(leaf.targets)
-    prior = "" if leaf.prior is not None else ", prior=none"
-    return f"iwae({graph.label(leaf.dist)}->{targets}, k={leaf.k}, {leaf.estimator}{form}{prior})"

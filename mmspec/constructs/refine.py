@@ -9,15 +9,15 @@ iterate: r[m] at step t (mean mu_t, log-variance), g at the origin z0. The objec
 objective expression, so it may read modalities the refined posterior's own encoder does not see
 (MIAI's point: a unimodal posterior refined with the gradient of the multimodal ELBO).
 
-This module elaborates both constructs into graph nodes (graph.Refined, graph.GradientOrigin), and
-renders them for `explain`; the computation is in mmspec/lower/refine.py.
+This module elaborates both constructs into graph nodes (graph.Refined, graph.GradientOrigin);
+mmspec/explain/refine.py prints them and mmspec/lower/refine.py computes them.
 """
 from __future__ import annotations
 
-from ..syntax import ast
-from ..model import ir
 from ..errors import did_you_mean, one_of
-from ..model.graph import GradientOrigin, Iterate, ModelGraph, Refined, closure
+from ..model import ir
+from ..model.graph import GradientOrigin, Iterate, ModelGraph, NetworkInstance, Refined, closure
+from ..syntax import ast
 
 FUNCS = ("refine", "gradient_origin")
 REFINE_OPTIONS = ("maximize", "minimize", "steps", "eval_steps", "grad", "loss", "hidden")
@@ -86,26 +86,18 @@ def _origin(elab, call, env, owner, on, opts, direction) -> str:
 def _objective(elab, env, owner: str, iterate: str, expr: ast.Expr):
     """The objective term with the declared name standing for the iterate; the distributions it
     reads besides the iterate, and the modalities it reads."""
-    from ..check.terms import TermBuilder          # terms imports elaborate, which imports this module
-    current = [k for k in elab._in_progress if _label(elab, k) == owner]
-    for k in current:
-        elab._decl_cache[k] = iterate
-    try:
-        priors = [n for n, d in elab.decls.items() if d.stmt.role == "prior"]
-        term = TermBuilder(elab, priors).term(expr, env)
-    finally:
-        for k in current:
-            elab._decl_cache.pop(k, None)
+    with elab.standing_for(owner, iterate):
+        term = elab.objective_term(expr, env)
     if any(t.scheduled for t in ir.Objective("refine", "maximize", term).linear_terms()):
         elab.fail("the objective inside refine(...) cannot use a scheduled param: its weights must be fixed", expr)
     leaves = ir.Objective("refine", "maximize", term).leaves()
-    dists = [d for leaf in leaves for d in ir.leaf_distributions(leaf)]
+    dists = [d for leaf in leaves for d in leaf.distributions()]
     if iterate not in closure(elab.g, dists):
         elab.fail(f"this objective never reads {owner}, so its gradient with respect to {owner} is zero", expr,
                   hint=f"write the objective in terms of {owner} itself, e.g. elbo({owner} -> *)")
     reads: frozenset[str] = frozenset()
     for leaf in leaves:
-        reads |= frozenset(getattr(leaf, "targets", ()) or ((leaf.target,) if isinstance(leaf, ir.Rec) else ()))
+        reads |= frozenset(d.target for d in leaf.decoded())
     for d in dists:
         if d != iterate:
             reads |= elab.g.sees(d)
@@ -113,21 +105,12 @@ def _objective(elab, env, owner: str, iterate: str, expr: ast.Expr):
     return term, tuple(dict.fromkeys(uses)), reads
 
 
-def _label(elab, cache_key) -> str:
-    name, index = cache_key
-    if index is None:
-        return name
-    from ..check.elaborate import _value_label
-    return f"{name}[{_value_label(index, elab.modality_names)}]"
-
-
 def _count(elab, opts, name, env, default, call) -> int:
     if name not in opts:
         if default is None:
             elab.fail(f"refine needs its number of {name}", call, f"{name}=T, e.g. steps=8")
         return default
-    from ..check.numeric import whole_number
-    return whole_number(elab, opts[name], env, name)
+    return elab.whole_number(opts[name], env, name)
 
 
 def require_refinement(elab, item: ast.Expr) -> None:
@@ -140,7 +123,6 @@ def require_refinement(elab, item: ast.Expr) -> None:
 
 def register_networks(graph: ModelGraph) -> None:
     """The update networks and gradient-origin heads, as named network instances (for stages)."""
-    from ..model.graph import NetworkInstance
     for node in graph.nodes.values():
         if isinstance(node, Refined):
             graph.networks[node.network] = NetworkInstance(node.network, "refiner", node.inputs, (node.hidden,))

@@ -126,9 +126,8 @@ def is_override(text: str) -> bool:
 def declare(checker, stmt: ast.ParamStmt, elab) -> None:
     """A param written as a schedule, or given one by `--set`. `--set NAME=VALUE` on a scheduled
     param replaces the schedule (by a constant, or by the schedule given) and says so in a note."""
-    from ..check.elaborate import _text
     name, graph = stmt.name, checker.graph
-    written = _text(checker.spec.source, stmt.expr)
+    written = ast.source_text(checker.spec.source, stmt.expr)
     mine = checker.guard(elaborate, elab, stmt.expr, written) if is_schedule(stmt.expr) else None
     if name not in checker.overrides:
         if mine is not None:
@@ -136,7 +135,7 @@ def declare(checker, stmt: ast.ParamStmt, elab) -> None:
         return
     text = checker.overrides[name]
     if is_override(text):
-        given = _from_override(checker, name, text)
+        given = _from_override(checker, name, text, elab)
         if given is not None:
             graph.schedules[name] = given
             checker.notes.append(f"--set {name}={text} replaces `{written}`: {name} follows {describe(given)}")
@@ -148,17 +147,16 @@ def declare(checker, stmt: ast.ParamStmt, elab) -> None:
                              f"{_fmt(value)} throughout training")
 
 
-def _from_override(checker, name: str, text: str) -> Schedule | None:
+def _from_override(checker, name: str, text: str, elab) -> Schedule | None:
     """A schedule given on the command line, checked like one written in the spec; a mistake is
     reported against the `--set` text."""
-    from ..check.elaborate import Elaborator, Invalid
-    from ..errors import DiagnosticSink, Span, SpecError
+    from ..errors import DiagnosticSink, Invalid, Span, SpecError
     from ..syntax.parser import parse
     source = f"param {name} = {text}"
     sink = DiagnosticSink(source, f"--set {name}")
     try:
         stmt = parse(source, f"--set {name}").statements[0]
-        return elaborate(Elaborator(checker.graph, sink, {}, lambda *a: None), stmt.expr, text)
+        return elaborate(type(elab)(checker.graph, sink, {}, lambda *a: None), stmt.expr, text)
     except (SpecError, Invalid, IndexError) as err:
         why = sink.diagnostics[0].message if sink.diagnostics else (
             err.diagnostics[0].message if isinstance(err, SpecError) and err.diagnostics else "not a schedule")
@@ -170,7 +168,7 @@ def finite_throughout(weight) -> None:
     """A weight with scheduled params is checked at every value its schedules reach at a corner
     (start, end, each step of a stepwise): `1/beta` with `warmup(0 -> 1, ...)` divides by zero."""
     from itertools import product
-    from ..check.numeric import NotANumber, finite_value
+    from ..model.numeric import NotANumber, finite_value
     from ..model import ir
     found: dict[str, Schedule] = {}
     _scheduled_in(weight, found)

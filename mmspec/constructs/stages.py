@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import re
 
+from ..errors import DiagnosticSink, Invalid, did_you_mean, one_of
+from ..model.graph import Detached, ModelGraph, closure
+from ..model.sets import Env
+from ..model.settings import Selection, StageSettings, TrainSettings
 from ..syntax import ast
-from ..compiled import Selection, StageSettings, TrainSettings
-from ..check.elaborate import Env, Invalid
-from ..errors import DiagnosticSink, did_you_mean, one_of
-from ..model.graph import Detached, Expert, GradientOrigin, JointExpert, ModelGraph, Refined, members_of
 
 GROUP_ROLES = {"encoders": "encoder", "joint_encoders": "joint_encoder", "decoders": "decoder",
                "log_scales": "log_scale"}
@@ -68,51 +68,32 @@ def parameter_groups(graph: ModelGraph) -> dict[str, str]:
     out: dict[str, str] = {}
     nets = list(graph.networks.values())
     for role, prefix in (("encoder", "encoders"), ("joint_encoder", "joint_encoders"),
-                         ("refiner", "refiners"), ("gradient_origin", "origins")):      # last two: mmspec/iterative.py
+                         ("refiner", "refiners"), ("gradient_origin", "origins")):      # last two: constructs/refine.py
         out.update({f"{prefix}.{n.name}": n.name for n in nets if n.role == role})
     out.update({f"decoders.{m}": f"decoders[{m}]" for m in graph.modalities})
     out.update({f"log_scales.{m}": f"log_scales[{m}]" for m, mod in graph.modalities.items() if mod.likelihood.learned})
     return out
 
 
-def _network_path(node) -> str:
-    prefix = "joint_encoders" if isinstance(node, JointExpert) else "encoders"
-    return f"{prefix}.{node.network}"
-
-
 def networks_of(graph: ModelGraph, key: str, through_sg: bool = True) -> set[str]:
     """The encoder groups a distribution is computed from (optionally not through stop-gradients)."""
-    out, stack, seen = set(), [key], set()
-    while stack:
-        k = stack.pop()
-        if k in seen:
-            continue
-        seen.add(k)
-        node = graph.nodes[k]
-        if isinstance(node, (Expert, JointExpert)):
-            out.add(_network_path(node))
-        if isinstance(node, (Refined, GradientOrigin)):     # an update network / gradient-origin heads
-            out.add(f"{'refiners' if isinstance(node, Refined) else 'origins'}.{node.network}")
-        if isinstance(node, Detached) and not through_sg:
-            continue
-        stack.extend(members_of(node))
-    return out
+    keep_going = (lambda node: True) if through_sg else (lambda node: not isinstance(node, Detached))
+    groups = {graph.nodes[k].parameter_group() for k in closure(graph, [key], keep_going)}
+    return groups - {None}
 
 
 def reached_groups(graph: ModelGraph, objective) -> set[str]:
     """The groups that get a gradient from an objective (stop-gradient terms and sg(...) excluded)."""
-    from ..model import ir
     out: set[str] = set()
     for t in objective.linear_terms():
         if t.detached:
             continue
-        leaf = t.leaf
-        if isinstance(leaf, ir.Rec):
-            out |= networks_of(graph, leaf.dist, through_sg=False) | {f"decoders.{leaf.target}"}
-            if graph.modalities[leaf.target].likelihood.learned:
-                out.add(f"log_scales.{leaf.target}")
-        else:
-            out |= networks_of(graph, leaf.q, through_sg=False) | networks_of(graph, leaf.p, through_sg=False)
+        for dist in t.leaf.distributions():
+            out |= networks_of(graph, dist, through_sg=False)
+        for target in {d.target for d in t.leaf.decoded()}:
+            out.add(f"decoders.{target}")
+            if graph.modalities[target].likelihood.learned:
+                out.add(f"log_scales.{target}")
     return out
 
 

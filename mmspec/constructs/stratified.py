@@ -12,8 +12,9 @@ This module checks the option and says what it means in `explain`; the maths is 
 """
 from __future__ import annotations
 
-from ..syntax import ast
 from ..model import ir
+from ..model.graph import mixture_parts
+from ..syntax import ast
 
 SAMPLING = ("exact", "stratified")
 STRATIFIED_NOTE = "stratified: one component per item"
@@ -31,7 +32,6 @@ def rec_sampling(builder, opts: dict, q: str, call: ast.Call) -> str:
                      f"{g.label(q)} is a single distribution", opts["sampling"],
                      hint="drop `sampling=` (a single distribution is sampled directly), or reconstruct "
                           "from a mixture: moe(...) or mopoe(...)")
-    from ..lower.engine import mixture_parts
     latents = sorted({g.nodes[c].latent for c, _ in mixture_parts(g, q)} - {None})
     if len(latents) > 1:
         builder.fail(f"sampling=stratified gives each item one sample of one component, but the "
@@ -43,7 +43,6 @@ def rec_sampling(builder, opts: dict, q: str, call: ast.Call) -> str:
 
 def describe(program, leaf: ir.Rec) -> str:
     """explain's note after a stratified rec term: which components share the batch, and how."""
-    from ..lower.engine import mixture_parts
     parts = mixture_parts(program.graph, leaf.dist)
     weights = {round(w, 12) for _, w in parts}
     split = "equal slices" if len(weights) == 1 else "slices ∝ their weights"

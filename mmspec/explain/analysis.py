@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..model import ir
-from ..constructs import refine_explain as iterative_explain
-from ..check.checker import Program, check_text
+from ..check import Program, check_text
 from ..errors import SpecError
-from ..model.graph import Expert, JointExpert, NormalPrior, PoE, WeightedPoE, closure
-from ..lower.engine import mixture_parts
+from ..model import ir
+from ..model.graph import Expert, JointExpert, PoE, WeightedPoE, closure, mixture_parts
+from ..model.ir import decoded_pairs
+from . import refine
 
 
 @dataclass
@@ -55,28 +55,8 @@ def model_family(program: Program) -> Family:
         labels.append("aggregation-based")
         reasons.append("a joint posterior aggregated from unimodal experts, without cross-generation "
                        "or coordination terms")
-    more_labels, more_reasons = iterative_explain.family_notes(program, leaves)    # refine, gradient_origin
+    more_labels, more_reasons = refine.family_notes(program, leaves)    # refine, gradient_origin
     return Family(labels + more_labels, reasons + more_reasons)
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """One modality decoded from one distribution's samples, by a rec or an iwae term."""
-    name: str
-    dist: str
-    target: str
-    k: int
-    sampling: str = "exact"
-
-
-def decoded_pairs(leaves: list[ir.Leaf]) -> list[Decoded]:
-    out = []
-    for l in leaves:
-        if isinstance(l, ir.Rec):
-            out.append(Decoded("rec", l.dist, l.target, l.k, l.sampling))
-        elif isinstance(l, ir.IWAE):
-            out += [Decoded("iwae", l.dist, t, l.k) for t in l.targets]
-    return out
 
 
 @dataclass
@@ -99,7 +79,7 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
     """The cost of one step of the named objective (default: the first declared)."""
     g = program.graph
     leaves = (program.ir.objectives[objective] if objective else program.objective).leaves()
-    needed = closure(g, [k for l in leaves for k in ir.leaf_distributions(l)])
+    needed = closure(g, [k for l in leaves for k in l.distributions()])
     encoders = {g.nodes[k].network for k in needed if isinstance(g.nodes[k], (Expert, JointExpert))}
     draws: dict[str, int] = {}
     decoded: dict[tuple[str, str], int] = {}
@@ -112,11 +92,12 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
             decoded[(f"stratified {leaf.dist}", leaf.target)] = max(
                 decoded.get((f"stratified {leaf.dist}", leaf.target), 0), leaf.k)
     for leaf in leaves:
-        if isinstance(leaf, ir.KL) and leaf.estimator == "mc":
-            for comp, _ in mixture_parts(g, leaf.q):
-                draws[comp] = max(draws.get(comp, 0), leaf.k)
+        if isinstance(leaf, ir.KL):
+            for dist, k in leaf.sampled():          # a Monte Carlo KL draws from q
+                for comp, _ in mixture_parts(g, dist):
+                    draws[comp] = max(draws.get(comp, 0), k)
     products = sum(1 for k in needed if isinstance(g.nodes[k], (PoE, WeightedPoE)))
-    inner = iterative_explain.inner_cost(program, needed, leaves)
+    inner = refine.inner_cost(program, needed, leaves)
     return Cost(len(encoders), len({t for _, t in decoded} | inner["decoder_targets"]),
                 sum(decoded.values()) + inner["decoded_samples"], len(draws), sum(draws.values()), products,
                 sum(1 for l in leaves if isinstance(l, ir.KL)) + inner["kl_terms"], inner["gradient_steps"],
@@ -171,8 +152,3 @@ def _fits_poly(values, sizes, degree) -> bool:
     for _ in range(degree + 1):
         diffs = [b - a for a, b in zip(diffs, diffs[1:])]
     return all(abs(d) < 1e-9 for d in diffs)
-
-
-def prior_generation_note(program: Program) -> str:
-    has = any(isinstance(n, NormalPrior) for n in program.graph.nodes.values())
-    return "" if has else "no N(0, I) prior"

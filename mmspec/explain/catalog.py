@@ -5,6 +5,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..check import check_file
+from .render import Explanation, render_text
+
 
 def specs_dir() -> Path:
     """specs/ beside the package (an editable install or a source checkout)."""
@@ -35,8 +38,6 @@ def shipped_specs(directory: Path | None = None) -> list[SpecEntry]:
 
 def render_methods_doc(directory: Path | None = None) -> str:
     """docs/methods.md, made from the shipped specs and `explain` (a test keeps the file in sync)."""
-    from ..check import check_file
-    from . import Explanation, render_text
     entries = shipped_specs(directory)
     out = ["# Methods", "",
            "Every method of the catalogue is a spec in `specs/`; nothing below is method-specific Python.",

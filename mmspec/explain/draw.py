@@ -9,34 +9,47 @@ from pathlib import Path
 
 import networkx as nx
 
+from ..check import Program
 from ..constructs import schedules
-from ..model import ir
-from ..check.checker import Program
-from ..lower.model import leaf_name
+from ..model.graph import Expert, JointExpert, ModelGraph, members_of
+from .leaves import leaf_name
 
 COLUMNS = {"data": 0, "encoder": 1, "distribution": 2, "term": 4, "decoder": 5}
 COLORS = {"data": "#cfe8ff", "encoder": "#ffe2b8", "distribution": "#d9f2d0", "term": "#f6d0d0", "decoder": "#e6d8f5"}
 
 
+def distribution_graph(graph: ModelGraph) -> nx.DiGraph:
+    """Data -> networks -> distributions, and decoders -> data (objective terms: model_graph)."""
+    g = nx.DiGraph()
+    for m in graph.modalities.values():
+        g.add_node(f"x:{m.name}", kind="data", label=f"x_{m.name}\n{m.kind}{m.shape}")
+        g.add_node(f"dec:{m.name}", kind="decoder", label=f"decoder {m.name}\n{m.net.name}")
+        g.add_edge(f"dec:{m.name}", f"x:{m.name}")
+    for key, node in graph.nodes.items():
+        g.add_node(f"d:{key}", kind="distribution", label=graph.label(key),
+                   family=node.family, type=type(node).__name__)
+        if isinstance(node, (Expert, JointExpert)):
+            net = f"enc:{node.network}"
+            g.add_node(net, kind="encoder", label=f"encoder {node.network}")
+            for m in (node.modalities if isinstance(node, JointExpert) else (node.modality,)):
+                g.add_edge(f"x:{m}", net)
+            g.add_edge(net, f"d:{key}")
+        for member in members_of(node):
+            g.add_edge(f"d:{member}", f"d:{key}")
+    return g
+
+
 def model_graph(program: Program) -> nx.DiGraph:
-    g = program.graph.to_networkx()
+    g = distribution_graph(program.graph)
     for obj in program.ir.objectives.values():
         for t in obj.linear_terms():
             node = f"t:{leaf_name(program.graph, t.leaf)}"
             weight = f"{t.coefficient:+.4g}" if not t.scheduled else "".join(schedules.coefficient_text(t))
             g.add_node(node, kind="term", label=f"{weight} {leaf_name(program.graph, t.leaf)}")
-            if isinstance(t.leaf, ir.Rec):
-                g.add_edge(f"d:{t.leaf.dist}", node)
-                g.add_edge(node, f"dec:{t.leaf.target}")
-            elif isinstance(t.leaf, ir.IWAE):
-                g.add_edge(f"d:{t.leaf.dist}", node)
-                if t.leaf.prior is not None:
-                    g.add_edge(f"d:{t.leaf.prior}", node)
-                for target in t.leaf.targets:
-                    g.add_edge(node, f"dec:{target}")
-            else:
-                g.add_edge(f"d:{t.leaf.q}", node)
-                g.add_edge(f"d:{t.leaf.p}", node)
+            for dist in t.leaf.distributions():
+                g.add_edge(f"d:{dist}", node)
+            for decoded in t.leaf.decoded():
+                g.add_edge(node, f"dec:{decoded.target}")
     return g
 
 

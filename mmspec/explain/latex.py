@@ -13,14 +13,10 @@ from fractions import Fraction
 
 from ..model import ir
 from ..model.graph import Mixture, PoE, WeightedPoE, closure
+from ..model.notation import latex_latent as latent, operator_name  # noqa: F401  (this module's vocabulary)
 
 PER_LINE = 2            # mixture / product members per line of an align* row (a page's width)
 PREAMBLE = "% needs \\usepackage{amsmath,amssymb}"
-
-
-def latent(z: str) -> str:
-    """`z[mnist]` -> z_{\\mathrm{mnist}}; `z` stays."""
-    return re.sub(r"\[(.+)\]", lambda m: "_{\\mathrm{" + m.group(1) + "}}", z)
 
 
 def number(x: float) -> str:
@@ -32,23 +28,6 @@ def number(x: float) -> str:
     return f"{x:.6g}"
 
 
-def operator_name(label: str, name) -> str | None:
-    """An unnamed aggregate, `moe(q[a], q[b]) on z[a]` -> \\operatorname{moe}(q_{a}, q_{b}); None if not one."""
-    m = re.fullmatch(r"(\w+)\((.*)\)(?: on (.+))?", label)
-    if not m:
-        return None
-    args, depth, start = [], 0, 0
-    text = m.group(2)
-    for i, c in enumerate(text + ","):
-        depth += (c in "([{") - (c in ")]}")
-        if c == "," and depth == 0:
-            args.append(text[start:i].strip())
-            start = i + 1
-    shown = ", ".join("p" if a == "p" else name(a) for a in args if a)
-    on = f"\\big|_{{{latent(m.group(3))}}}" if m.group(3) else ""
-    return f"\\operatorname{{{m.group(1)}}}({shown}){on}"
-
-
 def kl_estimator(leaf: ir.KL) -> str:
     """The estimator tag after a KL: closed form, Jensen bound or Monte Carlo with its K."""
     text = {"closed": "\\text{closed form}", "jensen": "\\text{Jensen bound}",
@@ -58,7 +37,7 @@ def kl_estimator(leaf: ir.KL) -> str:
 
 def used_by_objectives(program) -> set[str]:
     """Every distribution node an objective reads (directly or through a member)."""
-    keys = [k for obj in program.ir.objectives.values() for leaf in obj.leaves() for k in ir.leaf_distributions(leaf)]
+    keys = [k for obj in program.ir.objectives.values() for leaf in obj.leaves() for k in leaf.distributions()]
     return closure(program.graph, keys)
 
 

@@ -5,18 +5,18 @@ Three renderings of one `Explanation`: Unicode text (default), LaTeX, JSON.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
-from ..constructs import (iwae as importance, refine_explain as iterative_explain, schedules,
-                          stages_explain as stage_explain, stratified)
+from ..check import Program
+from ..constructs import iwae, schedules
 from ..model import ir
+from ..model.graph import Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE, WeightedPoE
+from ..model.notation import conditioned, fmt
 from . import fold as explain_fold, latex as latex_parts
-from .analysis import Family, cost_in_m, model_family, step_cost
-from ..check.checker import Program
-from ..model.graph import (Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
-                           WeightedPoE)
 from ..model.sets import subset_label
+from . import refine, stages
+from .analysis import Family, cost_in_m, model_family, step_cost
+from .leaves import leaf_text
 
 
 @dataclass
@@ -34,55 +34,17 @@ class Explanation:
 
 # ---- shared pieces ----------------------------------------------------------------------------
 
-def _fmt(x: float) -> str:
-    return f"{x:.6g}"
-
-
-def conditioned(program: Program, key: str, latex: bool = False) -> str:
-    """`q[mnist](z | x_mnist)`: a distribution's name with what it is conditioned on."""
-    g = program.graph
-    node = g.nodes[key]
-    z = node.latent or "z"
-    sees = g.sees(key)
-    seen = [m for m in g.modalities if m in sees]
-    name = g.label(key)
-    if latex:
-        name = _latex_dist_name(name) if not isinstance(node, (NormalPrior, LaplacePrior)) else "p"
-        xs = ", ".join(f"x_{{\\mathrm{{{m}}}}}" for m in seen)
-        return f"{name}({_latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
-    xs = ", ".join(f"x_{m}" for m in seen)
-    return f"{name}({z}" + (f" | {xs})" if xs else ")")
-
-
-def _latex_dist_name(label: str) -> str:
-    """`q[mnist]` -> q_{mnist}; `joint` -> q_{joint}; anything else in upright text."""
-    iterate = iterative_explain.latex_iterate(label, _latex_dist_name)     # r[m]ᵗ, ql(z0)
-    if iterate:
-        return iterate
-    m = re.fullmatch(r"(\w+)\[(.+)\]", label)
-    if m:
-        index = m.group(2)[1:-1] if m.group(2).startswith("{") and m.group(2).endswith("}") else m.group(2)
-        return f"{m.group(1)}_{{\\mathrm{{{index}}}}}"             # qs[{mnist,svhn}] -> qs_{mnist,svhn}
-    if re.fullmatch(r"\w+", label):
-        return "q_{\\mathrm{" + label.replace("_", "\\_") + "}}"
-    return latex_parts.operator_name(label, _latex_dist_name) or "\\mathrm{" + label.replace("_", "\\_") + "}"
-
-
-def _latex_latent(z: str) -> str:
-    return latex_parts.latent(z)
-
-
 def definition(program: Program, key: str) -> str:
     """A distribution as math (Unicode)."""
     g = program.graph
     node = g.nodes[key]
     D = g.latent_dim()
-    if iterative_explain.is_iterative(node):
-        return iterative_explain.definition(program, key)
+    if refine.is_iterative(node):
+        return refine.definition(program, key)
     if isinstance(node, NormalPrior):
         return f"N(0, I_{D})"
     if isinstance(node, LaplacePrior):
-        scale = "b = D·softmax(λ), λ ∈ R^D learned (b = 1 at start)" if node.scale is None else f"b = {_fmt(node.scale)}"
+        scale = "b = D·softmax(λ), λ ∈ R^D learned (b = 1 at start)" if node.scale is None else f"b = {fmt(node.scale)}"
         return f"Laplace(0, b) in each of {D} dimensions, {scale}"
     dist = ("Laplace(μ, b), b = D·softmax(head) + 1e-6," if getattr(node, "family", "") == "laplace"
             else "N(μ, diag σ²)")
@@ -95,34 +57,14 @@ def definition(program: Program, key: str) -> str:
     if isinstance(node, PoE):
         return "∝ " + " · ".join(members) + "   (product of experts)"
     if isinstance(node, WeightedPoE):
-        return "∝ " + " · ".join(f"{m}^{_fmt(w)}" for m, w in zip(members, node.weights)) + "   (weighted PoE)"
+        return "∝ " + " · ".join(f"{m}^{fmt(w)}" for m, w in zip(members, node.weights)) + "   (weighted PoE)"
     if isinstance(node, Average):
         return f"AVG({', '.join(members)}): μ = mean of μ_k, σ = mean of σ_k"
     if isinstance(node, Mixture):
-        return " + ".join(f"{_fmt(w)}·{m}" for m, w in zip(members, node.weights)) + "   (mixture)"
+        return " + ".join(f"{fmt(w)}·{m}" for m, w in zip(members, node.weights)) + "   (mixture)"
     if isinstance(node, Detached):
         return f"sg({conditioned(program, node.member)})   (stop-gradient)"
     return type(node).__name__
-
-
-def leaf_text(program: Program, leaf: ir.Leaf, latex: bool = False) -> str:
-    g = program.graph
-    if isinstance(leaf, ir.Rec):
-        k = f" (K={leaf.k})" if leaf.k > 1 else ""
-        if latex:
-            q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
-            how = "\\;(\\text{stratified})" if leaf.sampling == "stratified" else ""
-            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid z)\\right]{k}{how}"
-        how = stratified.describe(program, leaf) if leaf.sampling == "stratified" else ""
-        return f"E_{g.label(leaf.dist)}[log p(x_{leaf.target} | z)]{k}{how}"
-    if isinstance(leaf, ir.IWAE):
-        return importance.describe_latex(program, leaf) if latex else importance.describe(program, leaf)
-    est = {"closed": "closed form", "jensen": "Jensen bound", "mc": f"Monte Carlo, K={leaf.k}"}[leaf.estimator]
-    if latex:
-        q = conditioned(program, leaf.q, True).rsplit("(", 1)[0]
-        p = conditioned(program, leaf.p, True).rsplit("(", 1)[0]
-        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right){latex_parts.kl_estimator(leaf)}"
-    return f"KL({g.label(leaf.q)} ‖ {g.label(leaf.p)})  [{est}]"
 
 
 # ---- Unicode ----------------------------------------------------------------------------------
@@ -134,8 +76,8 @@ def render_text(ex: Explanation, expand: bool = False) -> str:
     out.append("Modalities")
     for m in g.modalities.values():
         lik = m.likelihood
-        extra = "scale learned" if lik.learned else (f"scale {_fmt(lik.scale)}" if lik.scale else "")
-        weight = "" if m.weight == 1 else f"   w = {_fmt(m.weight)} ({m.weight_text})"
+        extra = "scale learned" if lik.learned else (f"scale {fmt(lik.scale)}" if lik.scale else "")
+        weight = "" if m.weight == 1 else f"   w = {fmt(m.weight)} ({m.weight_text})"
         out.append(f"  {m.name:<8} {m.kind}{m.shape}  ~ {lik.name}({extra})   net {m.net.name}{weight}")
     out.append("Latents")
     for l in g.latents.values():
@@ -144,34 +86,34 @@ def render_text(ex: Explanation, expand: bool = False) -> str:
     for key in g.nodes:
         out.append(f"  {conditioned(p, key)} = {definition(p, key)}")
     if g.params or g.schedules:
-        out += ["", "Params   " + ", ".join([f"{k} = {_fmt(v)}" for k, v in g.params.items()]
+        out += ["", "Params   " + ", ".join([f"{k} = {fmt(v)}" for k, v in g.params.items()]
                                             + [f"{k} = {s.text}" for k, s in g.schedules.items()])]
     out += schedules.text_lines(g.schedules)
-    staged = stage_explain.is_staged(p)
+    staged = stages.is_staged(p)
     for obj in p.ir.objectives.values():
         named = f"{obj.name} " if staged else ""
         out += ["", f"Objective {named}({obj.direction}), as written", "  " + " ".join(obj.source.split())]
         out += ["", f"Objective{' ' + obj.name if staged else ''}, expanded over the {g.M} modalities"]
         for t in obj.linear_terms():
             sign, weight = schedules.coefficient_text(t) if t.scheduled else (
-                "-" if t.coefficient < 0 else "+", _fmt(abs(t.coefficient)))
+                "-" if t.coefficient < 0 else "+", fmt(abs(t.coefficient)))
             sg = "  (stop-gradient)" if t.detached else ""
             out.append(f"  {sign} {weight:>9} · {leaf_text(p, t.leaf)}{sg}"
                        f"      ← {' + '.join(t.provenance)}")
         loss = "-(objective)" if obj.direction == "maximize" else "objective"
         out.append(f"  loss minimised = {loss}, averaged over the batch")
-    out += stage_explain.text_lines(p) if staged else []
+    out += stages.text_lines(p) if staged else []
     out += ["", "Model family: " + ", ".join(ex.family.labels)]
     out += [f"  - {r}" for r in ex.family.reasons]
     out += ["", "Cost per training step (per data item)"]
-    out += stage_explain.cost_lines(p, _COST_LABELS) if staged else _cost_lines(ex)
+    out += stages.cost_lines(p, _COST_LABELS) if staged else _cost_lines(ex)
     out += ["", "Evaluation posterior (infer)"]
     order = list(g.modalities)
     for subset, key in p.ir.infer.items():
         out.append(f"  {subset_label(subset, order):<24} -> {g.label(key)}")
     t = p.train
     out += [""] if staged else ["", f"Train    epochs {t.epochs}, batch {t.batch}, optimizer {t.optimizer.name}"
-            f"({', '.join(f'{k}={_fmt(v) if not isinstance(v, tuple) else v}' for k, v in t.optimizer.params.items())})"
+            f"({', '.join(f'{k}={fmt(v) if not isinstance(v, tuple) else v}' for k, v in t.optimizer.params.items())})"
             + (f", scheduler {t.scheduler.name}{t.scheduler.params}" if t.scheduler.name != "none" else "")]
     out += [f"Train    {len(p.stages)} stages, in order: {', '.join(st.name for st in p.stages)}"] if staged else []
     if p.evaluate:
@@ -216,12 +158,12 @@ def render_latex(ex: Explanation) -> str:
         if key in used:
             out += latex_parts.definition_rows(p, key, conditioned)
             node = g.nodes[key]
-            out += iterative_explain.latex_lines(p, key) if iterative_explain.is_iterative(node) else []
+            out += refine.latex_lines(p, key) if refine.is_iterative(node) else []
     for obj in p.ir.objectives.values():
         terms = obj.linear_terms()
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
-        if stage_explain.is_staged(p):
-            sym = stage_explain.objective_symbol(obj.name, obj.direction)
+        if stages.is_staged(p):
+            sym = stages.objective_symbol(obj.name, obj.direction)
         out.append(f"{sym} &= " + "".join(
             f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}"
             + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
@@ -232,7 +174,7 @@ def render_latex(ex: Explanation) -> str:
     if evaluation_only:
         out += ["% evaluation only: posteriors the infer rules give, which the objective does not use",
                 "\\begin{align*}", *evaluation_only, "\\end{align*}"]
-    out += stage_explain.latex_lines(p) if stage_explain.is_staged(p) else []
+    out += stages.latex_lines(p) if stages.is_staged(p) else []
     return "\n".join(out)
 
 
@@ -256,7 +198,7 @@ def render_json(ex: Explanation) -> str:
                         "weight": m.weight} for m in g.modalities.values()],
         "latents": [{"name": l.name, "dim": l.dim, "per_modality": l.indexed} for l in g.latents.values()],
         "distributions": [{"name": g.label(k), "type": type(n).__name__, "sees": sorted(g.sees(k)),
-                           "latent": n.latent, "math": definition(p, k), **iterative_explain.json_fields(p, k)}
+                           "latent": n.latent, "math": definition(p, k), **refine.json_fields(p, k)}
                           for k, n in g.nodes.items()],
         "params": g.params,
         "objectives": [{"name": o.name, "direction": o.direction, "as_written": " ".join(o.source.split()),
@@ -270,8 +212,8 @@ def render_json(ex: Explanation) -> str:
                   "scheduler_params": p.train.scheduler.params},
         "evaluate": [{"name": m.name, "params": m.params} for m in p.evaluate],
     }
-    if stage_explain.is_staged(p):
-        data["stages"] = stage_explain.as_json(p)
+    if stages.is_staged(p):
+        data["stages"] = stages.as_json(p)
     if g.schedules:
         data["schedules"] = schedules.as_json(g.schedules)
     return json.dumps(data, indent=2)
@@ -289,5 +231,5 @@ def _term_json(p: Program, t: ir.LinearTerm) -> dict:
         return {**base, "kind": "rec", "posterior": g.label(leaf.dist), "target": leaf.target, "k": leaf.k,
                 "sampling": leaf.sampling}
     if isinstance(leaf, ir.IWAE):
-        return {**base, **importance.as_json(p, leaf)}
+        return {**base, **iwae.as_json(p, leaf)}
     return {**base, "kind": "kl", "q": g.label(leaf.q), "p": g.label(leaf.p), "estimator": leaf.estimator, "k": leaf.k}

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from ..model import ir
 from ..model.graph import (Average, Detached, Expert, GradientOrigin, JointExpert, LaplacePrior, Mixture,
-                           ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure, members_of)
+                           ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure, members_of, mixture_parts)
 from . import likelihoods
 from .batched import BatchedGroups, run_networks
 from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed,
@@ -31,26 +31,6 @@ class TorchNoise:
 
     def uniform(self, key: str, shape: Sequence[int], like: Tensor) -> Tensor:
         return torch.rand(tuple(shape), device=like.device, dtype=like.dtype)
-
-
-def mixture_parts(graph: ModelGraph, key: str, weight: float = 1.0) -> list[tuple[str, float]]:
-    """A distribution as weighted Gaussian components (nested mixtures flattened).
-
-    Memoised per graph for weight 1: explain and the cost analysis ask for a MoPoE mixture's
-    2^M - 1 parts once per term."""
-    if weight == 1.0:
-        cache = graph.__dict__.setdefault("_mixture_parts_cache", {})
-        if key not in cache:
-            cache[key] = _mixture_parts(graph, key, weight)
-        return list(cache[key])
-    return _mixture_parts(graph, key, weight)
-
-
-def _mixture_parts(graph: ModelGraph, key: str, weight: float) -> list[tuple[str, float]]:
-    node = graph.nodes[key]
-    if isinstance(node, Mixture):
-        return [p for m, w in zip(node.members, node.weights) for p in mixture_parts(graph, m, weight * w)]
-    return [(key, weight)]
 
 
 def data_free_prior(node: NormalPrior | LaplacePrior, module, B: int, D: int, like: Tensor):
@@ -76,8 +56,21 @@ class Evaluation:
         self.D = graph.latent_dim()
         self._gauss: dict[str, DiagGaussian] = {}
         self._samples: dict[str, Tensor] = {}
-        self._stratified: dict = {}                     # mixture -> assignment, (mixture, k) -> latents
+        self._needed: set[str] | None = None           # the nodes the leaves being evaluated read
+        self.stratified: dict = {}                      # lower/stratified.py's: mixture -> assignment, (mixture, k) -> latents
+        self.refine_trajectories: dict[str, list] = {}  # lower/refine.py's: refined node -> [q^0, ..., q^T]
+        self.averaging_iterate = False                  # lower/refine.py's: evaluating at one iterate of a loss=mean average
         self.experts_from: Evaluation | None = None     # share encoder outputs with another evaluation
+
+    def fork(self, overrides: dict, stale: set[str], samples_needed: dict[str, int]) -> "Evaluation":
+        """A child evaluation of the same batch where `overrides` (node key -> distribution) replace
+        those nodes; cached results outside `stale` (what depends on them) are shared."""
+        child = Evaluation(self.g, self.module, self.links, self.batch, self.noise, samples_needed)
+        child._gauss = {k: v for k, v in self._gauss.items() if k not in stale}
+        child._gauss.update(overrides)
+        child._samples = {k: v for k, v in self._samples.items() if k not in stale}
+        child.refine_trajectories = {k: v for k, v in self.refine_trajectories.items() if k not in stale}
+        return child
 
     # ---- distributions ---------------------------------------------------------------------
     def posterior(self, key: str) -> DiagGaussian | MixtureOf:
@@ -124,7 +117,7 @@ class Evaluation:
         """Every expert whose encoder shares `network`'s architecture, in one batched call."""
         groups = self._batched("encoders", network)
         peers = set(groups.peers(network))
-        needed = getattr(self, "_needed_cache", None)
+        needed = self._needed
         keys = [k for k, n in self.g.nodes.items() if isinstance(n, Expert) and n.network in peers
                 and n.modality in self.batch and k not in self._gauss and (needed is None or k in needed)]
         names = [self.g.nodes[k].network for k in keys]
@@ -264,7 +257,9 @@ class Evaluation:
                    for qj, a in mixture_parts(self.g, q) for pk, b in mixture_parts(self.g, p))
 
     def leaf_values(self, leaves: list[ir.Leaf]) -> dict[ir.Leaf, Tensor]:
-        self.products([k for k, n in self.g.nodes.items() if isinstance(n, (PoE, WeightedPoE)) and self._needed(k, leaves)])
+        if self._needed is None:        # the first leaves evaluated decide which encoders run together
+            self._needed = closure(self.g, [k for l in leaves for k in l.distributions()])
+        self.products([k for k, n in self.g.nodes.items() if isinstance(n, (PoE, WeightedPoE)) and k in self._needed])
         out: dict[ir.Leaf, Tensor] = dict(self.rec_values([l for l in leaves if isinstance(l, ir.Rec)]))
         out.update(self.gaussian_kls([l for l in leaves if isinstance(l, ir.KL) and l.estimator == "closed"]))
         for leaf in leaves:
@@ -273,11 +268,3 @@ class Evaluation:
             elif isinstance(leaf, ir.IWAE):
                 out[leaf] = iwae_value(self, leaf)
         return refine.average_over_iterates(self, leaves, out)
-
-    def _needed(self, key: str, leaves: list[ir.Leaf]) -> bool:
-        return key in self._needed_keys(tuple(leaves))
-
-    def _needed_keys(self, leaves: tuple) -> set[str]:
-        if not hasattr(self, "_needed_cache"):
-            self._needed_cache = closure(self.g, [k for l in leaves for k in ir.leaf_distributions(l)])
-        return self._needed_cache

@@ -28,12 +28,12 @@ import torch
 from torch import Tensor
 
 from ..model import ir
+from ..model.graph import mixture_parts
 from .distributions import constant
 
 
 def iwae_value(ev, leaf: ir.IWAE) -> Tensor:
     """The bound per data item [B]; with estimator=dreg its gradient is DReG's."""
-    from .engine import mixture_parts
     parts = mixture_parts(ev.g, leaf.dist)
     log_a = constant(tuple(math.log(a) for _, a in parts), ev.like)
     z = torch.stack([ev.samples(c, leaf.k) for c, _ in parts])          # [J, K, B, D]

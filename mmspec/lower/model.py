@@ -10,29 +10,19 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from ..model import ir
-from ..check.checker import Program
+from ..check import Program
 from ..compiled import LossOutput, ModalityInfo
-from ..constructs import iwae as importance_names
+from ..explain.leaves import leaf_name
+from ..model import ir
 from ..model.graph import LaplacePrior, NormalPrior, closure
 from ..networks import output_link
-from . import likelihoods, refine, schedules
 from ..constructs.schedules import shortfall
-from .distributions import DiagGaussian, MixtureOf, standard_normal
-from .engine import Evaluation, constant, data_free_prior, mixture_parts
+from . import likelihoods, refine, schedules
+from .distributions import DiagGaussian, MixtureOf, constant, standard_normal
+from .engine import Evaluation, data_free_prior
 from .modules import SpecModule
 
-
-def leaf_name(graph, leaf: ir.Leaf) -> str:
-    """How a term is named in progress bars, logs and reports."""
-    if isinstance(leaf, ir.Rec):
-        k = f", k={leaf.k}" if leaf.k > 1 else ""
-        how = ", stratified" if leaf.sampling == "stratified" else ""
-        return f"rec({graph.label(leaf.dist)}->{leaf.target}{k}{how})"
-    if isinstance(leaf, ir.IWAE):
-        return importance_names.short_name(graph, leaf)
-    est = "" if leaf.estimator == "closed" else f", {leaf.estimator}" + (f" k={leaf.k}" if leaf.estimator == "mc" else "")
-    return f"kl({graph.label(leaf.q)}||{graph.label(leaf.p)}{est})"
+__all__ = ["CompiledSpec", "leaf_name"]
 
 
 class CompiledSpec:
@@ -164,7 +154,7 @@ class CompiledSpec:
         """Unconditional generation samples N(0, I); it is meaningful only when the objective ties
         the latent to that prior."""
         used = closure(self.graph, [k for low in self.lowered.values() for l in low.leaves
-                                    for k in ir.leaf_distributions(l)])
+                                    for k in l.distributions()])
         if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior)) for k in used):
             return True, ""
         return False, ("the objective never ties the latent to N(0, I) (its prior is data-dependent), "
@@ -178,24 +168,10 @@ class _Lowered:
         self.objective = objective
         self.terms = objective.linear_terms()
         self.leaves = objective.leaves()
-        self.samples_needed = _samples_needed(graph, self.leaves)
+        self.samples_needed = ir.samples_needed(graph, self.leaves)
         self.schedules = {n: graph.schedules[n] for n in schedules.used(self.terms)}
 
 
 def _shown(name: str, term_names: dict) -> str:
     """How a scheduled param is named beside the terms: its own name unless a term is called so."""
     return name if name not in set(term_names.values()) | {"objective", "loss"} else f"param {name}"
-
-
-def _samples_needed(graph, leaves: list[ir.Leaf]) -> dict[str, int]:
-    need: dict[str, int] = {}
-    for leaf in leaves:
-        if isinstance(leaf, (ir.Rec, ir.IWAE)):
-            parts = mixture_parts(graph, leaf.dist)
-        elif leaf.estimator == "mc":
-            parts = mixture_parts(graph, leaf.q)
-        else:
-            continue
-        for comp, _ in parts:
-            need[comp] = max(need.get(comp, 1), leaf.k)
-    return need

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..model import ir
-from ..model.graph import GradientOrigin, ModelGraph, Refined, members_of
+from ..model.graph import GradientOrigin, ModelGraph, Refined, dependents
 from .distributions import DiagGaussian
 
 
@@ -86,29 +86,9 @@ def fork(ev, overrides: dict, leaves: list | None = None):
     results that do not depend on them are shared (each encoder still runs once). `leaves`: the
     terms the child evaluates, when they may need more samples of a node than the parent's."""
     need = dict(ev.samples_needed)
-    if leaves:
-        from .model import _samples_needed          # model imports this module
-        for key, k in _samples_needed(ev.g, leaves).items():
-            need[key] = max(k, need.get(key, 1))
-    child = type(ev)(ev.g, ev.module, ev.links, ev.batch, ev.noise, need)
-    stale = _dependents(ev.g, frozenset(overrides))
-    child._gauss = {k: v for k, v in ev._gauss.items() if k not in stale}
-    child._gauss.update(overrides)
-    child._samples = {k: v for k, v in ev._samples.items() if k not in stale}
-    child.refine_trajectories = {k: v for k, v in getattr(ev, "refine_trajectories", {}).items() if k not in stale}
-    return child
-
-
-def _dependents(g: ModelGraph, keys: frozenset) -> set[str]:
-    """Every node whose value depends on one of `keys` (the keys included)."""
-    memo: dict[str, bool] = {}
-
-    def depends(k: str) -> bool:
-        if k not in memo:
-            memo[k] = False             # no cycles in the graph; guards recursion
-            memo[k] = k in keys or any(depends(m) for m in members_of(g.nodes[k]))
-        return memo[k]
-    return {k for k in g.nodes if depends(k)}
+    for key, k in (ir.samples_needed(ev.g, leaves) if leaves else {}).items():
+        need[key] = max(k, need.get(key, 1))
+    return ev.fork(overrides, dependents(ev.g, overrides), need)
 
 
 @lru_cache(maxsize=None)
@@ -167,16 +147,16 @@ def refined(ev, node: Refined) -> DiagGaussian:
     """The engine's value of a refined posterior: T = steps while training, eval_steps otherwise."""
     steps = node.steps if ev.module.training else node.eval_steps
     path = trajectory(ev, node, steps)
-    ev.__dict__.setdefault("refine_trajectories", {})[node.key] = path
+    ev.refine_trajectories[node.key] = path
     return path[-1]
 
 
 def average_over_iterates(ev, leaves: list, out: dict) -> dict:
     """loss=mean: while training, a term of a refined posterior itself is the mean over t = 1..T."""
-    if not ev.module.training or getattr(ev, "averaging_iterate", False):
+    if not ev.module.training or ev.averaging_iterate:
         return out
     for leaf in leaves:
-        key = next((d for d in ir.leaf_distributions(leaf) if isinstance(ev.g.nodes[d], Refined)
+        key = next((d for d in leaf.distributions() if isinstance(ev.g.nodes[d], Refined)
                     and ev.g.nodes[d].loss == "mean"), None)
         if key is None:
             continue

@@ -51,7 +51,7 @@ def assignment(weights: list[float], n: int, noise, key: str, like: Tensor) -> T
 def samples(ev, mixture: str, parts: list[tuple[str, float]], k: int) -> Tensor:
     """[k, B, D]: item i's k samples of its own component (`parts`: the mixture's flattened
     components and weights); one assignment per mixture and evaluation, shared by all its targets."""
-    cache = ev._stratified
+    cache = ev.stratified
     if mixture not in cache:
         cache[mixture] = assignment([w for _, w in parts], ev.B, ev.noise, ev.g.label(mixture), ev.like)
     if (mixture, k) not in cache:            # the same latents for every target (one gather, not one per target)

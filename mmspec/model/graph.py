@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-import networkx as nx
-
 from ..errors import Span
 
 
@@ -57,18 +55,31 @@ class Latent:
 
 
 # ---- distribution nodes --------------------------------------------------------------------
+# Every node answers for itself what it reads and what it owns, so that no phase dispatches on its type.
+
+class Node:
+    """What every distribution node answers (frozen dataclasses below override what applies)."""
+
+    def view(self) -> frozenset[str] | None:
+        """The modalities this node itself reads; None when it only combines its members."""
+        return None
+
+    def parameter_group(self) -> str | None:
+        """The parameter group (module path) of the weights this node owns, if any."""
+        return None
+
 # `latent` is the id of the latent variable the node describes ("z", "z[mnist]"), or None for the
 # standard normal, which is the same distribution on every latent of its dimension.
 
 @dataclass(frozen=True)
-class NormalPrior:
+class NormalPrior(Node):
     key: str
     latent: str | None = None
     family: str = "gaussian"
 
 
 @dataclass(frozen=True)
-class LaplacePrior:
+class LaplacePrior(Node):
     """Laplace(0, b) in every dimension: b fixed, or learned as MMVAE's code does it,
     b = D·softmax(lambda) with lambda trainable (initially 0, so b = 1)."""
     key: str
@@ -79,16 +90,22 @@ class LaplacePrior:
 
 
 @dataclass(frozen=True)
-class Expert:
+class Expert(Node):
     key: str
     modality: str
     network: str                    # instance name, e.g. "q.mnist"
     latent: str | None = None
     family: str = "gaussian"
 
+    def view(self) -> frozenset[str]:
+        return frozenset([self.modality])
+
+    def parameter_group(self) -> str:
+        return f"encoders.{self.network}"
+
 
 @dataclass(frozen=True)
-class JointExpert:
+class JointExpert(Node):
     key: str
     modalities: tuple[str, ...]
     network: str
@@ -96,9 +113,15 @@ class JointExpert:
     latent: str | None = None
     family: str = "gaussian"
 
+    def view(self) -> frozenset[str]:
+        return frozenset(self.modalities)
+
+    def parameter_group(self) -> str:
+        return f"joint_encoders.{self.network}"
+
 
 @dataclass(frozen=True)
-class PoE:
+class PoE(Node):
     key: str
     members: tuple[str, ...]
     latent: str | None = None
@@ -106,7 +129,7 @@ class PoE:
 
 
 @dataclass(frozen=True)
-class WeightedPoE:
+class WeightedPoE(Node):
     key: str
     members: tuple[str, ...]
     weights: tuple[float, ...]
@@ -115,7 +138,7 @@ class WeightedPoE:
 
 
 @dataclass(frozen=True)
-class Average:
+class Average(Node):
     key: str
     members: tuple[str, ...]
     latent: str | None = None
@@ -123,7 +146,7 @@ class Average:
 
 
 @dataclass(frozen=True)
-class Mixture:
+class Mixture(Node):
     key: str
     members: tuple[str, ...]
     weights: tuple[float, ...]
@@ -132,7 +155,7 @@ class Mixture:
 
 
 @dataclass(frozen=True)
-class Detached:
+class Detached(Node):
     """stop-gradient: the same distribution with its parameters cut from the graph."""
     key: str
     member: str
@@ -141,7 +164,7 @@ class Detached:
 
 
 @dataclass(frozen=True)
-class Iterate:
+class Iterate(Node):
     """Inside the objective of refine(...)/gradient_origin(...): the declared posterior at the current
     iterate t (its mean and log-variance are what the gradient is taken with respect to)."""
     key: str
@@ -152,10 +175,10 @@ class Iterate:
 
 
 @dataclass(frozen=True)
-class Refined:
+class Refined(Node):
     """Iterative amortized inference (MIAI): T gated updates of (mu, log sigma) from `init` by an
     update network driven by the gradients of `objective` (an ir.Term over `iterate`); see
-    mmspec/iterative.py and mmspec/lower/refine.py."""
+    mmspec/constructs/refine.py and mmspec/lower/refine.py."""
     key: str
     init: str
     iterate: str
@@ -173,9 +196,15 @@ class Refined:
     latent: str | None = None
     family: str = "gaussian"
 
+    def view(self) -> frozenset[str]:
+        return self.reads
+
+    def parameter_group(self) -> str:
+        return f"refiners.{self.network}"          # the update network
+
 
 @dataclass(frozen=True)
-class GradientOrigin:
+class GradientOrigin(Node):
     """A variational gradient-origin posterior (SMVGON): z0 = 0, z0' = z0 + grad_z0 L(N(mu(z0), sigma(z0))),
     q = N(mu(z0'), sigma(z0')) with trainable linear heads mu, sigma."""
     key: str
@@ -188,6 +217,12 @@ class GradientOrigin:
     latent: str | None = None
     family: str = "gaussian"
 
+    def view(self) -> frozenset[str]:
+        return self.reads
+
+    def parameter_group(self) -> str:
+        return f"origins.{self.network}"           # the gradient-origin heads
+
 
 DistNode = Union[NormalPrior, LaplacePrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached,
                  Iterate, Refined, GradientOrigin]
@@ -199,15 +234,43 @@ def members_of(node: DistNode) -> tuple[str, ...]:
     return getattr(node, "members", ())
 
 
-def closure(g: "ModelGraph", keys) -> set[str]:
-    """`keys` and every distribution they are built from, transitively."""
+def closure(g: "ModelGraph", keys, expand=lambda node: True) -> set[str]:
+    """`keys` and every distribution they are built from, transitively: the one graph walk.
+    `expand(node)` False keeps a node but not what it is built from (e.g. stop at sg(...))."""
     seen, stack = set(), list(keys)
     while stack:
         k = stack.pop()
         if k not in seen:
             seen.add(k)
-            stack.extend(members_of(g.nodes[k]))
+            node = g.nodes[k]
+            if expand(node):
+                stack.extend(members_of(node))
     return seen
+
+
+def dependents(g: "ModelGraph", keys) -> set[str]:
+    """Every node whose value depends on one of `keys` (the keys included): closure reversed."""
+    keys = set(keys)
+    return {k for k in g.nodes if not keys.isdisjoint(closure(g, [k]))}
+
+
+def mixture_parts(g: "ModelGraph", key: str, weight: float = 1.0) -> list[tuple[str, float]]:
+    """A distribution as weighted non-mixture components (nested mixtures flattened).
+
+    Memoised in the graph for weight 1 (a node's key fixes its structure): explain and the cost
+    analysis ask for a MoPoE mixture's 2^M - 1 parts once per term."""
+    if weight == 1.0:
+        if key not in g.parts_cache:
+            g.parts_cache[key] = _mixture_parts(g, key, weight)
+        return list(g.parts_cache[key])
+    return _mixture_parts(g, key, weight)
+
+
+def _mixture_parts(g: "ModelGraph", key: str, weight: float) -> list[tuple[str, float]]:
+    node = g.nodes[key]
+    if isinstance(node, Mixture):
+        return [p for m, w in zip(node.members, node.weights) for p in mixture_parts(g, m, weight * w)]
+    return [(key, weight)]
 
 
 @dataclass(frozen=True)
@@ -231,6 +294,7 @@ class ModelGraph:
     params: dict[str, float] = field(default_factory=dict)
     schedules: dict[str, object] = field(default_factory=dict)   # param -> constructs.schedules.Schedule
     prior_keys: set[str] = field(default_factory=set)          # nodes declared with `prior`
+    parts_cache: dict[str, list] = field(default_factory=dict, repr=False, compare=False)   # mixture_parts'
 
     @property
     def M(self) -> int:
@@ -253,43 +317,9 @@ class ModelGraph:
 
     def _sees(self, key: str) -> frozenset[str]:
         node = self.nodes[key]
-        if isinstance(node, Expert):
-            return frozenset([node.modality])
-        if isinstance(node, JointExpert):
-            return frozenset(node.modalities)
-        if isinstance(node, (Refined, GradientOrigin)):
-            return node.reads
+        if node.view() is not None:
+            return node.view()
         out: frozenset[str] = frozenset()
         for member in members_of(node):
             out |= self.sees(member)
         return out
-
-    def component_views(self, key: str) -> list[frozenset[str]]:
-        """What each mixture component sees; a non-mixture is its own single component."""
-        node = self.nodes[key]
-        if isinstance(node, Mixture):
-            return [v for m in node.members for v in self.component_views(m)]
-        return [self.sees(key)]
-
-    def is_gaussian(self, key: str) -> bool:
-        return self.nodes[key].family == "gaussian"
-
-    def to_networkx(self) -> nx.DiGraph:
-        """Data -> networks -> distributions; objective terms are added by the IR."""
-        g = nx.DiGraph()
-        for m in self.modalities.values():
-            g.add_node(f"x:{m.name}", kind="data", label=f"x_{m.name}\n{m.kind}{m.shape}")
-            g.add_node(f"dec:{m.name}", kind="decoder", label=f"decoder {m.name}\n{m.net.name}")
-            g.add_edge(f"dec:{m.name}", f"x:{m.name}")
-        for key, node in self.nodes.items():
-            g.add_node(f"d:{key}", kind="distribution", label=self.label(key),
-                       family=node.family, type=type(node).__name__)
-            if isinstance(node, (Expert, JointExpert)):
-                net = f"enc:{node.network}"
-                g.add_node(net, kind="encoder", label=f"encoder {node.network}")
-                for m in (node.modalities if isinstance(node, JointExpert) else (node.modality,)):
-                    g.add_edge(f"x:{m}", net)
-                g.add_edge(net, f"d:{key}")
-            for member in members_of(node):
-                g.add_edge(f"d:{member}", f"d:{key}")
-        return g

@@ -12,6 +12,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Union
 
+from .graph import mixture_parts
+
 
 # ---- numeric weights -----------------------------------------------------------------------
 
@@ -88,6 +90,11 @@ _ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": ope
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
 
 
+def _latex_name(name: str) -> str:
+    greek = {"beta", "alpha", "pi", "gamma", "lambda", "tau", "sigma", "mu", "eta", "delta"}
+    return f"\\{name}" if name in greek else (name if len(name) == 1 else f"\\mathrm{{{name}}}")
+
+
 def render_weight(w: Weight, latex: bool = False, parent: int = 0) -> str:
     if isinstance(w, Num):
         return w.text
@@ -108,11 +115,6 @@ def render_weight(w: Weight, latex: bool = False, parent: int = 0) -> str:
     return f"({text})" if prec < parent else text
 
 
-def _latex_name(name: str) -> str:
-    greek = {"beta", "alpha", "pi", "gamma", "lambda", "tau", "sigma", "mu", "eta", "delta"}
-    return f"\\{name}" if name in greek else (name if len(name) == 1 else f"\\mathrm{{{name}}}")
-
-
 # ---- leaves --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -125,6 +127,20 @@ class Rec:
     k: int = 1
     sampling: str = "exact"
 
+    def distributions(self) -> tuple[str, ...]:
+        return (self.dist,)
+
+    def decoded(self) -> list["Decoded"]:
+        return [Decoded("rec", self.dist, self.target, self.k, self.sampling)]
+
+    def sampled(self) -> tuple[tuple[str, int], ...]:
+        return ((self.dist, self.k),)
+
+    def name(self, graph) -> str:
+        k = f", k={self.k}" if self.k > 1 else ""
+        how = ", stratified" if self.sampling == "stratified" else ""
+        return f"rec({graph.label(self.dist)}->{self.target}{k}{how})"
+
 
 @dataclass(frozen=True)
 class KL:
@@ -133,6 +149,19 @@ class KL:
     p: str
     estimator: str = "closed"
     k: int = 1
+
+    def distributions(self) -> tuple[str, ...]:
+        return (self.q, self.p)
+
+    def decoded(self) -> list["Decoded"]:
+        return []
+
+    def sampled(self) -> tuple[tuple[str, int], ...]:
+        return ((self.q, self.k),) if self.estimator == "mc" else ()
+
+    def name(self, graph) -> str:
+        est = "" if self.estimator == "closed" else f", {self.estimator}" + (f" k={self.k}" if self.estimator == "mc" else "")
+        return f"kl({graph.label(self.q)}||{graph.label(self.p)}{est})"
 
 
 @dataclass(frozen=True)
@@ -143,7 +172,7 @@ class IWAE:
     components' bounds with the mixture weights (MMVAE's paper objective), `standard` pools all draws
     in one log-mean-exp; a single distribution has form `single`. `estimator` picks the gradient:
     `iwae` (plain reparameterised) or `dreg` (doubly reparameterised, Tucker et al. 2018); the value
-    is the same. See mmspec/lower/importance.py.
+    is the same. See mmspec/lower/iwae.py.
     """
     dist: str
     prior: str | None                   # None (`prior=none`): w(z) = prod_t p(x_t | z)^{w_t} alone
@@ -152,17 +181,52 @@ class IWAE:
     estimator: str = "iwae"
     form: str = "single"
 
+    def distributions(self) -> tuple[str, ...]:
+        return (self.dist, self.prior) if self.prior is not None else (self.dist,)
+
+    def decoded(self) -> list["Decoded"]:
+        return [Decoded("iwae", self.dist, t, self.k) for t in self.targets]
+
+    def sampled(self) -> tuple[tuple[str, int], ...]:
+        return ((self.dist, self.k),)
+
+    def name(self, graph) -> str:
+        form = "" if self.form == "single" else f", {self.form}"
+        targets = "*" if len(self.targets) == len(graph.modalities) else ",".join(self.targets)
+        prior = "" if self.prior is not None else ", prior=none"
+        return f"iwae({graph.label(self.dist)}->{targets}, k={self.k}, {self.estimator}{form}{prior})"
+
 
 Leaf = Union[Rec, KL, IWAE]
+# Every leaf answers these questions itself, so no phase needs to ask which kind of leaf it holds:
+#   distributions()  the distribution nodes it reads (what the lowering must compute for it)
+#   decoded()        the (distribution, target modality, K) pairs it decodes, as `Decoded`
+#   sampled()        (distribution, K): the distributions whose components it draws K samples of
+#   name(graph)      how the term is named in progress bars, logs and reports
 
 
-def leaf_distributions(leaf: Leaf) -> tuple[str, ...]:
-    """The distribution nodes a leaf reads (what the lowering must compute for it)."""
-    if isinstance(leaf, Rec):
-        return (leaf.dist,)
-    if isinstance(leaf, IWAE):
-        return (leaf.dist, leaf.prior) if leaf.prior is not None else (leaf.dist,)
-    return (leaf.q, leaf.p)
+@dataclass(frozen=True)
+class Decoded:
+    """One modality decoded from one distribution's samples, by a rec or an iwae term."""
+    name: str
+    dist: str
+    target: str
+    k: int
+    sampling: str = "exact"
+
+
+def decoded_pairs(leaves) -> list[Decoded]:
+    return [d for leaf in leaves for d in leaf.decoded()]
+
+
+def samples_needed(graph, leaves) -> dict[str, int]:
+    """Draws per distribution component: the largest K any of `leaves` asks of it."""
+    need: dict[str, int] = {}
+    for leaf in leaves:
+        for dist, k in leaf.sampled():
+            for comp, _ in mixture_parts(graph, dist):
+                need[comp] = max(need.get(comp, 1), k)
+    return need
 
 
 # ---- objective tree ------------------------------------------------------------------------

@@ -1,9 +1,21 @@
 """Modality sets: `*`, names, tuples and `subsets(...)`, shared by sums, indices and infer rules."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
+
+Value = Union[str, frozenset]          # a modality name, or a subset of modality names
+
+
+@dataclass
+class Env:
+    """What the bound variables of an expression stand for (`m` in `sum m: ...`, `S` in `q[S]`)."""
+    bindings: dict[str, Value]
+
+    def bind(self, var: str, value: Value) -> "Env":
+        return Env({**self.bindings, var: value})
 
 
 def all_subsets(modalities: Sequence[str], size: int | None = None) -> list[frozenset[str]]:
@@ -23,10 +35,6 @@ def subset_label(subset: Iterable[str], order: Sequence[str]) -> str:
     return "{" + ",".join(m for m in order if m in chosen) + "}"
 
 
-def short_subset_label(subset: Iterable[str], order: Sequence[str]) -> str:
-    """`M+S+T` style label used in tables (first letter of each modality, upper case)."""
-    members = [m for m in order if m in set(subset)]
-    initials = [m[0].upper() for m in order]
-    if len(set(initials)) == len(initials):
-        return "+".join(m[0].upper() for m in members)
-    return "+".join(members)
+def value_label(value: Value, order: Sequence[str]) -> str:
+    """A bound value as printed: a modality's name, or a subset's `{a,b}`."""
+    return value if isinstance(value, str) else subset_label(value, order)

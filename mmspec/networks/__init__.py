@@ -9,9 +9,17 @@ module's docstring for the file it follows and any difference):
 - ``conv64``, ``cub_sent``: MMVAE CUB image (64 x 64) and caption nets (``cub``);
 - ``mlp``, ``text_conv``: generic nets for any shape (``generic``).
 """
-from .base import GaussianHeads, NetworkInfo
+from .base import NetworkInfo
 from .registry import (REGISTRY, build_decoder, build_encoder, build_encoder_body, network_names,
                        output_link)
+
+
+def __getattr__(name: str):
+    """GaussianHeads is a torch module: imported on first use, so the registry stays torch-free."""
+    if name == "GaussianHeads":
+        from .blocks import GaussianHeads
+        return GaussianHeads
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["GaussianHeads", "NetworkInfo", "REGISTRY", "build_decoder", "build_encoder",
            "build_encoder_body", "network_names", "output_link"]

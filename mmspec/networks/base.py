@@ -1,5 +1,8 @@
-"""Building blocks shared by every registered network: the registry record, parameter validators,
-Gaussian heads and a few shape-plumbing modules.
+"""What every registered network shares: the registry record, parameter validators and shape rules.
+
+Pure Python: `mmspec check` reads the registry without importing torch. The architecture modules
+build torch modules through `nn` and `blocks` below, which import torch when the first network is
+built (see `Deferred`); the torch building blocks themselves are in `blocks.py`.
 
 Every architecture module (``mst``, ``polymnist``, ``resnet``, ``cub``, ``generic``) describes its
 networks as :class:`NetworkInfo` records; ``registry`` collects them into ``REGISTRY``.
@@ -7,19 +10,37 @@ networks as :class:`NetworkInfo` records; ``registry`` collects them into ``REGI
 from __future__ import annotations
 
 import copy
-import difflib
+import importlib
 import operator
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from torch import Tensor, nn
+from ..errors import closest
+
+if TYPE_CHECKING:
+    import torch.nn
+
+
+class Deferred:
+    """A module imported on first attribute access, so that importing the registry (for names,
+    defaults and checks) does not import torch; building a network does."""
+
+    def __init__(self, module: str):
+        self._module = module
+
+    def __getattr__(self, name: str):
+        return getattr(importlib.import_module(self._module), name)
+
+
+nn = Deferred("torch.nn")                           # torch.nn, imported when a network is built
+blocks = Deferred("mmspec.networks.blocks")         # the shared torch modules (SwapLast, ...)
 
 KINDS = ("image", "text", "vector")
 
 # body(params, kind, shape, latent_dim) -> (module mapping [B, *shape] -> [B, F], F)
 BodyFn = Callable[[dict, str, tuple, int], "tuple[nn.Module, int]"]
 # decoder(params, kind, shape, latent_dim) -> module mapping [N, D] -> raw [N, *shape]
-DecoderFn = Callable[[dict, str, tuple, int], nn.Module]
+DecoderFn = Callable[[dict, str, tuple, int], "nn.Module"]
 # validator(value) -> None if fine, else what the value must be ("a positive integer")
 Validator = Callable[[object], "str | None"]
 # shape_rule(kind, shape, resolved_params) -> None if fine, else the expected form
@@ -30,12 +51,6 @@ ShapeRule = Callable[[str, tuple, dict], "str | None"]
 def format_modality(kind: str, shape: tuple[int, ...]) -> str:
     """``image(1, 28, 28)``: a modality written as in a spec."""
     return f"{kind}({', '.join(str(s) for s in shape)})"
-
-
-def closest(word: str, known: list[str]) -> str | None:
-    """The known name closest to a misspelt one (difflib), or None if nothing is close."""
-    hits = difflib.get_close_matches(word, known, n=1, cutoff=0.5)
-    return hits[0] if hits else None
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,7 @@ class NetworkInfo:
                 if not known:
                     return (f"unknown parameter {key!r} for {self.name} "
                             f"({self.name} takes no parameters)")
-                hint = closest(key, known)
+                hint = closest(key, known, cutoff=0.5)
                 hint = f"; did you mean {hint!r}?" if hint else ""
                 return (f"unknown parameter {key!r} for {self.name} "
                         f"(known: {', '.join(known)}){hint}")
@@ -134,74 +149,15 @@ def fixed_shape(kind: str, shape: tuple[int, ...]) -> ShapeRule:
 # ---------------------------------------------------------------------------------------------
 # Modules
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "elu": nn.ELU,
+ACTIVATIONS: dict[str, Callable[[], "nn.Module"]] = {
+    "relu": lambda: nn.ReLU(),
+    "elu": lambda: nn.ELU(),
     "leaky_relu": lambda: nn.LeakyReLU(0.2),     # slope of the MMVM / GAN-resnet code
-    "tanh": nn.Tanh,
+    "tanh": lambda: nn.Tanh(),
 }
 
 
-class GaussianHeads(nn.Module):
-    """Two linear maps from body features to the mean and log-variance of q(z|x).
-
-    Kept separate from the bodies so that a joint encoder (JMVAE, SMVAE) can concatenate the
-    features of several bodies and put its own heads on top.
-    """
-
-    def __init__(self, features: int, latent_dim: int):
-        super().__init__()
-        self.mu = nn.Linear(features, latent_dim)
-        self.logvar = nn.Linear(features, latent_dim)
-
-    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        return self.mu(h), self.logvar(h)
-
-
-class Encoder(nn.Module):
-    """A body (x -> features [B, F]) followed by Gaussian heads; forward(x) -> (mu, logvar)."""
-
-    def __init__(self, body: nn.Module, features: int, latent_dim: int):
-        super().__init__()
-        self.body = body
-        self.features = features
-        self.heads = GaussianHeads(features, latent_dim)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return self.heads(self.body(x))
-
-
-class SwapLast(nn.Module):
-    """[B, L, V] <-> [B, V, L]: one-hot text is stored length-first, Conv1d wants channels first."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.transpose(-2, -1)
-
-
-class CropLength(nn.Module):
-    """Keep the first ``length`` positions of [B, C, L'] (L' >= length)."""
-
-    def __init__(self, length: int):
-        super().__init__()
-        self.length = length
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x[..., : self.length]
-
-    def extra_repr(self) -> str:
-        return f"length={self.length}"
-
-
-class AsFeatureMap(nn.Module):
-    """[N, D] -> [N, D, 1, 1], for decoders whose first layer is a transposed conv (MMVAE CUB)."""
-
-    def forward(self, z: Tensor) -> Tensor:
-        return z[:, :, None, None]
-
-
 __all__ = [
-    "ACTIVATIONS", "AsFeatureMap", "CropLength", "Encoder", "GaussianHeads", "KINDS", "NetworkInfo",
-    "SwapLast",
-    "closest", "fixed_shape", "format_modality", "non_negative_int", "one_of", "positive_int",
-    "positive_int_list",
+    "ACTIVATIONS", "Deferred", "KINDS", "NetworkInfo", "blocks", "fixed_shape", "format_modality", "nn",
+    "non_negative_int", "one_of", "positive_int", "positive_int_list",
 ]

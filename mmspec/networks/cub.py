@@ -27,9 +27,7 @@ Differences from the authors' code:
 """
 from __future__ import annotations
 
-from torch import nn
-
-from .base import AsFeatureMap, NetworkInfo, positive_int
+from .base import NetworkInfo, blocks, nn, positive_int
 
 EMBED = 128      # embeddingDim of the MMVAE sentence net
 SENT_LEN = 32    # maxSentLen
@@ -51,7 +49,7 @@ def _conv64_body(p: dict, kind: str, shape: tuple, latent_dim: int):
 def _conv64_decoder(p: dict, kind: str, shape: tuple, latent_dim: int):
     b, c = p["base"], shape[0]
     return nn.Sequential(
-        AsFeatureMap(),
+        blocks.AsFeatureMap(),
         nn.ConvTranspose2d(latent_dim, 8 * b, 4, 1, 0), nn.ReLU(),   # 8b x 4 x 4
         nn.ConvTranspose2d(8 * b, 4 * b, 4, 2, 1), nn.ReLU(),        # 4b x 8 x 8
         nn.ConvTranspose2d(4 * b, 2 * b, 4, 2, 1), nn.ReLU(),        # 2b x 16 x 16
@@ -90,7 +88,7 @@ def _sent_decoder(p: dict, kind: str, shape: tuple, latent_dim: int):
     to_vocab = nn.Linear(EMBED, shape[1])
     nn.init.normal_(to_vocab.weight)         # the authors tie it to the N(0, 1) embedding
     return nn.Sequential(
-        AsFeatureMap(),
+        blocks.AsFeatureMap(),
         *_bn_block(nn.ConvTranspose2d(latent_dim, 4 * f, 4, 1, 0, bias=False), 4 * f),  # 4 x 4
         *_bn_block(nn.ConvTranspose2d(4 * f, 4 * f, (1, 4), (1, 2), (0, 1), bias=False), 4 * f),
         *_bn_block(nn.ConvTranspose2d(4 * f, 4 * f, (1, 4), (1, 2), (0, 1), bias=False), 4 * f),

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
-
-from .base import (ACTIVATIONS, CropLength, NetworkInfo, SwapLast, non_negative_int, one_of,
-                   positive_int, positive_int_list)
+from .base import (ACTIVATIONS, NetworkInfo, blocks, nn, non_negative_int, one_of, positive_int,
+                   positive_int_list)
 
 
 def _mlp_body(p: dict, kind: str, shape: tuple, latent_dim: int):
@@ -46,7 +44,7 @@ def _mlp_decoder(p: dict, kind: str, shape: tuple, latent_dim: int):
 def _text_body(p: dict, kind: str, shape: tuple, latent_dim: int):
     length, vocab = shape
     c, k = p["channels"], p["downsample"]
-    layers: list[nn.Module] = [SwapLast(), nn.Conv1d(vocab, c, 1), nn.ReLU()]
+    layers: list[nn.Module] = [blocks.SwapLast(), nn.Conv1d(vocab, c, 1), nn.ReLU()]
     for _ in range(k):
         layers += [nn.Conv1d(c, c, 4, 2, 1), nn.ReLU()]
         length //= 2
@@ -61,7 +59,7 @@ def _text_decoder(p: dict, kind: str, shape: tuple, latent_dim: int):
     layers: list[nn.Module] = [nn.Linear(latent_dim, c * m), nn.ReLU(), nn.Unflatten(1, (c, m))]
     for _ in range(k):
         layers += [nn.ConvTranspose1d(c, c, 4, 2, 1), nn.ReLU()]
-    layers += [CropLength(length), nn.Conv1d(c, vocab, 1), SwapLast()]
+    layers += [blocks.CropLength(length), nn.Conv1d(c, vocab, 1), blocks.SwapLast()]
     return nn.Sequential(*layers)
 
 

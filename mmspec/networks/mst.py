@@ -13,9 +13,7 @@ The SVHN decoder has no output activation in the authors' code (``output_link`` 
 """
 from __future__ import annotations
 
-from torch import nn
-
-from .base import NetworkInfo, SwapLast, fixed_shape, positive_int
+from .base import NetworkInfo, blocks, fixed_shape, nn, positive_int
 
 MNIST_HIDDEN = 400     # ``self.hidden_dim = 400`` in the authors' MNIST networks
 TEXT_CHANNELS = 128    # ``2 * flags.dim`` with the default ``--dim 64``
@@ -68,7 +66,7 @@ def _svhn_decoder(p: dict, kind: str, shape: tuple, latent_dim: int):
 def _text_body(p: dict, kind: str, shape: tuple, latent_dim: int):
     vocab = shape[1]
     body = nn.Sequential(
-        SwapLast(),                                                  # [B, V, 8]
+        blocks.SwapLast(),                                                  # [B, V, 8]
         nn.Conv1d(vocab, TEXT_CHANNELS, 1), nn.ReLU(),               # 128 x 8
         nn.Conv1d(TEXT_CHANNELS, TEXT_CHANNELS, 4, 2, 1), nn.ReLU(), # 128 x 4
         nn.Conv1d(TEXT_CHANNELS, TEXT_CHANNELS, 4, 2, 0), nn.ReLU(), # 128 x 1
@@ -84,7 +82,7 @@ def _text_decoder(p: dict, kind: str, shape: tuple, latent_dim: int):
         nn.ConvTranspose1d(TEXT_CHANNELS, TEXT_CHANNELS, 4, 1, 0), nn.ReLU(),       # 128 x 4
         nn.ConvTranspose1d(TEXT_CHANNELS, TEXT_CHANNELS, 4, 2, 1), nn.ReLU(),       # 128 x 8
         nn.Conv1d(TEXT_CHANNELS, vocab, 1),                                         # V x 8 logits
-        SwapLast(),                                                                 # [N, 8, V]
+        blocks.SwapLast(),                                                                 # [N, 8, V]
     )
 
 

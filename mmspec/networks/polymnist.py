@@ -13,9 +13,7 @@ scale is a constant 0.75), so ``output_link`` is "identity".
 """
 from __future__ import annotations
 
-from torch import nn
-
-from .base import NetworkInfo, fixed_shape
+from .base import NetworkInfo, fixed_shape, nn
 
 
 def _body(p: dict, kind: str, shape: tuple, latent_dim: int):

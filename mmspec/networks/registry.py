@@ -12,17 +12,49 @@ Every call builds fresh modules (no caching): building twice gives independent p
 from __future__ import annotations
 
 import operator
+from typing import TYPE_CHECKING
 
-from torch import nn
-
+from ..errors import closest
 from . import cub, generic, mst, polymnist, resnet
-from .base import Encoder, NetworkInfo, closest
+from .base import NetworkInfo, blocks
+
+if TYPE_CHECKING:
+    from torch import nn
 
 REGISTRY: dict[str, NetworkInfo] = {
     info.name: info
     for module in (mst, polymnist, resnet, cub, generic)
     for info in module.NETWORKS
 }
+PLUGIN_GROUP = "mmspec.networks"
+PLUGIN_PROBLEMS: list[str] = []        # why a plug-in was not registered (shown by `unknown network`)
+
+
+def _plugins() -> dict[str, NetworkInfo]:
+    """Networks from installed packages: each entry point of the group "mmspec.networks" names a
+    `NetworkInfo` (or a list of them), so a spec can say `net NAME` for a user's own network and the
+    compiler checks it like a built-in one. A plug-in never replaces a built-in name, and one that
+    fails to load is skipped with its reason."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, NetworkInfo] = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            loaded = ep.load()
+        except Exception as err:  # noqa: BLE001 - a broken plug-in must not break every spec
+            PLUGIN_PROBLEMS.append(f"plug-in {ep.name!r} ({ep.value}) failed to load: {type(err).__name__}: {err}")
+            continue
+        for info in loaded if isinstance(loaded, (list, tuple)) else [loaded]:
+            if not isinstance(info, NetworkInfo):
+                PLUGIN_PROBLEMS.append(f"plug-in {ep.name!r} ({ep.value}) is not a NetworkInfo")
+            elif info.name in REGISTRY:
+                PLUGIN_PROBLEMS.append(f"plug-in {ep.name!r} reuses the built-in name {info.name!r}")
+            else:
+                found[info.name] = info
+    return found
+
+
+REGISTRY.update(_plugins())
 
 
 def network_names() -> list[str]:
@@ -34,9 +66,10 @@ def _lookup(name: str) -> NetworkInfo:
     try:
         return REGISTRY[name]
     except KeyError:
-        hint = closest(name, network_names())
+        hint = closest(name, network_names(), cutoff=0.5)
         hint = f"; did you mean {hint!r}?" if hint else ""
-        raise ValueError(f"unknown network {name!r} (known: {', '.join(network_names())}){hint}") \
+        notes = "".join(f"; {p}" for p in PLUGIN_PROBLEMS)
+        raise ValueError(f"unknown network {name!r} (known: {', '.join(network_names())}){hint}{notes}") \
             from None
 
 
@@ -60,7 +93,7 @@ def build_encoder_body(name: str, params: dict | None, kind: str, shape,
 def build_encoder(name: str, params: dict | None, kind: str, shape, latent_dim: int) -> nn.Module:
     """Body + GaussianHeads; forward(x) -> (mu, logvar), each [B, latent_dim]."""
     body, features = build_encoder_body(name, params, kind, shape, latent_dim)
-    return Encoder(body, features, latent_dim)
+    return blocks.Encoder(body, features, latent_dim)
 
 
 def build_decoder(name: str, params: dict | None, kind: str, shape, latent_dim: int) -> nn.Module:

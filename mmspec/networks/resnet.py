@@ -20,37 +20,19 @@ after the blocks, so parameter order differs (matters only to load their checkpo
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
-
-from .base import NetworkInfo, fixed_shape
+from .base import NetworkInfo, blocks, fixed_shape, nn
 
 NF = 64          # nf: width of the first block
 S0 = 7           # spatial size of the innermost feature map
 TOP = 256        # nf * 2 ** log2(28 / 7)
 
 
-class ResnetBlock(nn.Module):
-    """Pre-activation residual block, 0.1-scaled residual branch (MMVM / GAN-stability code)."""
-
-    def __init__(self, fin: int, fout: int):
-        super().__init__()
-        hidden = min(fin, fout)
-        self.conv_0 = nn.Conv2d(fin, hidden, 3, 1, 1)
-        self.conv_1 = nn.Conv2d(hidden, fout, 3, 1, 1)
-        self.shortcut = nn.Conv2d(fin, fout, 1, 1, 0, bias=False) if fin != fout else nn.Identity()
-        self.act = nn.LeakyReLU(0.2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        dx = self.conv_1(self.act(self.conv_0(self.act(x))))
-        return self.shortcut(x) + 0.1 * dx
-
-
 def _body(p: dict, kind: str, shape: tuple, latent_dim: int):
     body = nn.Sequential(
         nn.Conv2d(3, NF, 3, 1, 1),                                     # 64 x 28 x 28
-        ResnetBlock(NF, NF),
-        nn.AvgPool2d(3, stride=2, padding=1), ResnetBlock(NF, 2 * NF),   # 128 x 14 x 14
-        nn.AvgPool2d(3, stride=2, padding=1), ResnetBlock(2 * NF, TOP),  # 256 x 7 x 7
+        blocks.ResnetBlock(NF, NF),
+        nn.AvgPool2d(3, stride=2, padding=1), blocks.ResnetBlock(NF, 2 * NF),   # 128 x 14 x 14
+        nn.AvgPool2d(3, stride=2, padding=1), blocks.ResnetBlock(2 * NF, TOP),  # 256 x 7 x 7
         nn.Flatten(),
     )
     return body, TOP * S0 * S0
@@ -60,9 +42,9 @@ def _decoder(p: dict, kind: str, shape: tuple, latent_dim: int):
     return nn.Sequential(
         nn.Linear(latent_dim, TOP * S0 * S0),
         nn.Unflatten(1, (TOP, S0, S0)),
-        ResnetBlock(TOP, 2 * NF), nn.Upsample(scale_factor=2, mode="nearest"),  # 128 x 14 x 14
-        ResnetBlock(2 * NF, NF), nn.Upsample(scale_factor=2, mode="nearest"),   # 64 x 28 x 28
-        ResnetBlock(NF, NF),
+        blocks.ResnetBlock(TOP, 2 * NF), nn.Upsample(scale_factor=2, mode="nearest"),  # 128 x 14 x 14
+        blocks.ResnetBlock(2 * NF, NF), nn.Upsample(scale_factor=2, mode="nearest"),   # 64 x 28 x 28
+        blocks.ResnetBlock(NF, NF),
         nn.LeakyReLU(0.2),
         nn.Conv2d(NF, 3, 3, 1, 1),                                              # 3 x 28 x 28
     )
@@ -79,4 +61,4 @@ NETWORKS = [
     ),
 ]
 
-__all__ = ["NETWORKS", "ResnetBlock"]
+__all__ = ["NETWORKS"]

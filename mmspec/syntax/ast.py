@@ -232,3 +232,17 @@ def word_option(opts: dict, name: str, allowed: tuple[str, ...], default: str, f
     if value not in allowed:
         fail(f"unknown {name} {what}", node, one_of(allowed), did_you_mean(str(value), allowed))
     return value
+
+
+def source_text(source: str, node: Node) -> str:
+    """The source text of a node (single line), for messages and printouts."""
+    lines = source.splitlines()
+    s = node.span
+    if s.line == s.end_line and 1 <= s.line <= len(lines):
+        return lines[s.line - 1][s.column - 1:s.end_column - 1]
+    if 1 <= s.line <= len(lines):
+        picked = [lines[s.line - 1][s.column - 1:]] + lines[s.line:s.end_line - 1]
+        if s.end_line <= len(lines):
+            picked.append(lines[s.end_line - 1][:s.end_column - 1])
+        return " ".join(p.strip() for p in picked)
+    return "?"

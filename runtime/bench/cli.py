@@ -12,7 +12,7 @@ from ..cli import _overrides, clean_errors
 
 
 @click.command("bench")
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec", type=values.Path_(exists=True, dir_okay=False, path_type=Path))
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), help="Default: CUDA when present.")
 @click.option("--batch", type=values.POSITIVE, help="Batch size (default: the spec's).")
 @click.option("--steps", type=values.POSITIVE, default=20, show_default=True, help="Timed steps (after the warm-up).")
@@ -26,7 +26,7 @@ from ..cli import _overrides, clean_errors
 @click.option("--batched/--no-batched", default=None,
               help="Identical networks as one vmapped call (default: on CUDA only).")
 @click.option("--seed", type=values.SEED, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), callback=values.writable_file,
+@click.option("--out", type=values.Path_(dir_okay=False, path_type=Path), callback=values.writable_file,
               help="Also write the result as JSON.")
 @clean_errors
 def bench(spec, device, batch, steps, warmup, against, sets, amp, compile_, batched, seed, out):

@@ -34,7 +34,7 @@ def list_datasets() -> None:
 
 @data.command("standin")
 @click.argument("kind", type=click.Choice(["neural"]))
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write into.")
+@click.option("--out", type=values.Path_(file_okay=False), required=True, help="Folder to write into.")
 @click.option("--trials", type=int, default=400, show_default=True, help="Trials (16 windows each).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def standin_files(kind, out, trials, seed) -> None:
@@ -94,15 +94,15 @@ def _spec_dataset(path: str, data_root, **kw):
 
 @data.command("show")
 @click.argument("name")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+@click.option("--data-root", type=values.Path_(file_okay=False), default=None,
               help="Folder with the real files (default: $MMSPEC_DATA_ROOT).")
 @click.option("--source", type=click.Choice(["auto", "real", "standin"]), default="auto",
               show_default=True, help="Real files, the embedded stand-in, or real when present.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, callback=values.writable_file,
+@click.option("--out", type=values.Path_(dir_okay=False), default=None, callback=values.writable_file,
               help="Write a PNG grid of aligned samples here.")
 @click.option("--seed", type=values.SEED, default=0, show_default=True, help="Stand-in/pairing seed.")
 @click.option("--standin-size", type=values.POSITIVE, default=None, help="Stand-in training items.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--cache-dir", type=values.Path_(file_okay=False), default=None,
               help="Cache folder (default: $MMSPEC_CACHE or ~/.cache/mmspec).")
 def show(name, data_root, source, out, seed, standin_size, cache_dir) -> None:
     """Print what dataset NAME (or the data of spec file NAME.mms) holds and where each modality came

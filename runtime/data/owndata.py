@@ -183,6 +183,8 @@ class _Loader:
 
     @staticmethod
     def _finite(values: np.ndarray, hdr, source) -> np.ndarray:
+        if values.dtype.kind == "S":                 # HDF5 byte strings: class names, not b'...'
+            values = np.char.decode(values, "utf-8", "replace")
         if values.dtype.kind == "f":
             bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
             if bad.size:

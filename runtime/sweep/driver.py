@@ -210,8 +210,8 @@ def _write_records(out: Path, summary: SweepSummary) -> None:
     for key, rec in summary.records.items():
         entry = asdict(rec)
         entry.pop("results", None)
-        if rec.status == "skipped" and key in old:
-            entry = dict(old[key], status="done", note="skipped: already done")
+        if rec.status == "skipped":
+            entry = dict(old.get(key, entry), status="done", note="skipped: already done")
         old[key] = entry
     (out / TRIALS_FILE).write_text(json.dumps(old, indent=2))
 

@@ -120,6 +120,12 @@ def _classifier_line(data: ExperimentData) -> str:
     return text
 
 
+def _short(error: str) -> str:
+    """An error's first line, cut to a table-friendly length (trials.json keeps the whole message)."""
+    line = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
 def _trials_section(data: ExperimentData) -> str:
     missing = [k for row in data.rows for k in row.missing]
     failed = {k: r for k, r in data.records.items() if r.get("status") in ("failed", "diverged")}
@@ -127,8 +133,8 @@ def _trials_section(data: ExperimentData) -> str:
     lines = [f"Trials: {total - len(missing)} of {total} finished."]
     for key in missing:
         rec = data.records.get(key, {})
-        lines.append(f"- {key}: {rec.get('status', 'not run')}" + (f" — {rec['error']}" if rec.get("error") else ""))
-    lines += [f"- {k}: earlier {r['status']} — {r.get('error', '')}" for k, r in failed.items() if k not in missing]
+        lines.append(f"- {key}: {rec.get('status', 'not run')}" + (f" — {_short(rec['error'])}" if rec.get("error") else ""))
+    lines += [f"- {k}: earlier {r['status']} — {_short(r.get('error', ''))}" for k, r in failed.items() if k not in missing]
     return "\n".join(lines)
 
 

@@ -74,6 +74,8 @@ def plan(job: TrialJob) -> str:
     if same and (run_dir / "results.json").is_file():
         return "skip"
     info = _read_json(run_dir / "run.json") or {}
+    if same and not info:
+        return "fresh"        # stopped before the runtime wrote anything: nothing to keep aside
     if same and info.get("status") in ("training", "interrupted", "finished"):
         return "resume"       # from its checkpoint (none yet: the runtime starts it again); "finished"
                               # without results: stopped during its evaluation

@@ -225,15 +225,19 @@ def recover(run_dir: Path) -> Path | None:
 
 
 def check_finite(module: torch.nn.Module) -> None:
-    """Raise `NotFinite` when any floating-point weight holds NaN or infinity."""
-    tensors = [t for t in module.state_dict().values() if torch.is_floating_point(t)]
-    if not tensors:
+    """Raise `NotFinite` when any floating-point weight holds NaN or infinity.
+
+    One float64 sum per tensor (NaN and infinity propagate through a sum; float64 cannot overflow
+    from finite float32/bf16 weights) and one transfer for all of them."""
+    named = [(n, t) for n, t in module.state_dict().items() if torch.is_floating_point(t)]
+    if not named:
         return
-    bad = torch.stack([(~torch.isfinite(t)).any() for t in tensors]).nonzero().flatten().tolist()
+    with torch.no_grad():
+        sums = torch.stack([t.sum(dtype=torch.float64) for _, t in named])
+        bad = (~torch.isfinite(sums)).nonzero().flatten().tolist()
     if bad:
-        names = [n for n, t in module.state_dict().items() if torch.is_floating_point(t)]
-        raise NotFinite(f"{len(bad)} of {len(tensors)} weight tensors hold NaN or infinity "
-                        f"(first: {', '.join(names[i] for i in bad[:3])})")
+        raise NotFinite(f"{len(bad)} of {len(named)} weight tensors hold NaN or infinity "
+                        f"(first: {', '.join(named[i][0] for i in bad[:3])})")
 
 
 def save(run_dir: Path, module: torch.nn.Module, state: dict, *, spec_text: str, meta: dict) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..model import ir
+from . import ir
 
 MAX_COUNT = 2**31 - 1           # the largest size, count or step number a spec may ask for
 

@@ -6,10 +6,11 @@ for them.
 """
 from __future__ import annotations
 
-from ..explain.analysis import step_cost
-from ..check.checker import Program
-from ..compiled import StageSettings, TrainSettings
-from .stages import describe_groups, parameter_groups
+from ..check import Program
+from ..constructs.stages import describe_groups, parameter_groups
+from ..model.notation import fmt
+from ..model.settings import StageSettings, TrainSettings
+from .analysis import step_cost
 
 VALIDATION = ("on a validation split (the dataset's own, else one the runtime holds out from the training "
               "split); the stage ends with the weights of that epoch")
@@ -19,15 +20,11 @@ def is_staged(program: Program) -> bool:
     return bool(program.stages) and program.stages[0].explicit
 
 
-def _fmt(x) -> str:
-    return f"{x:.6g}" if isinstance(x, (int, float)) else str(x)
-
-
 def settings_text(t: TrainSettings) -> str:
-    opt = ", ".join(f"{k}={_fmt(v)}" for k, v in t.optimizer.params.items())
+    opt = ", ".join(f"{k}={fmt(v)}" for k, v in t.optimizer.params.items())
     text = f"epochs {t.epochs}, batch {t.batch}, optimizer {t.optimizer.name}({opt})"
     if t.scheduler.name != "none":
-        text += f", scheduler {t.scheduler.name}({', '.join(f'{k}={_fmt(v)}' for k, v in t.scheduler.params.items())})"
+        text += f", scheduler {t.scheduler.name}({', '.join(f'{k}={fmt(v)}' for k, v in t.scheduler.params.items())})"
     return text
 
 

@@ -1,4 +1,4 @@
-"""`explain` for posteriors computed by gradient steps (mmspec/iterative.py): the update as math in
+"""`explain` for posteriors computed by gradient steps (mmspec/constructs/refine.py): the update as math in
 Unicode, LaTeX and JSON, their place in the model family, and what they add to the cost of a step.
 
 The inner objective is printed from the same IR the lowering differentiates (mmspec/lower/refine.py).
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from ..model import ir
 from ..model.graph import GradientOrigin, Iterate, Refined, closure
+from ..model.notation import conditioned, fmt
+from .leaves import leaf_text
 
 GRAD_TEXT = {"detached": "gradients detached (first order, the reference implementation)",
              "through": "differentiated through the gradients (second order, create_graph)"}
@@ -18,23 +20,18 @@ def is_iterative(node) -> bool:
     return isinstance(node, (Iterate, Refined, GradientOrigin))
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.6g}"
-
-
 def inner_terms(node) -> list[ir.LinearTerm]:
     return ir.Objective("inner", node.direction, node.objective).linear_terms()
 
 
 def objective_text(program, node, latex: bool = False) -> str:
     """The inner objective, expanded: `1·E_r[mnist]ᵗ[log p(x_mnist | z)] − 1·KL(...)`."""
-    from ..explain.render import leaf_text
     out = []
     for i, t in enumerate(inner_terms(node)):
         sign = "-" if t.coefficient < 0 else ("+" if i else "")
         dot = " \\cdot " if latex else "·"
         sg = (" \\text{ (sg)}" if latex else " (stop-gradient)") if t.detached else ""
-        out.append(f"{sign} {_fmt(abs(t.coefficient))}{dot}{leaf_text(program, t.leaf, latex)}{sg}".strip())
+        out.append(f"{sign} {fmt(abs(t.coefficient))}{dot}{leaf_text(program, t.leaf, latex)}{sg}".strip())
     return " ".join(out)
 
 
@@ -63,18 +60,8 @@ def definition(program, key: str) -> str:
             f"{pad}{LOSS_TEXT[node.loss].format(name=g.label(key))}")
 
 
-def latex_iterate(label: str, base) -> str | None:
-    """LaTeX for an iterate's label (`r[mnist]ᵗ` -> r_{mnist}^{(t)}, `ql(z0)` -> q_{ql}^{(z_0)}), or None."""
-    if label.endswith("ᵗ"):
-        return base(label[:-1]) + "^{(t)}"
-    if label.endswith("(z0)"):
-        return base(label[:-4]) + "^{(z_0)}"
-    return None
-
-
 def latex_lines(program, key: str) -> list[str]:
     """align* rows for `explain --latex`."""
-    from ..explain.render import conditioned
     g = program.graph
     node = g.nodes[key]
     if isinstance(node, Iterate):
@@ -112,7 +99,7 @@ def json_fields(program, key: str) -> dict:
 def family_notes(program, leaves) -> tuple[list[str], list[str]]:
     """Labels and reasons for posteriors computed by gradient steps that the objective uses."""
     g = program.graph
-    used = closure(g, [d for l in leaves for d in ir.leaf_distributions(l)])
+    used = closure(g, [d for l in leaves for d in l.distributions()])
     labels, reasons = [], []
     refined = [k for k in g.nodes if k in used and isinstance(g.nodes[k], Refined)]
     origins = [k for k in g.nodes if k in used and isinstance(g.nodes[k], GradientOrigin)]
@@ -134,7 +121,6 @@ def inner_cost(program, needed: set[str], leaves) -> dict:
     """What gradient steps add to one training step, per data item: each refinement step and each
     gradient-origin step evaluates (and differentiates) its objective once; loss=mean evaluates the
     terms of the refined posterior at every iterate."""
-    from ..explain.analysis import decoded_pairs
     g = program.graph
     out = {"decoded_samples": 0, "kl_terms": 0, "decoder_targets": set(), "gradient_steps": 0, "update_passes": 0}
     for key in needed:
@@ -143,7 +129,7 @@ def inner_cost(program, needed: set[str], leaves) -> dict:
             continue
         times = node.steps if isinstance(node, Refined) else 1
         inner = ir.Objective("inner", node.direction, node.objective).leaves()
-        pairs = decoded_pairs(inner)
+        pairs = ir.decoded_pairs(inner)
         out["decoded_samples"] += times * sum(p.k for p in pairs)
         out["kl_terms"] += times * sum(1 for l in inner if isinstance(l, ir.KL))
         out["decoder_targets"] |= {p.target for p in pairs}
@@ -151,7 +137,7 @@ def inner_cost(program, needed: set[str], leaves) -> dict:
         if isinstance(node, Refined):
             out["update_passes"] += node.steps
             if node.loss == "mean":
-                direct = [l for l in leaves if key in ir.leaf_distributions(l)]
-                out["decoded_samples"] += (node.steps - 1) * sum(p.k for p in decoded_pairs(direct))
+                direct = [l for l in leaves if key in l.distributions()]
+                out["decoded_samples"] += (node.steps - 1) * sum(p.k for p in ir.decoded_pairs(direct))
                 out["kl_terms"] += (node.steps - 1) * sum(1 for l in direct if isinstance(l, ir.KL))
     return out

@@ -1,0 +1,33 @@
+"""How an objective term (a leaf of the IR) is written: as math for explain (Unicode or LaTeX), and
+as a short name for progress bars, logs and reports."""
+from __future__ import annotations
+
+from ..constructs import iwae, stratified
+from ..model import ir
+from ..model.notation import conditioned
+from .latex import kl_estimator
+
+
+def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
+    g = program.graph
+    if isinstance(leaf, ir.Rec):
+        k = f" (K={leaf.k})" if leaf.k > 1 else ""
+        if latex:
+            q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
+            how = "\\;(\\text{stratified})" if leaf.sampling == "stratified" else ""
+            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid z)\\right]{k}{how}"
+        how = stratified.describe(program, leaf) if leaf.sampling == "stratified" else ""
+        return f"E_{g.label(leaf.dist)}[log p(x_{leaf.target} | z)]{k}{how}"
+    if isinstance(leaf, ir.IWAE):
+        return iwae.describe_latex(program, leaf) if latex else iwae.describe(program, leaf)
+    est = {"closed": "closed form", "jensen": "Jensen bound", "mc": f"Monte Carlo, K={leaf.k}"}[leaf.estimator]
+    if latex:
+        q = conditioned(program, leaf.q, True).rsplit("(", 1)[0]
+        p = conditioned(program, leaf.p, True).rsplit("(", 1)[0]
+        return f"\\mathrm{{KL}}\\left({q} \\,\\|\\, {p}\\right){kl_estimator(leaf)}"
+    return f"KL({g.label(leaf.q)} ‖ {g.label(leaf.p)})  [{est}]"
+
+
+def leaf_name(graph, leaf: ir.Leaf) -> str:
+    """How a term is named in progress bars, logs and reports."""
+    return leaf.name(graph)

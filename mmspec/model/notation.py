@@ -1,0 +1,76 @@
+"""How the model is written down: numbers, a distribution with what it is conditioned on, and the
+LaTeX names of distributions and latents. Shared by explain, the constructs' explain text, and the
+term names the runtime shows, so one thing is always printed one way.
+"""
+from __future__ import annotations
+
+import re
+
+from .graph import LaplacePrior, NormalPrior
+
+
+def fmt(x, digits: int = 6) -> str:
+    """A number as explain prints it (`digits` significant digits); anything else as str()."""
+    return f"{x:.{digits}g}" if isinstance(x, (int, float)) else str(x)
+
+
+def conditioned(program, key: str, latex: bool = False) -> str:
+    """`q[mnist](z | x_mnist)`: a distribution's name with what it is conditioned on."""
+    g = program.graph
+    node = g.nodes[key]
+    z = node.latent or "z"
+    sees = g.sees(key)
+    seen = [m for m in g.modalities if m in sees]
+    name = g.label(key)
+    if latex:
+        name = latex_dist_name(name) if not isinstance(node, (NormalPrior, LaplacePrior)) else "p"
+        xs = ", ".join(f"x_{{\\mathrm{{{m}}}}}" for m in seen)
+        return f"{name}({latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
+    xs = ", ".join(f"x_{m}" for m in seen)
+    return f"{name}({z}" + (f" | {xs})" if xs else ")")
+
+
+def latex_dist_name(label: str) -> str:
+    """`q[mnist]` -> q_{mnist}; `joint` -> q_{joint}; anything else in upright text."""
+    iterate = latex_iterate(label)     # r[m]ᵗ, ql(z0)
+    if iterate:
+        return iterate
+    m = re.fullmatch(r"(\w+)\[(.+)\]", label)
+    if m:
+        index = m.group(2)[1:-1] if m.group(2).startswith("{") and m.group(2).endswith("}") else m.group(2)
+        return f"{m.group(1)}_{{\\mathrm{{{index}}}}}"             # qs[{mnist,svhn}] -> qs_{mnist,svhn}
+    if re.fullmatch(r"\w+", label):
+        return "q_{\\mathrm{" + label.replace("_", "\\_") + "}}"
+    return operator_name(label, latex_dist_name) or "\\mathrm{" + label.replace("_", "\\_") + "}"
+
+
+def latex_iterate(label: str) -> str | None:
+    """LaTeX for the label of an iterate of refine(...)/gradient_origin(...) (`r[mnist]ᵗ` ->
+    r_{mnist}^{(t)}, `ql(z0)` -> q_{ql}^{(z_0)}), or None for any other label."""
+    if label.endswith("ᵗ"):
+        return latex_dist_name(label[:-1]) + "^{(t)}"
+    if label.endswith("(z0)"):
+        return latex_dist_name(label[:-4]) + "^{(z_0)}"
+    return None
+
+
+def latex_latent(z: str) -> str:
+    """`z[mnist]` -> z_{\\mathrm{mnist}}; `z` stays."""
+    return re.sub(r"\[(.+)\]", lambda m: "_{\\mathrm{" + m.group(1) + "}}", z)
+
+
+def operator_name(label: str, name) -> str | None:
+    """An unnamed aggregate, `moe(q[a], q[b]) on z[a]` -> \\operatorname{moe}(q_{a}, q_{b}); None if not one."""
+    m = re.fullmatch(r"(\w+)\((.*)\)(?: on (.+))?", label)
+    if not m:
+        return None
+    args, depth, start = [], 0, 0
+    text = m.group(2)
+    for i, c in enumerate(text + ","):
+        depth += (c in "([{") - (c in ")]}")
+        if c == "," and depth == 0:
+            args.append(text[start:i].strip())
+            start = i + 1
+    shown = ", ".join("p" if a == "p" else name(a) for a in args if a)
+    on = f"\\big|_{{{latex_latent(m.group(3))}}}" if m.group(3) else ""
+    return f"\\operatorname{{{m.group(1)}}}({shown}){on}"
