@@ -167,7 +167,7 @@ def train_classifier(dataset, modality: str, *, seed: int, steps: int = MAX_STEP
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if val_idx is not None and step % check_every == 0:
+            if val_idx is not None and (step % check_every == 0 or step == steps):   # the cap's weights count too
                 acc = _validation_accuracy(model, dataset, modality, val_idx, seed)
                 if acc > best["accuracy"]:
                     best, stale = {"accuracy": acc, "step": step,
