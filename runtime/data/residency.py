@@ -94,5 +94,9 @@ class MappedStore:
             return torch.nn.functional.one_hot(block.long(), self.vocab_size).float()
         return block.float()
 
+    def sources(self, index: Tensor) -> Tensor:
+        """The array row each item shows: items sharing a row are copies of one source item."""
+        return torch.from_numpy(self.rows[index.detach().cpu().numpy()])
+
     def to(self, device, memo=None) -> "MappedStore":
         return MappedStore(self.array, self.rows, self.kind, self.layout, self.vocab_size, torch.device(device))

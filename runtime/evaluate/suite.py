@@ -45,7 +45,7 @@ class EvalConfig:
     cache_dir: Path | None = None
     seed: int | None = 0                   # None: the run's seed (`mmspec eval`)
     chunk: int = 500
-    classifier_steps: int = 1500
+    classifier_steps: int = clf.MAX_STEPS     # cap; early stopping on a validation split ends sooner
     grid_items: int = 10
 
 
@@ -134,9 +134,9 @@ def _classifiers(dataset, model, cfg: EvalConfig, res: dict, log) -> dict:
         trained = clf.load_or_train(dataset, model.dataset, m, cfg.cache_dir, seed=cfg.seed,
                                     steps=cfg.classifier_steps, log=log)
         info = dataset.modalities[m]
-        res.setdefault("classifiers", {})[m] = {
-            "test_accuracy": trained.accuracy, "cached": trained.cached, "source": str(info.source),
-            "origin": str(info.origin), "cache_key": trained.key}
+        target = clf.accuracy_target(model.dataset, m, info.source)
+        res.setdefault("classifiers", {})[m] = dict(trained.summary(target), source=str(info.source),
+                                                    origin=str(info.origin))
         out[m] = trained.model
     return out
 
@@ -170,7 +170,9 @@ def _generation_metrics(model, dataset, data, cfg, chosen, res, log) -> None:
     _timed(res, "generation", lambda: sweep(model, data, "test", n, pairs, sinks))
     if coherence is not None:
         cross = coherence.cross()
-        res["coherence"] = {"cross": cross, "by_given_count": mean_by_given_size(cross), "joint": coherence.joint()}
+        balanced = coherence.cross(balanced=True)
+        res["coherence"] = {"cross": cross, "by_given_count": mean_by_given_size(cross), "joint": coherence.joint(),
+                            "cross_balanced": balanced, "by_given_count_balanced": mean_by_given_size(balanced)}
     if text is not None and text.total:
         res["levenshtein"] = text.result()
     if features is not None:
