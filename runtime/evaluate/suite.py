@@ -21,15 +21,17 @@ from .generation import sweep
 from .grids import grid_examples
 from .likelihood import elbo_and_nll
 from .probe import PROTOCOL, probe_subsets
+from .reconstruction import reconstruction_error
 from .refinement_curve import applies as applies_refinement, refinement_curve
 from .similarity import cosine_pairs
 from .text import LevenshteinSink
 
-ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "cosine", "refinement_curve")
+ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "reconstruction_error", "cosine", "refinement_curve")
 ALIASES = {"joint_coherence": "coherence", "cross_coherence": "coherence", "levenshtein": "coherence",
            "probe": "latent_probe", "linear_probe": "latent_probe", "nll": "elbo", "iwnll": "elbo",
            "likelihood": "elbo", "similarity": "cosine", "cosine_similarity": "cosine",
-           "frechet": "fid", "classifier_frechet": "fid", "elbo_vs_steps": "refinement_curve"}
+           "frechet": "fid", "classifier_frechet": "fid", "elbo_vs_steps": "refinement_curve",
+           "reconstruction": "reconstruction_error", "rec_error": "reconstruction_error"}
 
 
 @dataclass
@@ -98,6 +100,11 @@ def evaluate(model, dataset, cfg: EvalConfig, log: Callable[[str], None] = print
                 k = int(_param(chosen, "elbo", "k", cfg.iw_k_override, 12))
                 log(f"test ELBO and importance-weighted NLL (K={k})")
                 res["likelihood"] = _timed(res, "likelihood", lambda: elbo_and_nll(model, data, "test", n_test, k))
+            if "reconstruction_error" in chosen or "elbo" in chosen:    # the ELBO's first term, per modality
+                k = int(_param(chosen, "reconstruction_error", "k", None, 1))
+                log("reconstruction error given all modalities and given each modality alone")
+                res["reconstruction_error"] = _timed(res, "reconstruction_error", lambda: reconstruction_error(
+                    model, data, "test", n_test, k))
             if "refinement_curve" in chosen:        # MIAI Fig. 4; says so when the spec has no refine(...)
                 steps, k = (int(_param(chosen, "refinement_curve", key, None, d)) for key, d in (("steps", 16), ("k", 1)))
                 if applies_refinement(model):

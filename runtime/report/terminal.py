@@ -64,6 +64,10 @@ def print_summary(console: Console, results: dict, run_dir: Path) -> None:
     if results.get("likelihood"):
         lik = results["likelihood"]
         console.print(f"test ELBO {lik['elbo']:.2f} nats, IW-NLL {lik['nll']:.2f} nats (K={lik['k']})")
+    if results.get("reconstruction_error"):
+        rec = results["reconstruction_error"]
+        console.print(f"reconstruction error (nats, summed over modalities): given all {rec['all_total']:.2f}, "
+                      f"each given alone {rec['self_total']:.2f}")
     if results.get("cosine"):
         console.print("cosine similarity of latent means (matched / shuffled): " + ", ".join(
             f"{k} {v['matched']:.3f}/{v['shuffled']:.3f}" for k, v in results["cosine"].items()))

@@ -122,6 +122,18 @@ def _likelihood_section(res: dict) -> str:
                     f"(K = {lik['k']} importance samples).")
 
 
+def _reconstruction_section(res: dict) -> str:
+    rec = res["reconstruction_error"]
+    rows = ["| given | " + " | ".join(rec["all"]) + " | total |", "|---" * (len(rec["all"]) + 2) + "|"]
+    for which, title in (("all", "all modalities"), ("self", "the modality alone")):
+        rows.append(f"| {title} | " + " | ".join(f"{v:.2f}" for v in rec[which].values())
+                    + f" | {rec[which + '_total']:.2f} |")
+    return _section("Reconstruction error", f"-log p(x_m | z), z from the posterior of the given modalities "
+                    f"(unweighted likelihoods, nats per item, {rec['items']} test items, {rec['samples']} sample(s) "
+                    f"of z; lower is better). Seed 004 Figure 2 plots the total given all modalities, Figure 7 "
+                    f"the total given each modality alone.\n\n" + "\n".join(rows))
+
+
 def _frechet_section(res: dict) -> str:
     body = ""
     if res.get("classifier_frechet"):
@@ -152,6 +164,8 @@ def markdown(res: dict) -> str:
         parts.append(_section("Latent linear probe", f"{probe['protocol']}.\n\n" + to_markdown(probe_table([res], 3))))
     if res.get("likelihood"):
         parts.append(_likelihood_section(res))
+    if res.get("reconstruction_error"):
+        parts.append(_reconstruction_section(res))
     if res.get("cosine"):
         rows = ["| pair | matched | shuffled |", "|---|---|---|"] + [
             f"| {k} | {v['matched']:.3f} | {v['shuffled']:.3f} |" for k, v in res["cosine"].items()]
