@@ -122,9 +122,12 @@ def explain(file: str, fmt: str | None, sets: tuple[str, ...], expand: bool, bud
 @main.command()
 @click.argument("file", type=click.Path())
 @click.option("-o", "--out", required=True, type=click.Path(), help="Output file: .dot, .svg or .png.")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
-def graph(file: str, out: str, sets: tuple[str, ...]) -> None:
-    """Draw the model graph of FILE."""
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a param.")
+@click.option("--show-infer", is_flag=True,
+              help="Also draw the evaluation-only posteriors (what infer rules give that no objective reads).")
+@click.option("--expand", is_flag=True, help="Draw every member of large families (folded beyond 8).")
+def graph(file: str, out: str, sets: tuple[str, ...], show_infer: bool, expand: bool) -> None:
+    """Draw the model graph of FILE: data -> encoders -> posteriors -> latents -> terms -> decoders."""
     from .explain.draw import draw
     target = Path(out)
     if target.suffix.lower() not in (".dot", ".svg", ".png"):
@@ -132,7 +135,7 @@ def graph(file: str, out: str, sets: tuple[str, ...]) -> None:
         sys.exit(1)
     program = load_program(file, parse_overrides(sets))
     try:
-        draw(program, target)
+        draw(program, target, show_infer=show_infer, expand=expand)
     except OSError as err:
         click.echo(f"error: cannot write {out}: {err.strerror}", err=True)
         sys.exit(1)

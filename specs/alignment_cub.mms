@@ -1,6 +1,6 @@
 # alignment on cub
 # paper: seed 000 (multimodal iterative amortized inference, MIAI): its alignment-based baseline (methods.md, method 16)
-# reproduces: seed 000's CUB image-caption experiment for the alignment-based baseline: cross-modal cosine similarity of latent means and cross-generation (shared/methods.md names no CUB table or figure and gives no CUB numbers); the embedded stand-in unless cub/ files are under the data root
+# reproduces: seed 000 Table 3 (CUB: FID text -> image, cosine similarity of image and caption latent means), the alignment-based row (specs/experiments/seed000_table3_cub.mmx); the embedded stand-in unless cub/ files are under the data root
 # setting: CUB image-captions with MMVAE's networks (conv64 images, cub_sent captions), latent 64 as MMVAE's CUB model, Adam 2e-4, ExponentialLR gamma 0.98, batch 256 (both stages), as seed 000 trains on MST
 # note: stage 1 trains the PoE VAE (method 3, prior expert in the product); stage 2 freezes it and trains separate unimodal encoders r_m by minimising sum_m KL(q_J || r_m), keeping the epoch with the lowest validation value
 # note: caption vocabulary: text(32, 45) is the stand-in's vocabulary; the real cub.zip vocabulary is larger (tokens seen more than 3 times), so write its size here for the real files

@@ -1,6 +1,6 @@
 # miai on cub
 # paper: seed 000: multimodal iterative amortized inference (MIAI), iterative amortized inference after Marino et al. 2018
-# reproduces: seed 000's Fig. 4 protocol on CUB image-captions (multimodal ELBO against the number of refinement steps T = 1..16, PoE source model as reference) and the cosine similarity of unimodal latent means; shared/methods.md names no CUB table or figure and gives no CUB numbers
+# reproduces: seed 000 Table 3 (CUB: FID text -> image, cosine similarity), the proposed row (specs/experiments/seed000_table3_cub.mmx); seed 000's Fig. 4 protocol on CUB image-captions (multimodal ELBO against the number of refinement steps T = 1..16, PoE source model as reference) and the cosine similarity of unimodal latent means
 # setting: CUB image-captions (the stand-in unless the MMVAE cub.zip files are under the data root), MMVAE's CUB nets (conv64, cub_sent), T = 8 refinement steps in training, Adam 2e-4, ExponentialLR gamma 0.98, batch 256, Laplace(0.75) images, categorical captions
 # note: the same two stages as miai_mst: the PoE source model, then update networks r[m] refining its unimodal posteriors with the gradient of the multimodal ELBO, and encoders a[m] aligned to the refined posteriors
 # note: latent 64 is MMVAE's CUB latent size (methods.md gives none for CUB); update-network width 512 and 100 epochs per stage are this spec's choices

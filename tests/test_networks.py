@@ -16,6 +16,7 @@ from torch import nn
 
 from mmspec.networks import (REGISTRY, GaussianHeads, NetworkInfo, build_decoder, build_encoder,
                              build_encoder_body, network_names, output_link)
+from test_generic_nets import GENERIC_COUNTS, GENERIC_LINKS       # conv, resnet: tested there
 
 D = 20
 
@@ -115,7 +116,7 @@ COUNTS = {
     "mst_mnist": count_mst_mnist, "mst_svhn": count_mst_svhn, "mst_text": count_mst_text,
     "polymnist_conv": count_polymnist_conv, "polymnist_resnet": count_polymnist_resnet,
     "conv64": count_conv64, "cub_sent": count_cub_sent, "mlp": count_mlp,
-    "text_conv": count_text_conv,
+    "text_conv": count_text_conv, **GENERIC_COUNTS,
 }
 
 # (name, params, kind, shape): every network, with defaults and with non-default parameters.
@@ -194,7 +195,7 @@ def test_output_links_follow_the_authors_code():
     expected = {"mst_mnist": "sigmoid", "conv64": "sigmoid", "mst_svhn": "identity",
                 "polymnist_conv": "identity", "polymnist_resnet": "identity",
                 "mst_text": "identity", "cub_sent": "identity", "mlp": "identity",
-                "text_conv": "identity"}
+                "text_conv": "identity", **GENERIC_LINKS}
     assert {n: output_link(n) for n in network_names()} == expected
 
 

@@ -214,3 +214,67 @@ def test_language_reference_data_block_parses():
         ("rna", "cite.npz", ("rna",)), ("adt", "cite.npz", ("adt",))]
     assert decl.label.name == "cell_type" and decl.split.kind == "column" and decl.memory == "auto"
     assert decl.files == "cite" and not decl.problems
+
+
+def _write_bad(folder, case: str) -> str:
+    """Write one bad file for `case` into `folder`; returns the block line that reads it (as b)."""
+    import h5py
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if case == "missing file":
+        return 'modality b from "absent.npy"'
+    if case == "missing column":
+        (folder / "t.csv").write_text("b0,b1\n" + "1,2\n" * N)
+        return 'modality b from "t.csv"["b0", "bb1"]'
+    if case == "missing hdf5 dataset":
+        with h5py.File(folder / "d.h5", "w") as f:
+            f["group/b"] = np.zeros((N, 2))
+        return 'modality b from "d.h5"["group/c"]'
+    if case == "complex dtype":
+        np.save(folder / "c.npy", np.zeros((N, 2), dtype=np.complex64))
+        return 'modality b from "c.npy"'
+    if case == "ragged csv":
+        (folder / "t.csv").write_text("b0,b1\n" + "".join("1,2\n" if i != 5 else "1,2,3\n" for i in range(N)))
+        return 'modality b from "t.csv"["b0", "b1"]'
+    if case == "empty csv label":
+        (folder / "t.csv").write_text("y,z\n" + "".join(("B" if i != 6 else "") + ",1\n" for i in range(N)))
+        return 'label y from "t.csv"["y"]'
+    if case == "null parquet label":
+        pq.write_table(pa.table({"y": pa.array([None if i == 9 else i % 2 for i in range(N)], pa.int64())}),
+                       folder / "t.parquet")
+        return 'label y from "t.parquet"["y"]'
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case, fragments", [
+    ("missing file", ["absent.npy: file not found"]),
+    ("missing column", ["has no column 'bb1'", "did you mean 'b1'"]),
+    ("missing hdf5 dataset", ["has no dataset 'group/c'", "group/b"]),
+    ("complex dtype", ["dtype complex64", "cannot be a modality"]),
+    ("ragged csv", ["not a readable table", "Expected 2 columns, got 3"]),
+    ("empty csv label", ["t.csv['y'] has 1 empty value(s), first at row 6"]),
+    ("null parquet label", ["t.parquet['y'] has 1 missing (NaN) value(s), first at row 9"]),
+])
+def test_bad_files_fail_run_at_the_spec_line_and_write_nothing(data, tmp_path, case, fragments):
+    line = _write_bad(data, case)
+    if line.startswith("label"):
+        block, at = BLOCK.replace('label y from "d.npz"["y"]', line), 5
+    else:
+        block, at = BLOCK.replace('modality b from "d.npz"["b"]', line), 4
+    spec = own_spec(data / "bad.mms", block, VECTORS)
+    _run_fails(spec, tmp_path, f"bad.mms:{at}:", *fragments)
+
+
+def test_a_corrupt_image_fails_run_with_its_name(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "p").mkdir()
+    for i in range(N):
+        Image.new("L", (5, 4), i).save(tmp_path / "p" / f"i{i:02d}.png")
+    broken = tmp_path / "p" / "i03.png"
+    broken.write_bytes(broken.read_bytes()[:30])
+    np.save(tmp_path / "v.npy", np.zeros((N, 2)))
+    block = '    modality a from "p"\n    modality b from "v.npy"\n    split train 0.5, test 0.5'
+    spec = own_spec(tmp_path / "img.mms", block, VECTORS.replace("vector(4)", "image(1, 4, 5)"), evaluate="elbo")
+    _run_fails(spec, tmp_path, "img.mms:3:", "i03.png", "cannot read this image")

@@ -153,11 +153,52 @@ def mmvae_dreg(r, P):
     return total / r.M
 
 
+def mmvaeplus(r, P):
+    """MMVAE+ (Palumbo et al. 2023) as MultiVae computes it, at the value of its iwae_looser bound:
+    (1/M) sum_m log 1/K sum_k w_mk, (z, w_m) ~ qz_m·qw_m (Laplace, scale D·softmax(head) + 1e-6),
+    log w = sum_t log p(x_t | z, w_t) + log p(z) + log p(w_m) - log (1/M) sum_j qz_j(z) - log qw_m(w_m),
+    with w_t = w_m for t = m and else a draw from the learned prior r_t = Laplace(0, D_w·softmax(l_t) + 1e-6)
+    (one per (m, t)), and p = Laplace(0, 1 + 1e-6) on every latent. K = 10 as in the spec."""
+    K, g, mod = 10, r.model.graph, r.model.module
+    Dz, Dw = g.latent_size("z"), g.latent_size(f"w[{r.mods[0]}]")
+
+    def head(name, m):
+        loc, raw = mod.encoders[name](r.batch[m])
+        return torch.distributions.Laplace(loc, torch.softmax(raw, -1) * raw.shape[-1] + 1e-6)
+
+    def draw(dist, key, size):
+        return dist.icdf(r.noise.uniform(key, (K, r.B, size), r.like))
+
+    def loglik(t, latent):
+        raw = mod.decoders[t](latent.reshape(K * r.B, -1)).reshape(K, r.B, *r.model.modalities[t].shape)
+        loc = torch.sigmoid(raw) if Ref.LINKS.get(g.modalities[t].net.name) == "sigmoid" else raw
+        return (-torch.abs(r.batch[t] - loc) / 0.75 - math.log(1.5)).flatten(2).sum(-1)
+
+    qz = {m: head(f"qz[{m}]", m) for m in r.mods}
+    qw = {m: head(f"qw[{m}]", m) for m in r.mods}
+    prior = torch.distributions.Laplace(0.0, 1.000001)
+    total = 0
+    for m in r.mods:
+        z, w = draw(qz[m], f"qz[{m}]", Dz), draw(qw[m], f"qw[{m}]", Dw)
+        log_q = (torch.logsumexp(torch.stack([q.log_prob(z).sum(-1) for q in qz.values()]), 0) - math.log(r.M)
+                 + qw[m].log_prob(w).sum(-1))
+        log_w = prior.log_prob(z).sum(-1) + prior.log_prob(w).sum(-1) - log_q
+        for t in r.mods:
+            scale = torch.softmax(mod.prior_logits[f"r[{t}]"], -1) * Dw + 1e-6
+            own = w if t == m else draw(torch.distributions.Laplace(torch.zeros(r.B, Dw, dtype=r.like.dtype), scale),
+                                        f"r[{t}] on w[{t}] for {t} from q[{m}]", Dw)
+            log_w = log_w + loglik(t, torch.cat([z, own], -1))
+        total = total + torch.logsumexp(log_w, 0) - math.log(K)
+    return total / r.M
+
+
 def smvgon(r, P):
-    """SMVAE with q_L from one gradient step at the origin of q_L's own (rescaled) ELBO."""
+    """SMVAE with q_L from one gradient step at the origin of q_L's own (rescaled) ELBO, times the
+    spec's `step` where it has one (z0' = grad of step * ELBO; smvgon_celeba)."""
     def own_elbo(q, key):
         return r.rec(q, key, r.mods, r.rescale) - r.kl(q, r.prior())
-    ql = r.gradient_origin("ql", lambda q0: own_elbo(q0, "ql(z0)"))
+    step = P.get("step", 1.0)
+    ql = r.gradient_origin("ql", lambda q0: step * own_elbo(q0, "ql(z0)"))
     S = subsets(r.mods)
     return own_elbo(ql, "ql") - P["beta"] / 2 ** r.M * sum(r.kl(r.poe([r.enc(f"q[{m}]", m) for m in s]), ql) for s in S)
 
@@ -183,16 +224,51 @@ def alignment_kl(r, P):
     return -sum(r.kl(joint, r.enc(f"r[{m}]", m)) for m in r.mods)
 
 
+def joint_elbo(r, P):
+    """JNF's and TELBO's first stage: the joint encoder's ELBO, rec(qj -> *) - beta KL(qj || p)."""
+    qj = r.joint_enc("qj")
+    return r.rec(qj, "qj", r.mods) - P.get("beta", 1.0) * r.kl(qj, r.prior())
+
+
+def flow_log_density(r, name, base, z):
+    """log base(T(z)) + log|det dT/dz| item by item: the Jacobian of the flow's map T by autograd, its
+    log-determinant by slogdet (tests/test_flows.py checks the same formula more closely)."""
+    transform = r.model.module.flows[name]
+    (mu, lv), out = base, []
+    for i in range(z.shape[0]):
+        f = lambda v: transform(v[None])[0][0]
+        logdet = torch.linalg.slogdet(torch.autograd.functional.jacobian(f, z[i]))[1]
+        out.append(torch.distributions.Normal(mu[i], torch.exp(0.5 * lv[i])).log_prob(f(z[i])).sum() + logdet)
+    return torch.stack(out)
+
+
+def jnf_unimodal(r, P):
+    """JNF's second stage: minimise sum_m KL(qj || qf_m) by one draw z ~ qj (returned negated)."""
+    mu, lv = qj = r.joint_enc("qj")
+    z = r.sample(qj, "qj")[0]
+    log_qj = torch.distributions.Normal(mu, torch.exp(0.5 * lv)).log_prob(z).sum(-1)
+    return -sum(log_qj - flow_log_density(r, f"qf[{m}]", r.enc(f"q[{m}]", m), z) for m in r.mods)
+
+
+def telbo_unimodal(r, P):
+    """TELBO's second stage: the unimodal ELBOs sum_m rec(q_m -> m) - KL(q_m || p)."""
+    return sum(r.rec(r.enc(f"q[{m}]", m), f"q[{m}]", [m]) - r.kl(r.enc(f"q[{m}]", m), r.prior()) for m in r.mods)
+
+
 REFERENCES = {f.__name__: f for f in (independent, avg, poe, moe, mopoe, mvae, mmjsd, mmjsd_poe, mvtcae,
                                       mvtcae_rescale, crmvae, crmvae_multivae, jmvae, smvae, mmvm,
-                                      mmvae_dreg, smvgon)}
+                                      mmvae_dreg, smvgon, mmvaeplus)}
 REFERENCES["mmvae"] = moe        # the ELBO version of MMVAE is the MoE objective
 REFERENCES["mopoe5"] = mopoe      # MoPoE on all five Translated-PolyMNIST views (seed 001 Figure 2)
 REFERENCES["miai"] = poe         # its first objective (stage 1) is the PoE source model
 REFERENCES["alignment"] = poe    # likewise
+REFERENCES["jnf"] = joint_elbo    # the first stage of both (the joint VAE's warm-up)
+REFERENCES["telbo"] = joint_elbo
 # specs with several objectives (training stages): every objective against its own reference
 OBJECTIVE_REFERENCES = {"miai": {"source": poe, "refinement": miai_refinement},
-                        "alignment": {"source": poe, "align": alignment_kl}}
+                        "alignment": {"source": poe, "align": alignment_kl},
+                        "jnf": {"joint": joint_elbo, "unimodal": jnf_unimodal},
+                        "telbo": {"joint": joint_elbo, "unimodal": telbo_unimodal}}
 
 
 def method_of(path):

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..constructs import refine, stages
+from ..constructs import flows, mog, refine, stages
 from ..errors import DiagnosticSink, Invalid, SpecError, Span, did_you_mean, one_of
 from ..model import ir
 from ..constructs import schedules
@@ -26,6 +26,7 @@ from ..model.numeric import MAX_COUNT, whole_number
 from .values import check_options
 from ..syntax.parser import parse
 from .elaborate import DistDecl, Elaborator, _text
+from . import latents as several
 from .terms import TermBuilder
 
 KINDS = {"image": 3, "text": 2, "vector": 1}
@@ -36,7 +37,7 @@ OPTIMIZERS = {"adam": ("lr", "betas", "weight_decay", "eps"), "adamw": ("lr", "b
 SCHEDULERS = {"none": (), "exponential": ("gamma",), "step": ("step_size", "gamma"), "cosine": ("t_max",)}
 METRICS = {"coherence": ("samples",), "latent_probe": ("samples",), "fid": ("samples",),
            "elbo": (), "nll": ("k",), "reconstruction_error": ("k",), "cosine": (), "levenshtein": (),
-           "refinement_curve": ("steps", "k")}
+           "refinement_curve": ("steps", "k"), "attribute_probe": ("samples",)}
 TRAIN_DEFAULTS = TrainSettings(100, 256, OptimizerSettings("adam", {"lr": 1e-3}), SchedulerSettings("none"))
 
 
@@ -86,12 +87,14 @@ class Checker:
         self.params()
         graph.latents = self.latents()
         self.modalities_pass2()
+        several.check_layout(self)
         self.sink.raise_if_any()
         decls = self.declarations()
         self.elab = Elaborator(graph, self.sink, decls, self.latent_for)
         decl_priors = [n for n, d in decls.items() if d.stmt.role == "prior"]
         self.elab.objective_term = TermBuilder(self.elab, decl_priors).term      # refine's maximize=...
         self.all_declarations(decls)
+        several.latent_priors(self, decls)
         program_ir = ir.ProgramIR()
         priors = [s.name for s in self.spec.of_type(ast.DistStmt) if s.role == "prior"]
         self.objectives(program_ir, TermBuilder(self.elab, priors))
@@ -143,10 +146,6 @@ class Checker:
         if not out:
             self.sink.error("missing 'latent' statement", Span(1, 1, 1, 1), "'latent z: 32' (one shared latent) "
                             "or 'latent z[m]: 32' (one per modality)")
-        dims = {l.dim for l in out.values()}
-        if len(dims) > 1:
-            self.sink.error("all latents must have one size (decoders are shared across them)",
-                            self.spec.of_type(ast.LatentStmt)[-1].span)
         return out
 
     def modalities_pass1(self) -> None:
@@ -230,10 +229,11 @@ class Checker:
                 else:
                     weight = self.guard(self.likelihood_weight, s.weight, elab)
                     text = _text(self.spec.source, s.weight)
-            if likelihood is None or net is None or weight is None:
+            reads = self.guard(several.decoder_reads, elab, s)
+            if likelihood is None or net is None or weight is None or reads is None:
                 continue
             self.graph.modalities[name] = Modality(name, s.kind.name, tuple(s.kind.dims), likelihood, net,
-                                                   float(weight), text, s.span)
+                                                   float(weight), text, s.span, reads)
         self.graph.modalities = {n: m for n, m in self.graph.modalities.items() if m is not None}
 
     def likelihood_weight(self, expr: ast.Expr, elab: Elaborator) -> float:
@@ -439,6 +439,8 @@ class Checker:
                 self.graph.networks[node.network] = NetworkInstance(node.network, "joint_encoder",
                                                                     node.modalities, node.hidden)
         refine.register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
+        flows.register_networks(self.graph)            # flow(...) transforms
+        mog.register_networks(self.graph)              # mog(...) prior parameters
         for m in self.graph.modalities:
             self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))
 

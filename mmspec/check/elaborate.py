@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from ..constructs import refine
+from ..constructs import flows, mog, refine
 from ..errors import DiagnosticSink, Invalid, did_you_mean, one_of
 from ..model import ir
 from ..model.graph import Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE, WeightedPoE
@@ -18,7 +18,7 @@ from ..model.sets import Env, Value, all_subsets, value_label
 from ..syntax import ast
 from ..constructs import schedules
 from ..model import numeric
-from . import families
+from . import families, latents as several
 
 __all__ = ["AGGREGATORS", "DIST_FUNCS", "DistDecl", "ESTIMATORS", "Elaborator", "Env", "Invalid", "Value"]
 
@@ -30,7 +30,7 @@ class DistDecl:
 
 
 AGGREGATORS = ("poe", "moe", "avg", "wpoe", "mopoe")
-DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + refine.FUNCS
+DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + refine.FUNCS + flows.FUNCS + mog.FUNCS
 ESTIMATORS = ("closed", "mc", "jensen")
 
 
@@ -251,13 +251,13 @@ class Elaborator:
             self._domains[name] = (values, frozenset(values))
         return self._domains[name]
 
-    def latent_ref(self, expr: ast.Expr, env: Env) -> str:
+    def latent_ref(self, expr: ast.Expr, env: Env, where: str = "after 'on'") -> str:
         if isinstance(expr, ast.Name) and expr.id in self.g.latents and not self.g.latents[expr.id].indexed:
             return expr.id
         if isinstance(expr, ast.Indexed) and expr.base in self.g.latents and self.g.latents[expr.base].indexed:
             return f"{expr.base}[{self.modality(expr.index, env)}]"
         names = list(self.g.latents)
-        self.fail("expected a declared latent after 'on'", expr, one_of(names),
+        self.fail(f"expected a declared latent {where}", expr, one_of(names),
                   did_you_mean(getattr(expr, "id", getattr(expr, "base", "")), names))
 
     def dist(self, expr: ast.Expr, env: Env, owner: str | None = None, on: str | None = None) -> str:
@@ -279,6 +279,8 @@ class Elaborator:
             self.fail(f"unknown distribution '{expr.id}'", expr, one_of(known), did_you_mean(expr.id, known))
         if isinstance(expr, ast.Indexed):
             return self.indexed_dists(expr, env)
+        if isinstance(expr, ast.Tuple):
+            return [several.joint(self, expr, env, on)]        # (qz[m], qw[m]): over several latents
         if isinstance(expr, ast.Call) and expr.func in DIST_FUNCS:
             return [self.dist_call(expr, env, owner, on)]
         if isinstance(expr, ast.Call):
@@ -321,6 +323,10 @@ class Elaborator:
             return self.encoder(call, env, owner, on)
         if f in refine.FUNCS:
             return refine.elaborate(self, call, env, owner, on)
+        if f in flows.FUNCS:
+            return flows.elaborate(self, call, env, owner, on)
+        if f in mog.FUNCS:
+            return mog.elaborate(self, call, env, owner, on)
         if f == "sg":
             if len(call.args) != 1 or call.kwargs:
                 self.fail("sg(...) takes one distribution", call)
@@ -385,7 +391,10 @@ class Elaborator:
         if f == "mopoe":
             return self.mopoe(call, members, on)
         families.check_aggregable(self, f, members, call)
-        latent = self.common_latent(members, call, on)
+        if f == "moe" and on is None and any(several.is_joint(self.g, m) for m in members):
+            latent = None               # a mixture of joints: each latent has the mixture of its components
+        else:
+            latent = self.common_latent(members, call, on)
         weights = self.agg_weights(options.get("weights"), len(members), env, f)
         labels = ", ".join(self.g.label(m) for m in members)
         key_args = ", ".join(members)

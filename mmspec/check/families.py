@@ -34,11 +34,16 @@ def laplace_prior(elab, call: ast.Call, env, owner: str | None, on: str | None) 
     if call.args:
         elab.fail("laplace(...) takes named options only", call.args[0], "laplace(), laplace(scale=learned)")
     scale: float | None = 1.0
+    eps = 0.0
     for kw in call.kwargs:
-        if kw.name != "scale":
+        if kw.name not in ("scale", "eps"):
             elab.fail(f"unknown option '{kw.name}' for laplace", kw, "scale=NUMBER or scale=learned",
-                      did_you_mean(kw.name, ["scale"]))
-        if isinstance(kw.value, ast.Name) and kw.value.id == "learned":
+                      did_you_mean(kw.name, ["scale", "eps"]))
+        if kw.name == "eps":            # b = D·softmax(lambda) + eps (MultiVae's MMVAE+ adds 1e-6)
+            eps = elab.number(kw.value, env)
+            if eps < 0:
+                elab.fail("eps must be non-negative", kw.value)
+        elif isinstance(kw.value, ast.Name) and kw.value.id == "learned":
             scale = None
         else:
             scale = elab.number(kw.value, env)
@@ -48,8 +53,11 @@ def laplace_prior(elab, call: ast.Call, env, owner: str | None, on: str | None) 
         if owner is None:
             elab.fail("laplace(scale=learned) creates a trainable scale, so it must be the whole right-hand "
                       "side of a prior declaration", call, hint="declare `prior p = laplace(scale=learned)` and use p")
-        node = LaplacePrior(key=f"laplace:{owner}", scale=None, owner=owner, latent=on)
-        return elab.add_node(node, "Laplace(0, D·softmax(λ))")
+        node = LaplacePrior(key=f"laplace:{owner}", scale=None, owner=owner, latent=on, eps=eps)
+        return elab.add_node(node, "Laplace(0, D·softmax(λ)" + (f" + {eps:g}" if eps else "") + ")")
+    if eps:
+        elab.fail("eps is added to a learned scale", next(kw for kw in call.kwargs if kw.name == "eps"),
+                  "laplace(scale=learned, eps=1e-6)")
     node = LaplacePrior(key=f"laplace(scale={scale:g})" + (f" on {on}" if on else ""), scale=scale, latent=on)
     return elab.add_node(node, f"Laplace(0, {scale:g})")
 
@@ -85,3 +93,24 @@ def jensen_applies(graph, q: str, p: str) -> bool:
     mixture = "mixture" in (graph.nodes[q].family, graph.nodes[p].family)
     families = components_family(graph, q) | components_family(graph, p)
     return mixture and len(families) == 1
+
+
+# ---- flows and learned mixture priors (constructs/flows.py, constructs/mog.py) ---------------------
+
+NAMES = {"flow": "normalizing-flow", "mog": "learned mixture-prior"}
+
+
+def family_name(family: str) -> str:
+    """How a family is named in a message (`a normalizing-flow distribution`)."""
+    return NAMES.get(family, family)
+
+
+def check_sampled(builder, key: str, node: ast.Node) -> None:
+    """A term that draws samples of `key` (rec, iwae, a Monte Carlo KL's q) needs reparameterised draws:
+    a learned mixture prior has none (the component choice carries no gradient to its weights)."""
+    for part, _ in mixture_parts(builder.g, key):
+        if builder.g.nodes[part].family == "mog":
+            builder.fail(f"{builder.g.label(part)} is a learned mixture prior: a term cannot draw samples of it "
+                         "(the choice of component has no reparameterised gradient)", node,
+                         hint="use it as the second argument of a KL, kl(q || p, estimator=mc, k=K), where only "
+                              "its exact density is evaluated")

@@ -11,7 +11,7 @@ from ..model import ir
 from ..model.sets import Env, value_label
 from ..syntax import ast
 from ..model import numeric
-from . import families
+from . import families, latents as several
 from .elaborate import ESTIMATORS, Elaborator, _text
 
 
@@ -133,6 +133,9 @@ class TermBuilder:
     def check_decodable(self, q: str, target: str, node: ast.Node) -> None:
         """With one latent per modality, the decoder of m reads z[m]: decoding it from another latent
         would silently tie two latents, so it must be said with `on`."""
+        families.check_sampled(self, q, node)
+        if self.g.has_layout:
+            return several.check_decodable(self, q, target, node)
         latent = self.g.nodes[q].latent
         indexed = [l for l in self.g.latents.values() if l.indexed]
         if latent is None or not indexed or "[" not in latent:
@@ -156,8 +159,14 @@ class TermBuilder:
         pair = call.args[0]
         opts = self._options(call, {"estimator": "", "k": ""})
         q, p = self.e.dist(pair.left, env), self.e.dist(pair.right, env)
+        for d in (q, p):
+            if several.is_joint(self.g, d):
+                self.fail(f"{self.g.label(d)} describes several latents: write the KL of each factor",
+                          call, "kl(qz[m] || p) + kl(qw[m] || r[m])")
         self.check_same_latent(q, p, call)
         estimator = self.estimator(opts, q, p, call)
+        if estimator == "mc":
+            families.check_sampled(self, q, pair.left)
         if estimator == "mc" and "k" not in opts:
             self.fail("estimator=mc needs its number of samples", call,
                       "k=K, e.g. kl(q || p, estimator=mc, k=1) for one sample per item")
@@ -167,6 +176,8 @@ class TermBuilder:
         return ir.LeafTerm(ir.KL(q, p, estimator, k))
 
     def check_same_latent(self, q: str, p: str, node: ast.Node) -> None:
+        if self.g.has_layout:
+            return several.check_same_latents(self, q, p, node)
         lq, lp = self.g.nodes[q].latent, self.g.nodes[p].latent
         if lq is not None and lp is not None and lq != lp:
             self.fail(f"KL between distributions over different latents: {self.g.label(q)} is over {lq}, "
@@ -174,8 +185,8 @@ class TermBuilder:
                       hint="a divergence compares two densities of one variable; use `on` to re-host one")
 
     def estimator(self, opts: dict, q: str, p: str, call: ast.Call) -> str:
-        fq, fp = self.g.nodes[q].family, self.g.nodes[p].family
-        mixture = "mixture" in (fq, fp)
+        fq, fp = (families.family_name(self.g.nodes[k].family) for k in (q, p))
+        mixture = "mixture" in (self.g.nodes[q].family, self.g.nodes[p].family)
         closed = families.has_closed_kl(self.g, q, p)
         if "estimator" not in opts:
             if mixture:
@@ -194,7 +205,8 @@ class TermBuilder:
         if name == "closed" and not closed:
             self.fail(f"no closed form for a KL between a {fq} and a {fp} distribution", node, "estimator=mc, k=K")
         if name == "jensen" and not mixture:
-            self.fail("the Jensen bound is for mixtures; this KL has a closed form", node, "estimator=closed")
+            self.fail("the Jensen bound is for mixtures" + ("; this KL has a closed form" if closed else ""), node,
+                      "estimator=closed" if closed else "estimator=mc, k=K")
         if name == "jensen" and not families.jensen_applies(self.g, q, p):
             self.fail("the Jensen bound needs closed-form KLs between the components, but they are of "
                       "different families", node, "estimator=mc, k=K")

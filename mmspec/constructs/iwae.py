@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..model import ir
 from ..model.graph import mixture_parts
-from ..model.notation import conditioned, fmt
+from ..model.notation import conditioned, decoder_args, fmt
 from ..syntax import ast
 
 OPTIONS = {"k": "", "prior": "", "estimator": "", "form": ""}
@@ -77,11 +77,13 @@ def _components(graph, leaf: ir.IWAE) -> list[tuple[str, float]]:
 def describe(program, leaf: ir.IWAE) -> str:
     """One line of Unicode math: the bound, the sampling, the weight w(z), the gradient."""
     g = program.graph
-    lik = "·".join(f"p(x_{t}|z)" + (f"^{fmt(g.modalities[t].weight, 4)}" if g.modalities[t].weight != 1 else "")
+    lik = "·".join(f"p(x_{t}|{decoder_args(g, t)})" + (f"^{fmt(g.modalities[t].weight, 4)}" if g.modalities[t].weight != 1 else "")
                    for t in leaf.targets)
     w = (f"w(z) = {g.label(leaf.prior)}(z)·{lik} / {conditioned(program, leaf.dist)}" if leaf.prior is not None
          else f"w(z) = {lik}, the reconstruction alone (prior=none)")
     grad = "DReG gradient" if leaf.estimator == "dreg" else "IWAE gradient"
+    if g.has_layout:
+        w += "; a latent a decoder reads that the draw does not describe is drawn from its prior"
     if leaf.form == "single":
         bound = f"log 1/K Σ_k w(z_k), z_k ~ {g.label(leaf.dist)}"
     else:

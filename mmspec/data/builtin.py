@@ -17,6 +17,12 @@ BUILTIN: dict[str, dict[str, tuple[str, tuple[int | None, ...]]]] = {
 }
 
 
+# The built-in datasets whose items carry several attributes (the `attribute_probe` metric reads
+# them): CelebA's 40 binary attributes (the stand-in's shape, colour, size and background). CUB's
+# items have one class label, the species; MNIST-SVHN-Text's and PolyMNIST's the digit.
+ATTRIBUTES: dict[str, str] = {"celeba": "the 40 CelebA attributes"}
+
+
 def builtin_names() -> list[str]:
     return list(BUILTIN)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import DiagnosticSink, Span, did_you_mean, one_of
-from .builtin import BUILTIN, describe, shape_fits
+from .builtin import ATTRIBUTES, BUILTIN, describe, shape_fits
 from .decl import DataDecl, Declared
 
 if TYPE_CHECKING:
     from .plan import DataPlan
 
 LABEL_METRICS = ("coherence", "latent_probe")
+ATTRIBUTE_METRICS = ("attribute_probe",)      # several attributes per item (runtime/evaluate/multilabel.py)
 
 
 def check_data(data: DataDecl | str, data_span: Span, declared: dict[str, Declared],
@@ -26,6 +27,7 @@ def check_data(data: DataDecl | str, data_span: Span, declared: dict[str, Declar
     `metrics`: the evaluate line's metric names and their spans."""
     if isinstance(data, str):
         _check_builtin(data, data_span, declared, sink)
+        _check_builtin_attributes(data, metrics, sink)
         return None
     from .formats import DataFileError                 # numpy and the readers: only for own files
     from .plan import inspect_data, split_rows
@@ -34,6 +36,15 @@ def check_data(data: DataDecl | str, data_span: Span, declared: dict[str, Declar
     plan = inspect_data(data, declared, data_root)
     for problem in plan.problems:
         sink.error(problem.message, problem.span or data.span, hint=problem.hint)
+    if data.layout is not None:                      # the layout gives modalities, labels and items
+        _check_split_given(data, sink)
+        return plan
+    if data.attributes is None:
+        for metric, span in metrics.items():
+            if metric in ATTRIBUTE_METRICS:
+                sink.error(f"{metric} needs several attributes per item, and the data block declares none", span,
+                           hint=f"add `attributes from \"FILE\"[\"COLUMN\", ...]` (0/1 columns) to the data "
+                                f"block on line {data.span.line}, or evaluate latent_probe on the label")
     if not data.labels:
         for metric, span in metrics.items():
             if metric in LABEL_METRICS:
@@ -41,15 +52,20 @@ def check_data(data: DataDecl | str, data_span: Span, declared: dict[str, Declar
                            hint=f"add `label NAME from \"FILE\"[\"COLUMN\"]` (or `attributes from ...`) to "
                                 f"the data block on line {data.span.line}")
     if data.split is None:
-        sink.error("the data block has no split", data.span,
-                   "`split train 0.8, test 0.2 seed 0`, `split from \"FILE\"[\"COLUMN\"]`, or "
-                   "`split train from \"FILE\", test from \"FILE\"`")
+        _check_split_given(data, sink)
     elif data.split.kind == "indices" and not plan.problems:
         try:
             split_rows(plan)
         except DataFileError as err:
             sink.error(err.message, err.span or data.split.span)
     return plan
+
+
+def _check_split_given(data: DataDecl, sink: DiagnosticSink) -> None:
+    if data.split is None:
+        sink.error("the data block has no split", data.span,
+                   "`split train 0.8, test 0.2 seed 0`, `split from \"FILE\"[\"COLUMN\"]`, or "
+                   "`split train from \"FILE\", test from \"FILE\"`")
 
 
 def check_program_data(program, data_root=None, folder=None) -> DataPlan | None:
@@ -98,3 +114,13 @@ def _check_builtin(name: str, span: Span, declared: dict[str, Declared], sink: D
         if want.kind != kind or not shape_fits(tuple(want.shape), shape):
             sink.error(f"dataset '{name}' has {modality}: {describe(kind, shape)}; the spec declares "
                        f"{describe(want.kind, tuple(want.shape))}", want.span)
+
+
+def _check_builtin_attributes(name: str, metrics: dict[str, Span], sink: DiagnosticSink) -> None:
+    if name not in BUILTIN or name in ATTRIBUTES:
+        return
+    for metric, span in metrics.items():
+        if metric in ATTRIBUTE_METRICS:
+            sink.error(f"{metric} needs several attributes per item, and dataset '{name}' has one class label",
+                       span, hint="latent_probe reads the label; datasets with attributes: "
+                       + ", ".join(f"{d} ({what})" for d, what in ATTRIBUTES.items()))

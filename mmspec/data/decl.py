@@ -85,6 +85,10 @@ class DataDecl:
     split: SplitDecl | None = None
     memory: str = "auto"
     memory_span: Span | None = None
+    workers: int | None = None          # DataLoader workers for streamed data (None: automatic)
+    layout: str | None = None           # a known file layout (`layout mimic_cxr`, mimic.py), else None
+    layout_skip: str | None = None      # `layout mimic_cxr skip unpaired`
+    layout_span: Span | None = None
     spec_file: str = "<spec>"
     span: Span = field(default_factory=Span.unknown)
     problems: tuple[tuple[str, Span, str | None], ...] = ()     # clause mistakes found while parsing

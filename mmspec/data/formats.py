@@ -124,6 +124,20 @@ def read(source: Source, folder: Path, rows: np.ndarray | None = None):
     return _READERS[file_format(path)].read(source, path, rows)
 
 
+def lazy_location(source: Source, folder: Path) -> tuple[str, Path, str | None] | None:
+    """Where a source can be read row by row without loading it: ("npy", path, None) or
+    ("hdf5", path, dataset name); None for formats that are read whole (npz, tables, text)."""
+    path = _path(source, folder)
+    fmt = file_format(path)
+    if fmt == "npy":
+        return ("npy", path, None)
+    if fmt == "hdf5":
+        h5, _, name = _Hdf5._open(source, path)
+        h5.close()
+        return ("hdf5", path, name)
+    return None
+
+
 def _fail(source: Source, message: str) -> DataFileError:
     return DataFileError(message, source.span)
 
@@ -262,7 +276,9 @@ def _arrow_kind(arrow_type) -> str:
 
 
 class _Table:
-    """CSV/TSV (pyarrow.csv, streamed for the header) and Parquet (the footer's schema)."""
+    """CSV/TSV (pyarrow.csv, streamed for the header) and Parquet (the footer's schema). An empty CSV
+    cell is a missing value (null) in every column, strings included, so an empty label is reported
+    instead of becoming a class named ''. (pyarrow skips blank lines.)"""
 
     @staticmethod
     def _is_parquet(path: Path) -> bool:
@@ -287,7 +303,8 @@ class _Table:
                 return meta.schema_arrow, meta.metadata.num_rows
             import pyarrow.csv as pcsv
 
-            reader = pcsv.open_csv(path, parse_options=cls._csv_options(path))
+            reader = pcsv.open_csv(path, parse_options=cls._csv_options(path),
+                                   convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
             rows = sum(batch.num_rows for batch in reader)
             return reader.schema, rows
         except (pa.ArrowInvalid, OSError) as exc:
@@ -337,7 +354,8 @@ class _Table:
                 import pyarrow.csv as pcsv
 
                 table = pcsv.read_csv(path, parse_options=cls._csv_options(path),
-                                      convert_options=pcsv.ConvertOptions(include_columns=columns))
+                                      convert_options=pcsv.ConvertOptions(include_columns=columns,
+                                                                          strings_can_be_null=True))
         except (pa.ArrowInvalid, OSError) as exc:
             raise _fail(source, f"{path}: not a readable table ({exc})") from None
         return {c: table.column(c).to_numpy(zero_copy_only=False) for c in columns}

@@ -53,6 +53,7 @@ class DataPlan:
     split_headers: dict[str, Header] = field(default_factory=dict)
     n_items: int | None = None
     item_ids: tuple[str, ...] | None = None      # image-folder stems, when items are matched by name
+    index: object = None                         # a file layout's items (`layout mimic_cxr`: mimic.MimicIndex)
     problems: list[Problem] = field(default_factory=list)
 
     def fail(self, message: str, span: Span | None, hint: str | None = None) -> None:
@@ -126,6 +127,8 @@ def inspect_data(decl: DataDecl, declared: dict[str, Declared], data_root=None) 
         plan.fail(err.message, err.span)
         return plan
     plan = DataPlan(decl, folder)
+    if decl.layout is not None:
+        return _inspect_layout(plan, declared)
     _modalities(plan, declared)
     for label in decl.labels:
         hdr = _header(plan, label.source)
@@ -133,6 +136,25 @@ def inspect_data(decl: DataDecl, declared: dict[str, Declared], data_root=None) 
             plan.labels.append((label, hdr))
     _split_headers(plan)
     _item_count(plan)
+    return plan
+
+
+def _inspect_layout(plan: DataPlan, declared: dict[str, Declared]) -> DataPlan:
+    """A known layout (mimic.py): its modalities, labels and items come from the layout's files."""
+    from . import mimic
+
+    for message, span, hint in mimic.check_declared(plan.decl, declared):
+        plan.fail(message, span, hint)
+    if plan.problems:
+        return plan
+    try:
+        plan.index = mimic.build_index(plan.decl, plan.folder)
+    except DataFileError as err:
+        plan.fail(err.message, err.span)
+        return plan
+    plan.n_items = len(plan.index.studies)
+    if plan.decl.split is not None:
+        _split_headers(plan)
     return plan
 
 
@@ -249,8 +271,10 @@ def _item_count(plan: DataPlan) -> None:
         if n is None:
             n, reference = hdr.n_items, hdr.what
         elif hdr.n_items != n:
+            blank = (" (a CSV's blank lines are skipped, so an empty cell in a one-column CSV is a lost row)"
+                     if hdr.fmt == "table" and hdr.path.suffix.lower() in (".csv", ".tsv") else "")
             plan.fail(f"{hdr.what} has {hdr.n_items} items, but {reference} has {n}: every source needs "
-                      f"one row per item, in the same order", span)
+                      f"one row per item, in the same order{blank}", span)
     plan.n_items = n
 
 
@@ -260,6 +284,9 @@ def split_rows(plan: DataPlan) -> dict[str, np.ndarray]:
     if split is None:
         raise DataFileError("the data block has no `split`: add `split train 0.8, test 0.2 seed 0`, "
                             "a split column or index files", plan.decl.span)
+    if plan.index is not None:
+        from .mimic import split_by_subject
+        return split_by_subject(plan.index, plan.decl)
     if split.kind == "fractions":
         order = np.random.default_rng(split.seed).permutation(n)
         out, start = {}, 0

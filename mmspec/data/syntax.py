@@ -10,7 +10,8 @@ checker and the runtime read one description of the data. The grammar in words:
            | attributes [NAME] from SOURCE       several binary (0/1) attributes per item
            | split from SOURCE                   a column of train/validation/test (or 0/1/2)
            | split PART ("," PART)* [seed INT]   PART: NAME FRACTION | NAME from SOURCE (index file)
-           | memory auto|resident|stream
+           | memory auto|resident|stream [workers INT]   INT: DataLoader workers when streamed
+           | layout NAME [skip NAME]             a known file layout (mimic_cxr: mimic.py)
     SOURCE:  "PATH" ["[" "KEY", ... "]"] [chars|words] [by "COLUMN"]
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lark import Token, Transformer, v_args
 from ..errors import Span
 from .decl import MEMORY_MODES, DataDecl, LabelDecl, ModalitySource, Source, SplitDecl
 
-DATA_WORDS = ("files", "from", "label", "attributes", "split", "seed", "memory", "chars", "words", "by")
+DATA_WORDS = ("files", "from", "label", "attributes", "split", "seed", "memory", "workers", "layout", "skip", "chars", "words", "by")
 
 
 def _span(meta) -> Span:
@@ -79,7 +80,12 @@ class DataBlockTransformer(Transformer):
         return SplitDecl(kind, parts=tuple(parts), seed=int(seed) if seed is not None else 0, span=_span(meta))
 
     def data_memory(self, meta, items):
-        return ("memory", _span(meta), str(items[0]))
+        mode, workers = items
+        return ("memory", _span(meta), str(mode), int(workers) if workers is not None else None)
+
+    def data_layout(self, meta, items):
+        name, skip = items
+        return ("layout", _span(meta), str(name), str(skip) if skip is not None else None)
 
     def data_decl(self, name: Token, span: Span, block) -> DataDecl:
         """The DataDecl of `data NAME { ... }`; clauses of the wrong kind are left to the checker."""
@@ -102,6 +108,7 @@ class DataBlockTransformer(Transformer):
                              "one of: " + ", ".join(MEMORY_MODES)))
         files = next((c for c in clauses if isinstance(c, tuple) and c[0] == "files"), None)
         memory = next((c for c in clauses if isinstance(c, tuple) and c[0] == "memory"), None)
+        layout = next((c for c in clauses if isinstance(c, tuple) and c[0] == "layout"), None)
         return DataDecl(
             name=str(name),
             modalities=tuple(c for c in clauses if isinstance(c, ModalitySource)),
@@ -109,6 +116,9 @@ class DataBlockTransformer(Transformer):
             labels=tuple(c for c in clauses if isinstance(c, LabelDecl)),
             split=next((c for c in clauses if isinstance(c, SplitDecl)), None),
             memory=memory[2] if memory else "auto", memory_span=memory[1] if memory else None,
+            workers=memory[3] if memory else None,
+            layout=layout[2] if layout else None, layout_skip=layout[3] if layout else None,
+            layout_span=layout[1] if layout else None,
             spec_file=self.filename, span=span, problems=tuple(problems))
 
 

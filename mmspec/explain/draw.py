@@ -1,102 +1,267 @@
 """`mmspec graph`: the model graph as DOT text, or drawn to SVG/PNG with matplotlib.
 
-Edges run data -> encoders -> distributions -> objective terms, and decoders -> data; the layout
-puts each kind of node in its own column, so the drawing reads left to right like the model.
+The drawing reads left to right like the model, one rank per stage:
+
+    data -> encoders -> posteriors (by depth) -> latents -> terms -> decoders
+
+A rec or iwae term reads its posterior through the latent it samples (q -> z -> rec -> decoder); a KL
+reads both of its distributions directly. Two things keep a five-modality spec readable: the
+posteriors only evaluation uses (`infer` rules the objective never reads) are hidden unless asked
+(`show_infer`), and a family of more than FOLD_ABOVE nodes of one declaration (MoPoE's 31 subset
+posteriors, their 31 KL terms) is drawn as one node that says how many it stands for (`expand`
+draws every member).
 """
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from pathlib import Path
 
 import networkx as nx
 
 from ..check import Program
 from ..constructs import schedules
-from ..model.graph import Expert, JointExpert, ModelGraph, members_of
+from ..model.graph import ModelGraph, closure, members_of
+from .latex import used_by_objectives
 from .leaves import leaf_name
 
-COLUMNS = {"data": 0, "encoder": 1, "distribution": 2, "term": 4, "decoder": 5}
-COLORS = {"data": "#cfe8ff", "encoder": "#ffe2b8", "distribution": "#d9f2d0", "term": "#f6d0d0", "decoder": "#e6d8f5"}
+FOLD_ABOVE = 8          # a family with more members than this is drawn as one node unless expanded
+KINDS = ("data", "encoder", "distribution", "latent", "term", "decoder")
+HEADINGS = {"data": "data", "encoder": "encoders", "distribution": "posteriors and priors",
+            "latent": "latents", "term": "objective terms", "decoder": "decoders"}
+COLORS = {"data": "#cfe8ff", "encoder": "#ffe2b8", "distribution": "#d9f2d0", "latent": "#fff7b0",
+          "term": "#f6d0d0", "decoder": "#e6d8f5", "evaluation": "#eeeeee"}
+_NETWORK_ROLES = {"encoders": "encoder", "joint_encoders": "joint encoder", "refiners": "update network",
+                  "origins": "gradient-origin heads"}
 
 
-def distribution_graph(graph: ModelGraph) -> nx.DiGraph:
-    """Data -> networks -> distributions, and decoders -> data (objective terms: model_graph)."""
-    g = nx.DiGraph()
+def model_graph(program: Program, show_infer: bool = False, expand: bool = False) -> nx.DiGraph:
+    """The drawn graph: every node has `kind`, `label` and `rank`; folded nodes have `members`."""
+    g = _full_graph(program, show_infer)
+    if not expand:
+        g = _fold(g, program.graph)
+    _assign_ranks(g)
+    return g
+
+
+def hidden_posteriors(program: Program) -> list[str]:
+    """The evaluation-only posteriors: what the infer rules give that no objective reads."""
+    used = used_by_objectives(program)
+    return [k for k in closure(program.graph, program.ir.infer.values()) if k not in used]
+
+
+# ---- the graph --------------------------------------------------------------------------------
+
+def _full_graph(program: Program, show_infer: bool) -> nx.DiGraph:
+    graph, g = program.graph, nx.DiGraph()
     for m in graph.modalities.values():
         g.add_node(f"x:{m.name}", kind="data", label=f"x_{m.name}\n{m.kind}{m.shape}")
-        g.add_node(f"dec:{m.name}", kind="decoder", label=f"decoder {m.name}\n{m.net.name}")
-        g.add_edge(f"dec:{m.name}", f"x:{m.name}")
-    for key, node in graph.nodes.items():
-        g.add_node(f"d:{key}", kind="distribution", label=graph.label(key),
-                   family=node.family, type=type(node).__name__)
-        if isinstance(node, (Expert, JointExpert)):
-            net = f"enc:{node.network}"
-            g.add_node(net, kind="encoder", label=f"encoder {node.network}")
-            for m in (node.modalities if isinstance(node, JointExpert) else (node.modality,)):
-                g.add_edge(f"x:{m}", net)
-            g.add_edge(net, f"d:{key}")
-        for member in members_of(node):
-            g.add_edge(f"d:{member}", f"d:{key}")
+    used = used_by_objectives(program)
+    evaluation = set(hidden_posteriors(program)) if show_infer else set()
+    for key in graph.nodes:
+        if key in used or key in evaluation:
+            _add_distribution(g, graph, key, evaluation_only=key not in used)
+    for key in list(g.nodes):
+        if g.nodes[key]["kind"] == "distribution":
+            for member in members_of(graph.nodes[g.nodes[key]["key"]]):
+                if f"d:{member}" in g:
+                    g.add_edge(f"d:{member}", key)
+    _add_terms(g, program)
+    for m in graph.modalities.values():
+        lik = m.likelihood
+        scale = f"({lik.scale:g})" if lik.scale else ("(learned scale)" if lik.learned else "")
+        g.add_node(f"dec:{m.name}", kind="decoder", label=f"decoder {m.name}: {m.net.name}\n→ x_{m.name} ~ {lik.name}{scale}")
     return g
 
 
-def model_graph(program: Program) -> nx.DiGraph:
-    g = distribution_graph(program.graph)
-    for obj in program.ir.objectives.values():
+def _add_distribution(g: nx.DiGraph, graph: ModelGraph, key: str, evaluation_only: bool) -> None:
+    node = graph.nodes[key]
+    label = graph.label(key)
+    on = f"  on {node.latent}" if node.latent and _several_latents(graph) else ""
+    g.add_node(f"d:{key}", kind="distribution", key=key, label=label + on, family=_family(label),
+               evaluation_only=evaluation_only, type=type(node).__name__)
+    group = node.parameter_group()
+    reads = node.view()
+    if group and reads:
+        role, _, net = group.partition(".")
+        g.add_node(f"enc:{net}", kind="encoder", label=f"{_NETWORK_ROLES.get(role, role)} {net}",
+                   family=_family(net))
+        for m in graph.modalities:
+            if m in reads:
+                g.add_edge(f"x:{m}", f"enc:{net}")
+        g.add_edge(f"enc:{net}", f"d:{key}")
+
+
+def _add_terms(g: nx.DiGraph, program: Program) -> None:
+    graph = program.graph
+    objectives = list(program.ir.objectives.values())
+    for obj in objectives:
+        stage = f"[{obj.name}] " if len(objectives) > 1 else ""
         for t in obj.linear_terms():
-            node = f"t:{leaf_name(program.graph, t.leaf)}"
-            weight = f"{t.coefficient:+.4g}" if not t.scheduled else "".join(schedules.coefficient_text(t))
-            g.add_node(node, kind="term", label=f"{weight} {leaf_name(program.graph, t.leaf)}")
+            name = leaf_name(graph, t.leaf)
+            node = f"t:{obj.name}:{name}" if len(objectives) > 1 else f"t:{name}"
+            g.add_node(node, kind="term", label=f"{stage}{weight_text(t)} {name}", stage=stage,
+                       weight=weight_text(t), leaf=t.leaf)
+            decoded = {d.dist for d in t.leaf.decoded()}
             for dist in t.leaf.distributions():
-                g.add_edge(f"d:{dist}", node)
-            for decoded in t.leaf.decoded():
-                g.add_edge(node, f"dec:{decoded.target}")
-    return g
+                if dist in decoded:
+                    z = _latent_node(g, graph, dist)
+                    g.add_edge(f"d:{dist}", z)
+                    g.add_edge(z, node)
+                else:
+                    g.add_edge(f"d:{dist}", node)
+            for d in t.leaf.decoded():
+                g.add_edge(node, f"dec:{d.target}")
 
+
+def weight_text(t) -> str:
+    """A term's weight as the drawing shows it: +1, -1/31, -0.25·beta (a schedule)."""
+    if t.scheduled:
+        return "".join(schedules.coefficient_text(t))
+    frac = Fraction(t.coefficient).limit_denominator(64)
+    if frac.denominator > 1 and abs(float(frac) - t.coefficient) < 1e-12:
+        return f"{'-' if frac < 0 else '+'}{abs(frac.numerator)}/{frac.denominator}"
+    return f"{t.coefficient:+.4g}"
+
+
+def _latent_node(g: nx.DiGraph, graph: ModelGraph, dist: str) -> str:
+    """The latent a distribution's samples live on (its own node, labelled with its size)."""
+    z = graph.nodes[dist].latent or next(iter(graph.latents), "z")
+    base = graph.latents.get(z.split("[", 1)[0])
+    size = f" ∈ R^{base.dim}" if base is not None and isinstance(getattr(base, "dim", None), int) else ""
+    g.add_node(f"z:{z}", kind="latent", label=f"{z}{size}", family=_family(z))
+    return f"z:{z}"
+
+
+def _several_latents(graph: ModelGraph) -> bool:
+    return len({n.latent for n in graph.nodes.values() if n.latent}) > 1
+
+
+def _family(label: str) -> str:
+    """The declaration a node belongs to: `qs` for qs[{m0,m1}], `poe(…)` for an unnamed poe(...)."""
+    found = re.match(r"(\w+)\[", label) or re.match(r"(\w+)\(", label)
+    if found is None:
+        return label
+    return found.group(1) + ("[·]" if found.group(0).endswith("[") else "(…)")
+
+
+# ---- folding families --------------------------------------------------------------------------
+
+class _Relabelled:
+    """The model graph with some distributions named by their family: a leaf's name under it is the
+    name its whole family of terms shares."""
+
+    def __init__(self, graph: ModelGraph, names: dict[str, str]):
+        self._graph, self._names = graph, names
+
+    def label(self, key: str) -> str:
+        return self._names.get(key) or self._graph.label(key)
+
+    def __getattr__(self, name: str):
+        return getattr(self._graph, name)
+
+
+def _fold(g: nx.DiGraph, graph: ModelGraph) -> nx.DiGraph:
+    """Each family of more than FOLD_ABOVE distributions, and each family of terms that differ only
+    in such a family's member, becomes one node standing for all of them."""
+    groups: dict[tuple, list[str]] = {}
+    for n, data in g.nodes(data=True):
+        if data["kind"] == "distribution":
+            groups.setdefault((data["family"], data["evaluation_only"]), []).append(n)
+    folded = {n: f"fold:{fam}{' (infer)' if ev else ''}" for (fam, ev), ns in groups.items()
+              if len(ns) > FOLD_ABOVE for n in ns}
+    family_of = {g.nodes[n]["key"]: g.nodes[n]["family"] for n in folded}
+    terms: dict[tuple, list[str]] = {}
+    for n, data in g.nodes(data=True):
+        if data["kind"] == "term":
+            template = data["leaf"].name(_Relabelled(graph, family_of))
+            terms.setdefault((data["stage"], data["weight"], template), []).append(n)
+    for (stage, weight, template), ns in terms.items():
+        if len(ns) > 1:
+            folded.update({n: f"fold:t:{stage}{weight} {template}" for n in ns})
+    out = nx.DiGraph()
+    for n, data in g.nodes(data=True):
+        target = folded.get(n, n)
+        if target == n:
+            out.add_node(n, **{k: v for k, v in data.items() if k != "leaf"})
+        elif target not in out:
+            out.add_node(target, **{k: v for k, v in data.items() if k != "leaf"}, members=[])
+        if target != n:
+            out.nodes[target]["members"].append(n)
+    for target, data in out.nodes(data=True):
+        if "members" in data:
+            data["label"] = _folded_label(g, data["members"], target)
+    for a, b in g.edges():
+        a, b = folded.get(a, a), folded.get(b, b)
+        if a != b:
+            out.add_edge(a, b)
+    return out
+
+
+def _folded_label(g: nx.DiGraph, members: list[str], target: str) -> str:
+    first, last = g.nodes[members[0]], g.nodes[members[-1]]
+    if first["kind"] == "term":
+        return f"{target.split(':', 2)[2]}\n× {len(members)} terms"
+    ev = ", evaluation only" if first["evaluation_only"] else ""
+    return f"{first['family']} × {len(members)}{ev}\n{first['label']} … {last['label']}"
+
+
+# ---- ranks ------------------------------------------------------------------------------------
+
+def _assign_ranks(g: nx.DiGraph) -> None:
+    """data 0, encoders 1, distributions 2 + their depth among distributions, then latents, terms,
+    decoders, each one rank further."""
+    dists = [n for n in g if g.nodes[n]["kind"] == "distribution"]
+    sub = g.subgraph(dists)
+    depth = {}
+    for n in nx.topological_sort(sub):
+        depth[n] = max((depth[p] + 1 for p in sub.predecessors(n)), default=0)
+    last = 2 + max(depth.values(), default=0)
+    fixed = {"data": 0, "encoder": 1, "latent": last + 1, "term": last + 2, "decoder": last + 3}
+    for n, data in g.nodes(data=True):
+        data["rank"] = 2 + depth[n] if n in depth else fixed[data["kind"]]
+
+
+def ranks(g: nx.DiGraph) -> list[list[str]]:
+    """The nodes of each rank, in insertion order."""
+    out: list[list[str]] = [[] for _ in range(1 + max(d["rank"] for _, d in g.nodes(data=True)))]
+    for n, data in g.nodes(data=True):
+        out[data["rank"]].append(n)
+    return out
+
+
+# ---- output -------------------------------------------------------------------------------------
 
 def to_dot(g: nx.DiGraph, name: str) -> str:
     lines = [f'digraph "{name}" {{', "  rankdir=LR;", "  node [style=filled, shape=box, fontname=Helvetica];"]
     for n, data in g.nodes(data=True):
         label = data.get("label", n).replace('"', "'").replace("\n", "\\n")
-        lines.append(f'  "{n}" [label="{label}", fillcolor="{COLORS.get(data.get("kind"), "#eeeeee")}"];')
+        style = ', style="filled,dashed"' if data.get("evaluation_only") else ""
+        lines.append(f'  "{n}" [label="{label}", fillcolor="{_color(data)}"{style}];')
+    for rank in ranks(g):
+        if rank:
+            lines.append("  { rank=same; " + " ".join(f'"{n}";' for n in rank) + " }")
     for a, b in g.edges():
         lines.append(f'  "{a}" -> "{b}";')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _layout(g: nx.DiGraph) -> dict:
-    depth = {}
-    for n in nx.topological_sort(g) if nx.is_directed_acyclic_graph(g) else g.nodes:
-        kind = g.nodes[n].get("kind")
-        if kind == "distribution":
-            preds = [depth.get(p, 2) for p in g.predecessors(n) if g.nodes[p].get("kind") == "distribution"]
-            depth[n] = 2 + (max(preds) - 1 if preds else 0) * 0.6 if preds else 2
-        else:
-            depth[n] = COLUMNS.get(kind, 3)
-    for n in g.nodes:
-        g.nodes[n]["layer"] = round(depth.get(n, 3) * 5)
-    return nx.multipartite_layout(g, subset_key="layer")
+def _color(data: dict) -> str:
+    return COLORS["evaluation"] if data.get("evaluation_only") else COLORS.get(data.get("kind"), "#eeeeee")
 
 
-def draw(program: Program, out: Path) -> None:
-    g = model_graph(program)
+def draw(program: Program, out: Path, show_infer: bool = False, expand: bool = False) -> None:
+    g = model_graph(program, show_infer, expand)
     suffix = out.suffix.lower()
     if suffix == ".dot":
         out.write_text(to_dot(g, program.graph.name))
         return
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    pos = _layout(g)
-    height = max(6, 0.45 * max(sum(1 for n in g if g.nodes[n]["layer"] == layer) for layer in {g.nodes[n]["layer"] for n in g}))
-    fig, ax = plt.subplots(figsize=(16, height))
-    nx.draw_networkx_edges(g, pos, ax=ax, arrows=True, alpha=0.35, arrowsize=8, node_size=1200)
-    for n, (x, y) in pos.items():
-        data = g.nodes[n]
-        ax.text(x, y, data.get("label", n), ha="center", va="center", fontsize=7,
-                bbox=dict(boxstyle="round,pad=0.3", fc=COLORS.get(data.get("kind"), "#eee"), ec="#888"))
-    ax.set_title(f"{program.graph.name}: data → encoders → distributions → terms → decoders")
-    ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out, format=suffix[1:], dpi=110)
-    plt.close(fig)
+    from .layout import render
+    hidden = 0 if show_infer else len(hidden_posteriors(program))
+    notes = []
+    if hidden:
+        notes.append(f"{hidden} evaluation-only posterior{'s' if hidden > 1 else ''} (infer) hidden: --show-infer draws them")
+    if any("members" in d for _, d in g.nodes(data=True)):
+        notes.append(f"families of more than {FOLD_ABOVE} nodes folded: --expand draws every member")
+    render(g, ranks(g), out, title=program.graph.name, notes=notes, headings=HEADINGS, color=_color)

@@ -15,8 +15,10 @@ from ..model import ir
 from ..model.graph import Mixture, PoE, WeightedPoE, closure
 from ..model.notation import latex_latent as latent, operator_name  # noqa: F401  (this module's vocabulary)
 
-PER_LINE = 2            # mixture / product members per line of an align* row (a page's width)
+PAGE_WIDTH = 60         # `visible_width` of an align* row (left side, relation, right side) that fits a page
 PREAMBLE = "% needs \\usepackage{amsmath,amssymb}"
+EVALUATION_ONLY = ("\\noindent\\textit{Evaluation only: the posteriors the \\texttt{infer} rules give "
+                   "for other subsets of modalities; the objective does not use them.}")
 
 
 def number(x: float) -> str:
@@ -41,8 +43,9 @@ def used_by_objectives(program) -> set[str]:
     return closure(program.graph, keys)
 
 
-def definition_rows(program, key: str, conditioned) -> list[str]:
-    """align* rows defining a product or a mixture; members shown on the latent the node describes."""
+def definition_rows(program, key: str, conditioned, width: float = PAGE_WIDTH / 2) -> list[str]:
+    """align* rows defining a product or a mixture, broken into rows whose right side fits `width`;
+    members shown on the latent the node describes."""
     g = program.graph
     node = g.nodes[key]
     if not isinstance(node, (PoE, WeightedPoE, Mixture)):
@@ -56,10 +59,51 @@ def definition_rows(program, key: str, conditioned) -> list[str]:
     else:
         relation, parts = "=", [m if w == 1 else f"{number(w)}\\, {m}" for m, w in zip(members, node.weights)]
     joiner = " \\, " if relation == "\\propto" else " + "
-    chunks = [joiner.join(parts[i:i + PER_LINE]) for i in range(0, len(parts), PER_LINE)]
+    chunks = rows(parts, joiner, width)
     follow = "\\cdot" if relation == "\\propto" else "+"
     return ([f"{conditioned(program, key, True)} &{relation} {chunks[0]} \\\\"]
             + [f"  &\\quad {follow} {c} \\\\" for c in chunks[1:]])
+
+
+def visible_width(tex: str) -> float:
+    """About how many characters wide a piece of math prints: source spaces print nothing, a binary
+    operator takes its spacing, sub- and superscripts print smaller."""
+    tex = re.sub(r"\\tfrac\{(\w+)\}\{(\w+)\}", r"\1/\2", tex)
+    tex = re.sub(r"\\(mathrm|mathbb|mathcal|operatorname|text|texttt)\{", "{", tex)
+    tex = re.sub(r"\\(left|right|[,;!])", "", tex)
+    tex = re.sub(r"\\(mid|cdot|propto|\|)", "|", tex)
+    tex = re.sub(r"\\quad", "  ", tex)
+    tex = re.sub(r"\\(log|exp|min|max|KL)\b", lambda m: m.group(1), tex)
+    tex = re.sub(r"\\[A-Za-z]+", "x", tex)
+    width, scales, script = 0.0, [1.0], False
+    for ch in tex:
+        if ch in "_^":
+            script = True
+            continue
+        scale = scales[-1] * (0.7 if script else 1.0)
+        if ch == "{":
+            scales.append(scale)
+        elif ch == "}":
+            scales.pop() if len(scales) > 1 else None
+        elif ch != " ":
+            width += scale * (2.0 if ch in "+-=|" else 1.0)
+        script = False
+    return width
+
+
+def right_side_width(left_sides: list[str]) -> float:
+    """What is left of a page's width for the right sides of an align* block with these left sides."""
+    return max(20.0, PAGE_WIDTH - max((visible_width(s) for s in left_sides), default=0.0) - 3)
+
+
+def rows(parts: list[str], joiner: str, width: float) -> list[str]:
+    """`parts` joined into rows that fit `width` (at least one part a row), in the order written."""
+    out: list[list[str]] = [[]]
+    for part in parts:
+        if out[-1] and visible_width(joiner.join(out[-1] + [part])) > width:
+            out.append([])
+        out[-1].append(part)
+    return [joiner.join(r) for r in out]
 
 
 def _member(program, key: str, at: str | None, conditioned) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..constructs import iwae, stratified
 from ..model import ir
-from ..model.notation import conditioned
-from .latex import kl_estimator
+from ..model.notation import conditioned, decoder_args, from_priors
+from .latex import kl_estimator, latent
 
 
 def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
@@ -15,9 +15,13 @@ def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
         if latex:
             q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
             how = "\\;(\\text{stratified})" if leaf.sampling == "stratified" else ""
-            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid z)\\right]{k}{how}"
+            args = (decoder_args(g, leaf.target, True) if g.has_layout
+                    else latent(g.nodes[leaf.dist].latent or "z"))        # z_{m} where each modality has its own
+            return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid {args})\\right]{k}{how}"
         how = stratified.describe(program, leaf) if leaf.sampling == "stratified" else ""
-        return f"E_{g.label(leaf.dist)}[log p(x_{leaf.target} | z)]{k}{how}"
+        drawn = from_priors(g, leaf.dist, leaf.target)
+        drawn = f", {', '.join(drawn)}" if drawn else ""
+        return f"E_{g.label(leaf.dist)}{drawn}[log p(x_{leaf.target} | {decoder_args(g, leaf.target)})]{k}{how}"
     if isinstance(leaf, ir.IWAE):
         return iwae.describe_latex(program, leaf) if latex else iwae.describe(program, leaf)
     est = {"closed": "closed form", "jensen": "Jensen bound", "mc": f"Monte Carlo, K={leaf.k}"}[leaf.estimator]

@@ -8,9 +8,10 @@ import json
 from dataclasses import dataclass
 
 from ..check import Program
-from ..constructs import iwae, schedules
+from ..constructs import flows, iwae, mog, schedules
 from ..model import ir
-from ..model.graph import Average, Detached, Expert, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE, WeightedPoE
+from ..model.graph import (Average, Detached, Expert, Joint, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
+                           WeightedPoE)
 from ..model.notation import conditioned, fmt
 from . import fold as explain_fold, latex as latex_parts
 from ..model.sets import subset_label
@@ -38,14 +39,24 @@ def definition(program: Program, key: str) -> str:
     """A distribution as math (Unicode)."""
     g = program.graph
     node = g.nodes[key]
-    D = g.latent_dim()
+    D = g.node_dim(key)
     if refine.is_iterative(node):
         return refine.definition(program, key)
+    free = g.has_layout and not g.node_latents(key)       # a prior valid on every latent, at its size
+    for construct in (flows, mog):               # flow(...), mog(...): their own math
+        text = construct.definition(program, key)
+        if text is not None:
+            return text
     if isinstance(node, NormalPrior):
-        return f"N(0, I_{D})"
+        return "N(0, I) on every latent" if free else f"N(0, I_{D})"
     if isinstance(node, LaplacePrior):
-        scale = "b = D·softmax(λ), λ ∈ R^D learned (b = 1 at start)" if node.scale is None else f"b = {fmt(node.scale)}"
-        return f"Laplace(0, b) in each of {D} dimensions, {scale}"
+        eps = f" + {fmt(node.eps)}" if node.eps else ""
+        scale = (f"b = D·softmax(λ){eps}, λ ∈ R^D learned (b = 1{eps} at start)" if node.scale is None
+                 else f"b = {fmt(node.scale, 10)}")
+        return f"Laplace(0, b) in every dimension of every latent, {scale}" if free else (
+            f"Laplace(0, b) in each of {D} dimensions, {scale}")
+    if isinstance(node, Joint):
+        return " · ".join(conditioned(program, m) for m in node.members) + "   (independent latents)"
     dist = ("Laplace(μ, b), b = D·softmax(head) + 1e-6," if getattr(node, "family", "") == "laplace"
             else "N(μ, diag σ²)")
     if isinstance(node, Expert):
@@ -61,7 +72,10 @@ def definition(program: Program, key: str) -> str:
     if isinstance(node, Average):
         return f"AVG({', '.join(members)}): μ = mean of μ_k, σ = mean of σ_k"
     if isinstance(node, Mixture):
-        return " + ".join(f"{fmt(w)}·{m}" for m, w in zip(members, node.weights)) + "   (mixture)"
+        several = g.has_layout and len(g.node_latents(key)) > 1
+        return " + ".join(f"{fmt(w)}·{m}" for m, w in zip(members, node.weights)) + (
+            "   (mixture; its density at a draw of one component: on each latent, the mixture of the "
+            "components that describe it)" if several else "   (mixture)")
     if isinstance(node, Detached):
         return f"sg({conditioned(program, node.member)})   (stop-gradient)"
     return type(node).__name__
@@ -78,10 +92,14 @@ def render_text(ex: Explanation, expand: bool = False) -> str:
         lik = m.likelihood
         extra = "scale learned" if lik.learned else (f"scale {fmt(lik.scale)}" if lik.scale else "")
         weight = "" if m.weight == 1 else f"   w = {fmt(m.weight)} ({m.weight_text})"
-        out.append(f"  {m.name:<8} {m.kind}{m.shape}  ~ {lik.name}({extra})   net {m.net.name}{weight}")
+        reads = f"   decoder reads ({', '.join(m.reads)})" if m.reads else ""
+        out.append(f"  {m.name:<8} {m.kind}{m.shape}  ~ {lik.name}({extra})   net {m.net.name}{weight}{reads}")
     out.append("Latents")
     for l in g.latents.values():
         out.append(f"  {l.name}{'[m]' if l.indexed else ''} ∈ R^{l.dim}" + ("   (one per modality)" if l.indexed else ""))
+    if g.latent_priors:
+        missing = ", ".join(f"{l} ~ {g.label(k)}" for l, k in g.latent_priors.items())
+        out.append(f"  a latent a decoded distribution does not describe is drawn from its prior: {missing}")
     out += ["", "Distributions"]
     for key in g.nodes:
         out.append(f"  {conditioned(p, key)} = {definition(p, key)}")
@@ -152,30 +170,43 @@ def _cost_lines(ex: Explanation) -> list[str]:
 def render_latex(ex: Explanation) -> str:
     p, g = ex.program, ex.program.graph
     used = latex_parts.used_by_objectives(p)
-    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE,
-           "\\begin{align*}"]
+    out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE]
+    definitions, defined = [], [k for k in g.nodes if k in used and latex_parts.definition_rows(p, k, conditioned)]
+    width = latex_parts.right_side_width([conditioned(p, k, True) for k in defined])
     for key in g.nodes:
         if key in used:
-            out += latex_parts.definition_rows(p, key, conditioned)
+            definitions += (latex_parts.definition_rows(p, key, conditioned, width) + _joint_latex(p, key)
+                            + flows.latex_rows(p, key) + mog.latex_rows(p, key))
             node = g.nodes[key]
-            out += refine.latex_lines(p, key) if refine.is_iterative(node) else []
+            definitions += refine.latex_lines(p, key) if refine.is_iterative(node) else []
+    if definitions:
+        out += ["\\begin{align*}", *definitions, "\\end{align*}"]
+    out.append("\\begin{align*}")                  # its own block: a long definition does not push it right
     for obj in p.ir.objectives.values():
-        terms = obj.linear_terms()
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
         if stages.is_staged(p):
             sym = stages.objective_symbol(obj.name, obj.direction)
-        out.append(f"{sym} &= " + "".join(
-            f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}"
-            + (" \\\\\n  &\\quad" if i % 2 == 1 and i + 1 < len(terms) else "")
-            for i, t in enumerate(terms)) + " \\\\")
+        terms = [f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}" for i, t in enumerate(obj.linear_terms())]
+        first, *rest = latex_parts.rows(terms, "", latex_parts.right_side_width([sym]))
+        out += [f"{sym} &= {first} \\\\"] + [f"  &\\quad{row} \\\\" for row in rest]
     out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
-    evaluation_only = [row for key in g.nodes if key not in used for row in latex_parts.definition_rows(p, key, conditioned)]
+    unused = [k for k in g.nodes if k not in used and latex_parts.definition_rows(p, k, conditioned)]
+    width = latex_parts.right_side_width([conditioned(p, k, True) for k in unused])
+    evaluation_only = [row for key in unused for row in latex_parts.definition_rows(p, key, conditioned, width)]
     if evaluation_only:
         out += ["% evaluation only: posteriors the infer rules give, which the objective does not use",
-                "\\begin{align*}", *evaluation_only, "\\end{align*}"]
+                latex_parts.EVALUATION_ONLY, "\\begin{align*}", *evaluation_only, "\\end{align*}"]
     out += stages.latex_lines(p) if stages.is_staged(p) else []
     return "\n".join(out)
+
+
+def _joint_latex(p: Program, key: str) -> list[str]:
+    """A joint over several latents as the product of its factors."""
+    node = p.graph.nodes[key]
+    if not isinstance(node, Joint):
+        return []
+    return [f"{conditioned(p, key, True)} &= " + " \\, ".join(conditioned(p, m, True) for m in node.members) + " \\\\"]
 
 
 def _latex_coefficient(t: ir.LinearTerm, i: int) -> str:
@@ -195,10 +226,11 @@ def render_json(ex: Explanation) -> str:
         "model": g.name, "data": g.dataset, "M": g.M,
         "modalities": [{"name": m.name, "kind": m.kind, "shape": list(m.shape), "likelihood": m.likelihood.name,
                         "scale": m.likelihood.scale, "learned_scale": m.likelihood.learned, "net": m.net.name,
-                        "weight": m.weight} for m in g.modalities.values()],
+                        "weight": m.weight, "decoder_reads": list(m.reads)} for m in g.modalities.values()],
         "latents": [{"name": l.name, "dim": l.dim, "per_modality": l.indexed} for l in g.latents.values()],
         "distributions": [{"name": g.label(k), "type": type(n).__name__, "sees": sorted(g.sees(k)),
-                           "latent": n.latent, "math": definition(p, k), **refine.json_fields(p, k)}
+                           "latent": n.latent, "latents": list(g.node_latents(k)), "math": definition(p, k),
+                           **refine.json_fields(p, k)}
                           for k, n in g.nodes.items()],
         "params": g.params,
         "objectives": [{"name": o.name, "direction": o.direction, "as_written": " ".join(o.source.split()),

@@ -99,12 +99,14 @@ def from_head(family: str, first: Tensor, second: Tensor):
     return laplace_from_head(first, second) if family == "laplace" else DiagGaussian(first, second)
 
 
-def laplace_prior(batch: int, dim: int, like: Tensor, scale: float | None, logits: Tensor | None) -> DiagLaplace:
-    """Laplace(0, b): b fixed, or MMVAE's learned b = D·softmax(logits) (logits [D])."""
+def laplace_prior(batch: int, dim: int, like: Tensor, scale: float | None, logits: Tensor | None,
+                  eps: float = 0.0) -> DiagLaplace:
+    """Laplace(0, b): b fixed, or MMVAE's learned b = D·softmax(logits) (+ eps: MultiVae's MMVAE+ adds 1e-6)."""
     loc = torch.zeros((batch, dim), device=like.device, dtype=like.dtype)
     if logits is None:
         return DiagLaplace(loc, torch.full_like(loc, scale))
-    return DiagLaplace(loc, (torch.softmax(logits, dim=-1) * dim).to(like.dtype).expand(batch, dim))
+    scale = torch.softmax(logits, dim=-1) * logits.shape[-1]
+    return DiagLaplace(loc, (scale + eps if eps else scale).to(like.dtype).expand(batch, logits.shape[-1]))
 
 
 @dataclass

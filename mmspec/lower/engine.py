@@ -13,14 +13,15 @@ import torch
 from torch import Tensor
 
 from ..model import ir
-from ..model.graph import (Average, Detached, Expert, GradientOrigin, JointExpert, LaplacePrior, Mixture,
-                           ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure, members_of, mixture_parts)
+from ..model.graph import (Average, Detached, Expert, Flow, GradientOrigin, JointExpert, LaplacePrior, Mixture,
+                           MixturePrior, ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure, members_of,
+                           mixture_parts)
 from . import likelihoods
 from .batched import BatchedGroups, run_networks
 from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed,
                             laplace_prior, product_of_experts, standard_normal)
 from .iwae import iwae_value
-from . import refine, stratified
+from . import flows, latents as several, mog, refine, stratified
 
 
 class TorchNoise:
@@ -38,7 +39,7 @@ def data_free_prior(node: NormalPrior | LaplacePrior, module, B: int, D: int, li
     if isinstance(node, NormalPrior):
         return standard_normal(B, D, like)
     logits = module.prior_logits[node.owner] if node.scale is None else None
-    return laplace_prior(B, D, like, node.scale, logits)
+    return laplace_prior(B, D, like, node.scale, logits, node.eps)
 
 
 class Evaluation:
@@ -53,7 +54,7 @@ class Evaluation:
         any_x = next(iter(batch.values()))
         self.like = any_x if any_x.is_floating_point() else any_x.float()
         self.B = any_x.shape[0]
-        self.D = graph.latent_dim()
+        self.D = next(iter(graph.latents.values())).dim      # refine's iterates (specs with one latent size)
         self._gauss: dict[str, DiagGaussian] = {}
         self._samples: dict[str, Tensor] = {}
         self._needed: set[str] | None = None           # the nodes the leaves being evaluated read
@@ -95,7 +96,7 @@ class Evaluation:
 
     def _single(self, node) -> DiagGaussian:
         if isinstance(node, (NormalPrior, LaplacePrior)):
-            return data_free_prior(node, self.module, self.B, self.D, self.like)
+            return data_free_prior(node, self.module, self.B, self.g.node_dim(node.key), self.like)
         if isinstance(node, Expert):
             return from_head(node.family, *self.module.encoders[node.network](self.batch[node.modality]))
         if isinstance(node, JointExpert):
@@ -106,7 +107,18 @@ class Evaluation:
             return self.gaussian(node.member).detach()
         if isinstance(node, (Refined, GradientOrigin)):
             return refine.infer(self, node)           # gradient steps: mmspec/lower/refine.py
+        if isinstance(node, Flow):
+            return flows.distribution(self, node)     # normalizing flow: mmspec/lower/flows.py
+        if isinstance(node, MixturePrior):
+            return mog.distribution(self.module, node, self.B, self.like)     # mmspec/lower/mog.py
         raise TypeError(f"{node!r} is not a Gaussian")
+
+    def on_latent(self, key: str, latent: str):
+        """`key` as a distribution over `latent`: a latent-free prior (N(0, I)) at that latent's size."""
+        node = self.g.nodes[key]
+        if isinstance(node, (NormalPrior, LaplacePrior)) and not self.g.node_latents(key):
+            return data_free_prior(node, self.module, self.B, self.g.latent_size(latent), self.like)
+        return self.posterior(key)
 
     def _batched(self, kind: str, name: str) -> BatchedGroups | None:
         groups = getattr(self.module, "batched", None)
@@ -135,6 +147,8 @@ class Evaluation:
                          if isinstance(self.g.nodes[m], (PoE, WeightedPoE)) and m not in self._gauss]
                 self.products(inner)
                 continue
+            size = self.g.node_dim(ready[0])              # one batched product per latent size
+            ready = [k for k in ready if self.g.node_dim(k) == size]
             experts = list(dict.fromkeys(m for k in ready for m in members_of(self.g.nodes[k])))
             index = {m: i for i, m in enumerate(experts)}
             gs = [self.gaussian(m) for m in experts]
@@ -145,8 +159,8 @@ class Evaluation:
                 for m, w in zip(node.members, ws):
                     row[index[m]] += w
             weights = constant(tuple(map(tuple, rows)), gs[0].mu)
-            mus = torch.stack([g.mu.expand(self.B, self.D) for g in gs])
-            logvars = torch.stack([g.logvar.expand(self.B, self.D) for g in gs])
+            mus = torch.stack([g.mu.expand(self.B, size) for g in gs])
+            logvars = torch.stack([g.logvar.expand(self.B, size) for g in gs])
             mu, logvar = product_of_experts(mus, logvars, weights)
             # unbind, not mu[row]: its backward is one stack of the S row gradients, where S separate
             # selects would each scatter into a zero [S, B, D] tensor (quadratic in S = 2^M - 1 for MoPoE)
@@ -163,7 +177,7 @@ class Evaluation:
             draws = max(k, self.samples_needed.get(key, 1))
             dist = self.gaussian(key)
             draw = self.noise.uniform if dist.noise == "uniform" else self.noise.normal
-            eps = draw(self.g.label(key), (draws, self.B, self.D), self.like)
+            eps = draw(self.g.label(key), (draws, self.B, self.g.node_dim(key)), self.like)
             self._samples[key] = dist.sample_with(eps)
         have = self._samples[key]
         if have.shape[0] < k:
@@ -181,7 +195,7 @@ class Evaluation:
             for comp, _ in self.rec_sources(leaf):
                 wanted[leaf.target][comp] = max(leaf.k, wanted[leaf.target].get(comp, 0))
         loglik: dict[tuple[str, str], Tensor] = {}
-        zs = {t: [self.rec_samples(c, k) for c, k in comps.items()] for t, comps in wanted.items()}
+        zs = {t: [self.decoder_input(c, k, t) for c, k in comps.items()] for t, comps in wanted.items()}
         decoded = self.decode_logliks({t: torch.cat(z, dim=0) for t, z in zs.items()})
         for target, comps in wanted.items():
             sizes = [z.shape[0] for z in zs[target]]
@@ -197,6 +211,12 @@ class Evaluation:
         if leaf.sampling == "stratified":
             return [(stratified.source(leaf.dist), 1.0)]
         return mixture_parts(self.g, leaf.dist)
+
+    def decoder_input(self, key, k: int, target: str) -> Tensor:
+        """[k, B, D_in] latents `target`'s decoder reads when a rec decodes it from `key`."""
+        if not self.g.has_layout:
+            return self.rec_samples(key, k)
+        return several.decoder_input(self, key, several.draw(self, key, k), target)
 
     def rec_samples(self, key, k: int) -> Tensor:
         if stratified.is_source(key):
@@ -237,17 +257,17 @@ class Evaluation:
     def gaussian_kls(self, leaves: list[ir.KL]) -> dict[ir.KL, Tensor]:
         """Closed-form Gaussian KLs towards one p as one batched kl_gaussian (MoPoE: 2^M - 1 of them),
         so the op count does not grow with the number of subsets; other KLs are left to kl_value."""
-        by_p: dict[str, list[ir.KL]] = defaultdict(list)
+        by_p: dict[tuple[str, int], list[ir.KL]] = defaultdict(list)
         for leaf in leaves:
-            by_p[leaf.p].append(leaf)
+            by_p[(leaf.p, self.g.node_dim(leaf.q))].append(leaf)
         out = {}
-        for p, group in by_p.items():
+        for (p, size), group in by_p.items():
             qs = [self.gaussian(l.q) for l in group]
             prior = self.gaussian(p)
             if len(group) < 2 or not all(type(d) is DiagGaussian for d in qs + [prior]):
                 continue
-            stacked = DiagGaussian(torch.stack([q.mu.expand(self.B, self.D) for q in qs]),
-                                   torch.stack([q.logvar.expand(self.B, self.D) for q in qs]))
+            stacked = DiagGaussian(torch.stack([q.mu.expand(self.B, size) for q in qs]),
+                                   torch.stack([q.logvar.expand(self.B, size) for q in qs]))
             out.update(zip(group, kl_closed(stacked, prior).unbind(0)))
         return out
 

@@ -30,17 +30,21 @@ from torch import Tensor
 from ..model import ir
 from ..model.graph import mixture_parts
 from .distributions import constant
+from . import latents as several
 
 
 def iwae_value(ev, leaf: ir.IWAE) -> Tensor:
     """The bound per data item [B]; with estimator=dreg its gradient is DReG's."""
     parts = mixture_parts(ev.g, leaf.dist)
     log_a = constant(tuple(math.log(a) for _, a in parts), ev.like)
-    z = torch.stack([ev.samples(c, leaf.k) for c, _ in parts])          # [J, K, B, D]
     dreg = leaf.estimator == "dreg"
-    scale = _grad_scaled(z) if dreg and z.requires_grad else None
-    q = ev.posterior(leaf.dist)
-    log_w = log_weights(ev, leaf, z, q.detach() if dreg else q)        # [J, K, B]
+    if ev.g.has_layout:             # components over several latents (mmspec/lower/latents.py)
+        log_w, scale = several.iwae_log_weights(ev, leaf, parts, dreg)
+    else:
+        z = torch.stack([ev.samples(c, leaf.k) for c, _ in parts])      # [J, K, B, D]
+        scale = _grad_scaled(z) if dreg and z.requires_grad else None
+        q = ev.posterior(leaf.dist)
+        log_w = log_weights(ev, leaf, z, q.detach() if dreg else q)    # [J, K, B]
     value = bound(log_w, log_a, leaf.form)
     if not dreg:
         return value

@@ -14,10 +14,10 @@ from ..check import Program
 from ..compiled import LossOutput, ModalityInfo
 from ..explain.leaves import leaf_name
 from ..model import ir
-from ..model.graph import LaplacePrior, NormalPrior, closure
+from ..model.graph import Flow, LaplacePrior, MixturePrior, NormalPrior, closure
 from ..networks import output_link
 from ..constructs.schedules import shortfall
-from . import likelihoods, refine, schedules
+from . import latents as several, likelihoods, refine, schedules
 from .distributions import DiagGaussian, MixtureOf, constant, standard_normal
 from .engine import Evaluation, data_free_prior
 from .modules import SpecModule
@@ -103,7 +103,12 @@ class CompiledSpec:
 
     def encode(self, batch: dict[str, Tensor], subset: Sequence[str]) -> DiagGaussian | MixtureOf:
         given = {m: batch[m] for m in subset}
-        return self.evaluation(given).posterior(self._infer_key(subset))
+        return self._inferred(self.evaluation(given), self._infer_key(subset))
+
+    def _inferred(self, ev: Evaluation, key: str):
+        """The infer rule's distribution; with several latents, over the whole latent vector (the
+        latents it does not describe from their priors)."""
+        return several.Concatenated(ev, key) if self.graph.has_layout else ev.posterior(key)
 
     def encode_subsets(self, batch: dict[str, Tensor], subsets: Sequence[Sequence[str]]) -> list:
         """The posterior of every subset, each encoder run once on the batch for all of them
@@ -113,7 +118,7 @@ class CompiledSpec:
         for subset in subsets:
             ev = self.evaluation({m: batch[m] for m in subset})
             ev.experts_from = shared
-            out.append(ev.posterior(self._infer_key(subset)))
+            out.append(self._inferred(ev, self._infer_key(subset)))
         return out
 
     def refined_posteriors(self) -> dict[str, tuple[str, ...]]:
@@ -124,21 +129,33 @@ class CompiledSpec:
         """[q^0, ..., q^T] of a refined posterior for T = steps (its objective may read all of `batch`)."""
         return refine.trajectory_of(self, batch, name, steps)
 
+    def _decoder_input(self, modality: str, z: Tensor) -> Tensor:
+        return several.reads_from_whole(self.graph, modality, z) if self.graph.has_layout else z
+
     def decode(self, modality: str, z: Tensor) -> Tensor:
         mod = self.graph.modalities[modality]
+        z = self._decoder_input(modality, z)
         raw = self.module.decoders[modality](z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], *mod.shape)
         return likelihoods.mean(mod.likelihood, self.links[modality], raw)
 
     def log_likelihood(self, modality: str, z: Tensor, x: Tensor) -> Tensor:
         mod = self.graph.modalities[modality]
+        z = self._decoder_input(modality, z)
         raw = self.module.decoders[modality](z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], *mod.shape)
         scale = self.module.log_scales[modality] if modality in self.module.log_scales else None
         return likelihoods.log_likelihood(mod.likelihood, self.links[modality], raw, x, scale, len(mod.shape))
 
     def prior(self, batch_size: int) -> DiagGaussian:
-        """The spec's data-free prior: N(0, I), or a Laplace prior when the spec declares one."""
+        """The spec's data-free prior: N(0, I), or the Laplace, mixture (mog) or flow prior it declares."""
         like = next(self.module.parameters())
+        if self.graph.has_layout:           # every latent from its own prior
+            return several.Concatenated(self.evaluation({"": like.new_zeros(batch_size)}), None)
         laplace = [n for k, n in self.graph.nodes.items() if isinstance(n, LaplacePrior) and k in self.graph.prior_keys]
+        learned = [k for k, n in self.graph.nodes.items() if isinstance(n, (MixturePrior, Flow))
+                   and k in self.graph.prior_keys and not self.graph.sees(k)]
+        if learned:                         # mog(...), flow(normal()): computed as in the loss, for a batch of this size
+            blank = {"": torch.zeros((batch_size, 1), device=like.device, dtype=like.dtype)}
+            return Evaluation(self.graph, self.module, self.links, blank).gaussian(learned[0])
         if laplace:
             return data_free_prior(laplace[0], self.module, batch_size, self.latent_dim, like)
         return standard_normal(batch_size, self.latent_dim, like)
@@ -155,7 +172,8 @@ class CompiledSpec:
         the latent to that prior."""
         used = closure(self.graph, [k for low in self.lowered.values() for l in low.leaves
                                     for k in l.distributions()])
-        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior)) for k in used):
+        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior, MixturePrior, Flow)) and not self.graph.sees(k)
+               for k in used):
             return True, ""
         return False, ("the objective never ties the latent to N(0, I) (its prior is data-dependent), "
                        "so sampling N(0, I) does not generate from the model")

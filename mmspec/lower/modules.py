@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..model.graph import LaplacePrior, ModelGraph
+from ..model.graph import Expert, JointExpert, LaplacePrior, ModelGraph
 from ..networks import GaussianHeads, build_decoder, build_encoder, build_encoder_body
 from .batched import BatchedGroups
+from . import flows, mog
 from .refine import build_modules as build_refine_modules
 
 DEFAULT_JOINT_HIDDEN = (512,)
@@ -45,16 +46,19 @@ class SpecModule(nn.Module):
 
     def __init__(self, graph: ModelGraph):
         super().__init__()
-        d = graph.latent_dim()
+        d = next(iter(graph.latents.values())).dim          # refine's networks: specs with one latent size
+        # each network is built for the size of what it describes or reads
+        sizes = {n.network: graph.node_dim(k) for k, n in graph.nodes.items() if isinstance(n, (Expert, JointExpert))}
         encoders, joints, decoders, scales = {}, {}, {}, {}
         for net in graph.networks.values():
             if net.role == "encoder":
                 mod = graph.modalities[net.modalities[0]]
-                encoders[net.name] = build_encoder(mod.net.name, mod.net.as_dict(), mod.kind, mod.shape, d)
+                encoders[net.name] = build_encoder(mod.net.name, mod.net.as_dict(), mod.kind, mod.shape, sizes[net.name])
             elif net.role == "joint_encoder":
-                joints[net.name] = JointEncoder(graph, net.modalities, net.hidden, d)
+                joints[net.name] = JointEncoder(graph, net.modalities, net.hidden, sizes[net.name])
         for name, mod in graph.modalities.items():
-            decoders[name] = build_decoder(mod.net.name, mod.net.as_dict(), mod.kind, mod.shape, d)
+            decoders[name] = build_decoder(mod.net.name, mod.net.as_dict(), mod.kind, mod.shape,
+                                           graph.decoder_input_dim(name))
             if mod.likelihood.learned:
                 scales[name] = nn.Parameter(torch.zeros(()))
         self.encoders = nn.ModuleDict(encoders)
@@ -62,13 +66,16 @@ class SpecModule(nn.Module):
         self.decoders = nn.ModuleDict(decoders)
         self.log_scales = nn.ParameterDict(scales)
         # learned Laplace prior scales (MMVAE): logits lambda [D], b = D·softmax(lambda), initially b = 1
-        self.prior_logits = nn.ParameterDict({n.owner: nn.Parameter(torch.zeros(d)) for n in graph.nodes.values()
+        self.prior_logits = nn.ParameterDict({n.owner: nn.Parameter(torch.zeros(graph.node_dim(k)))
+                                              for k, n in graph.nodes.items()
                                               if isinstance(n, LaplacePrior) and n.scale is None})
         self.batched: dict[str, BatchedGroups] | None = None
         # refine(...) update networks and gradient_origin(...) heads, by declaration (mmspec/lower/refine.py)
         refiners, origins = build_refine_modules(graph, d)
         self.refiners = nn.ModuleDict(refiners)
         self.origins = nn.ModuleDict(origins)
+        self.flows = nn.ModuleDict(flows.build_modules(graph, d))                 # flow(...) transforms
+        self.prior_mixtures = nn.ModuleDict(mog.build_modules(graph, d))          # mog(...) priors
 
     def use_batched(self, enabled: bool = True) -> "SpecModule":
         """Run encoders (and decoders) of identical architecture as one vmapped call each

@@ -37,6 +37,7 @@ class Modality:
     weight: float
     weight_text: str
     span: Span
+    reads: tuple[str, ...] = ()     # latent ids its decoder reads, concatenated (`from (z, w[m])`); () = the one latent
 
     @property
     def dim(self) -> int:
@@ -85,6 +86,7 @@ class LaplacePrior(Node):
     key: str
     scale: float | None = 1.0           # None when learned
     owner: str = ""                     # the declaration that owns a learned scale
+    eps: float = 0.0                    # added to a learned scale (MultiVae's MMVAE+: 1e-6)
     latent: str | None = None
     family: str = "laplace"
 
@@ -224,7 +226,19 @@ class GradientOrigin(Node):
         return f"origins.{self.network}"           # the gradient-origin heads
 
 
-DistNode = Union[NormalPrior, LaplacePrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached,
+@dataclass(frozen=True)
+class Joint(Node):
+    """Independent distributions over different latents as one distribution over all of them,
+    q(z, w_m | x_m) = q(z | x_m)·q(w_m | x_m), written `(qz[m], qw[m])`. Its members are single
+    latents' distributions (or joints); `latents` lists what it describes, in member order."""
+    key: str
+    members: tuple[str, ...]
+    latents: tuple[str, ...]
+    latent: str | None = None
+    family: str = "joint"
+
+
+DistNode = Union[Joint, NormalPrior, LaplacePrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached,
                  Iterate, Refined, GradientOrigin]
 
 
@@ -294,6 +308,7 @@ class ModelGraph:
     params: dict[str, float] = field(default_factory=dict)
     schedules: dict[str, object] = field(default_factory=dict)   # param -> constructs.schedules.Schedule
     prior_keys: set[str] = field(default_factory=set)          # nodes declared with `prior`
+    latent_priors: dict[str, str] = field(default_factory=dict)   # latent id -> the data-free prior a missing one is drawn from
     parts_cache: dict[str, list] = field(default_factory=dict, repr=False, compare=False)   # mixture_parts'
 
     @property
@@ -301,7 +316,57 @@ class ModelGraph:
         return len(self.modalities)
 
     def latent_dim(self) -> int:
+        """The size of the one latent vector of a spec whose decoders read one latent; a spec whose
+        decoders read several (`from (z, w[m])`) has the size of all its latents concatenated."""
+        if self.has_layout:
+            return sum(self.latent_size(l) for l in self.layout())
         return next(iter(self.latents.values())).dim
+
+    @property
+    def has_layout(self) -> bool:
+        """True when decoders say which latents they read (`from ...`): several latents, any sizes."""
+        return any(m.reads for m in self.modalities.values())
+
+    def latent_size(self, latent: str) -> int:
+        """The size of a latent id (`z`, `w[m0]`)."""
+        return self.latents[latent.split("[")[0]].dim
+
+    def layout(self) -> list[str]:
+        """Every latent id in declaration order, per-modality latents expanded: the order of the
+        concatenated vector that evaluation encodes and decodes."""
+        out: list[str] = []
+        for l in self.latents.values():
+            out += [f"{l.name}[{m}]" for m in self.modalities] if l.indexed else [l.name]
+        return out
+
+    def node_latents(self, key: str) -> tuple[str, ...]:
+        """The latents a distribution describes: one, several (a joint, a mixture of joints) or
+        none (N(0, I) and fixed priors, valid on every latent)."""
+        node = self.nodes[key]
+        if isinstance(node, Joint):
+            return node.latents
+        if node.latent is not None:
+            return (node.latent,)
+        out: list[str] = []
+        for m in members_of(node):
+            out += [l for l in self.node_latents(m) if l not in out]
+        return tuple(out)
+
+    def node_dim(self, key: str) -> int:
+        """The size of the vector a distribution describes; a latent-free distribution (N(0, I)) has
+        the spec's one size, or 1 (broadcast over any latent) when sizes differ."""
+        latents = self.node_latents(key)
+        if latents:
+            return sum(self.latent_size(l) for l in latents)
+        sizes = {l.dim for l in self.latents.values()}
+        return sizes.pop() if len(sizes) == 1 else 1
+
+    def decoder_reads(self, modality: str) -> tuple[str, ...]:
+        return self.modalities[modality].reads
+
+    def decoder_input_dim(self, modality: str) -> int:
+        reads = self.modalities[modality].reads
+        return sum(self.latent_size(l) for l in reads) if reads else next(iter(self.latents.values())).dim
 
     def label(self, key: str) -> str:
         return self.display.get(key, key)
@@ -323,3 +388,42 @@ class ModelGraph:
         for member in members_of(node):
             out |= self.sees(member)
         return out
+
+
+# ---- normalizing flows and learned mixture priors (mmspec/constructs/flows.py, constructs/mog.py) ----
+
+@dataclass(frozen=True)
+class Flow(Node):
+    """A normalizing-flow distribution: z = T^{-1}(z0), z0 ~ base, with T a stack of masked
+    autoregressive transforms (zuko's MAF) owned by the declaration. Its density is exact:
+    log q(z) = log base(T(z)) + log |det dT/dz|. The base is any Gaussian or Laplace node."""
+    key: str
+    base: str
+    network: str                    # the declaration that owns the transforms, e.g. "qf[m0]"
+    transforms: int
+    hidden: tuple[int, ...]
+    latent: str | None = None
+    family: str = "flow"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (self.base,)
+
+    def parameter_group(self) -> str:
+        return f"flows.{self.network}"
+
+
+@dataclass(frozen=True)
+class MixturePrior(Node):
+    """A mixture of k diagonal Gaussians (or Laplace distributions) with trainable means, scales and
+    weights: p(z) = sum_c softmax(logits)_c N(z; mu_c, diag sigma_c^2) (CMVAE's clusters)."""
+    key: str
+    owner: str                      # the declaration that owns the parameters, e.g. "p"
+    components: int
+    learn: tuple[str, ...]          # which of means, scales, weights are trained
+    component_family: str = "gaussian"
+    latent: str | None = None
+    family: str = "mog"
+
+    def parameter_group(self) -> str:
+        return f"prior_mixtures.{self.owner}"

@@ -225,8 +225,15 @@ def samples_needed(graph, leaves) -> dict[str, int]:
     for leaf in leaves:
         for dist, k in leaf.sampled():
             for comp, _ in mixture_parts(graph, dist):
-                need[comp] = max(need.get(comp, 1), k)
+                for part in _factors(graph, comp):
+                    need[part] = max(need.get(part, 1), k)
     return need
+
+
+def _factors(graph, key: str) -> list[str]:
+    """A joint over several latents is sampled factor by factor; anything else is itself."""
+    members = getattr(graph.nodes[key], "latents", None) and graph.nodes[key].members
+    return [key] + [f for m in members for f in _factors(graph, m)] if members else [key]
 
 
 # ---- objective tree ------------------------------------------------------------------------

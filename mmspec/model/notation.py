@@ -19,13 +19,18 @@ def conditioned(program, key: str, latex: bool = False) -> str:
     g = program.graph
     node = g.nodes[key]
     z = node.latent or "z"
+    if g.has_layout:                    # several latents: every one the distribution describes
+        latents = g.node_latents(key)
+        z = ", ".join(latex_latent(l) if latex else l for l in latents) if latents else "·"
+        if latex:
+            z = z.replace("·", "\\cdot")
     sees = g.sees(key)
     seen = [m for m in g.modalities if m in sees]
     name = g.label(key)
     if latex:
         name = latex_dist_name(name) if not isinstance(node, (NormalPrior, LaplacePrior)) else "p"
         xs = ", ".join(f"x_{{\\mathrm{{{m}}}}}" for m in seen)
-        return f"{name}({latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
+        return f"{name}({z if g.has_layout else latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
     xs = ", ".join(f"x_{m}" for m in seen)
     return f"{name}({z}" + (f" | {xs})" if xs else ")")
 
@@ -74,3 +79,20 @@ def operator_name(label: str, name) -> str | None:
     shown = ", ".join("p" if a == "p" else name(a) for a in args if a)
     on = f"\\big|_{{{latex_latent(m.group(3))}}}" if m.group(3) else ""
     return f"\\operatorname{{{m.group(1)}}}({shown}){on}"
+
+
+def decoder_args(g, target: str, latex: bool = False) -> str:
+    """What the decoder of `target` reads, as written after the bar: `z`, or `z, w[m0]` (several latents)."""
+    reads = g.modalities[target].reads if g.has_layout else ()
+    if not reads:
+        return "z"
+    return ", ".join(latex_latent(l) if latex else l for l in reads)
+
+
+def from_priors(g, source: str, target: str) -> list[str]:
+    """`w[m1] ~ r[m1]` for each latent the decoder of `target` reads that `source` does not describe."""
+    if not g.has_layout:
+        return []
+    own = g.node_latents(source)
+    return [f"{l} ~ {g.label(g.latent_priors[l])}" for l in g.modalities[target].reads
+            if l not in own and l in g.latent_priors]

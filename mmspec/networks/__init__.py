@@ -8,6 +8,7 @@ module's docstring for the file it follows and any difference):
 - ``polymnist_resnet``: PolyMNIST residual net of the MMVM VAE (``resnet``);
 - ``conv64``, ``cub_sent``: MMVAE CUB image (64 x 64) and caption nets (``cub``);
 - ``mlp``, ``text_conv``: generic nets for any shape (``generic``).
+- ``conv``, ``resnet``: generic conv and residual nets for images of any size (``conv``).
 """
 from .base import NetworkInfo
 from .registry import (REGISTRY, build_decoder, build_encoder, build_encoder_body, network_names,

@@ -15,7 +15,7 @@ import operator
 from typing import TYPE_CHECKING
 
 from ..errors import closest
-from . import cub, generic, mst, polymnist, resnet
+from . import conv, cub, generic, mst, polymnist, resnet
 from .base import NetworkInfo, blocks
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, NetworkInfo] = {
     info.name: info
-    for module in (mst, polymnist, resnet, cub, generic)
+    for module in (mst, polymnist, resnet, cub, generic, conv)
     for info in module.NETWORKS
 }
 PLUGIN_GROUP = "mmspec.networks"

@@ -149,6 +149,7 @@ class ModalityStmt(Node):
     likelihood: Expr
     net: Optional[Expr]
     weight: Optional[Expr]
+    reads: Optional[Expr] = None        # `from (z, w[m0])`: the latents its decoder reads
 
 
 class ParamStmt(Node):

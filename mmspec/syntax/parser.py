@@ -155,12 +155,15 @@ class _ToAst(DataBlockTransformer):
     def weight_option(self, meta, items):
         return ("weight", items[0])
 
+    def reads_option(self, meta, items):
+        return ("reads", items[0])
+
     def modality_stmt(self, meta, items):
         name, kind, likelihood, *options = items
         opts = {k: v for k, v in options}
         return ast.ModalityStmt(span=_span(meta), name=str(name), name_span=_tok_span(name),
                                 kind=kind, likelihood=likelihood, net=opts.get("net"),
-                                weight=opts.get("weight"))
+                                weight=opts.get("weight"), reads=opts.get("reads"))
 
     def param_stmt(self, meta, items):
         return ast.ParamStmt(span=_span(meta), name=str(items[0]), expr=items[1])

@@ -18,6 +18,8 @@ import functools
 import torch
 from torch import Tensor, nn
 
+from mmspec.model.graph import Flow
+
 from ..errors import RunError
 
 # spec model name prefix -> (MultiVae class, config class, config overrides)
@@ -29,6 +31,13 @@ SUPPORTED = {
     "mvae": ("MVAE", "MVAEConfig", {"use_subsampling": True, "k": 0, "warmup": 0}),
     "mmvae": ("MMVAE", "MMVAEConfig", {"K": 1, "prior_and_posterior_dist": "normal", "learn_prior": False,
                                         "loss": "iwae_looser"}),
+    # shared z + private w[m] (`latent w[m]`); the config's sizes come from the spec's latents
+    "mmvaeplus": ("MMVAEPlus", "MMVAEPlusConfig", {"K": 10, "prior_and_posterior_dist": "laplace_with_softmax",
+                                                  "learn_shared_prior": False, "learn_modality_prior": True,
+                                                  "loss": "dreg_looser"}),
+    # two-phase joint models: `loss` (epoch 1000) is their second phase, the specs' second stage
+    "jnf": ("JNF", "JNFConfig", {"warmup": 10}),
+    "telbo": ("TELBO", "TELBOConfig", {"warmup": 10}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -43,6 +52,11 @@ NOTES = {
     "jmvae": "same terms; MultiVae's KL(q_joint || q_m) are per-modality calls",
     "mvae": "MultiVae re-encodes each modality for every subset ELBO (2M encoder passes for M modalities)",
     "mmvae": "MultiVae: IWAE-looser bound with K=1 and an MC KL; the spec: ELBO with the Jensen KL",
+    "mmvaeplus": "same objective and gradient (tests/test_multivae_latents.py); MultiVae's DReG loss reports the "
+                 "surrogate sum_k w~_k log w_k, the spec the bound; one encoder network per latent on both sides",
+    "jnf": "same objectives; MultiVae's second phase is -sum_m log qf_m(z), the spec's sum_m KL(qj || qf_m) (the "
+           "same gradient: qj is frozen)",
+    "telbo": "same objectives, except that MultiVae's unimodal KL reads the joint encoder's log-variance",
 }
 
 
@@ -100,7 +114,20 @@ def _wrappers():
             raw = self.net(z)
             return ModelOutput(reconstruction=torch.sigmoid(raw) if self.sigmoid else raw)
 
-    return Encoder, JointEncoder, Decoder
+    class MultiLatentEncoder(BaseEncoder):
+        """A modality's shared-latent and private-latent networks as MultiVae's multi-latent encoder."""
+
+        def __init__(self, shared: nn.Module, private: nn.Module):
+            super().__init__()
+            self.shared, self.private = shared, private
+
+        def forward(self, x):
+            mu, raw = self.shared(x)
+            style_mu, style_raw = self.private(x)
+            return ModelOutput(embedding=mu, log_covariance=raw, style_embedding=style_mu,
+                               style_log_covariance=style_raw)
+
+    return Encoder, JointEncoder, Decoder, MultiLatentEncoder
 
 
 def _likelihoods(model) -> tuple[dict, dict, dict | None]:
@@ -121,9 +148,11 @@ def build(model) -> nn.Module:
     method = method_of(model.name)
     models, *_ = _multivae()
     cls_name, cfg_name, extra = SUPPORTED[method]
-    Encoder, JointEncoder, Decoder = _wrappers()
+    Encoder, JointEncoder, _, _ = _wrappers()
     g, module, d = model.graph, model.module, model.latent_dim
     encoders, joint = {}, None
+    if g.has_layout:
+        return _build_multilatent(model, cls_name, cfg_name, extra)
     for net in g.networks.values():
         if net.role == "encoder":
             if net.modalities[0] in encoders:
@@ -131,18 +160,86 @@ def build(model) -> nn.Module:
             encoders[net.modalities[0]] = Encoder(copy.deepcopy(module.encoders[net.name]), d)
         elif net.role == "joint_encoder":
             joint = JointEncoder(copy.deepcopy(module.joint_encoders[net.name]), d)
-    decoders = {m: Decoder(copy.deepcopy(module.decoders[m]),
-                           model.links[m] == "sigmoid" and g.modalities[m].likelihood.name in ("laplace", "gaussian"))
-                for m in g.modalities}
+    cfg = getattr(models, cfg_name)(**_config(model, extra, d))
+    kwargs = {"joint_encoder": joint} if joint is not None else {}
+    if any(n.role == "flow" for n in g.networks.values()):
+        kwargs["flows"] = _flows(model)
+    return getattr(models, cls_name)(cfg, encoders=encoders, decoders=_decoders(model), **kwargs)
+
+
+def _decoders(model) -> dict:
+    Decoder = _wrappers()[2]
+    g = model.graph
+    return {m: Decoder(copy.deepcopy(model.module.decoders[m]),
+                       model.links[m] == "sigmoid" and g.modalities[m].likelihood.name in ("laplace", "gaussian"))
+            for m in g.modalities}
+
+
+def _build_multilatent(model, cls_name: str, cfg_name: str, extra: dict) -> nn.Module:
+    """A spec with a shared latent and one private latent per modality (MMVAE+): each modality's two
+    encoders as one multi-latent encoder; the learned private priors copied into MultiVae's."""
+    models, *_ = _multivae()
+    MultiLatentEncoder = _wrappers()[3]
+    g, module = model.graph, model.module
+    shared = [l for l in g.latents.values() if not l.indexed]
+    private = [l for l in g.latents.values() if l.indexed]
+    if len(shared) != 1 or len(private) != 1:
+        raise RunError("MultiVae's multi-latent models have one shared latent and one private latent per modality")
+    nets: dict[str, dict[str, nn.Module]] = {m: {} for m in g.modalities}
+    for node in g.nodes.values():
+        if type(node).__name__ == "Expert":
+            role = "shared" if node.latent == shared[0].name else "private"
+            nets[node.modality][role] = copy.deepcopy(module.encoders[node.network])
+    encoders = {m: MultiLatentEncoder(n["shared"], n["private"]) for m, n in nets.items()}
+    config = _config(model, extra, shared[0].dim)
+    config["modalities_specific_dim"] = private[0].dim
+    mv = getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoders=encoders, decoders=_decoders(model))
+    with torch.no_grad():                # learned private priors: the spec's initial scales
+        for m in g.modalities:
+            key = g.latent_priors.get(f"{private[0].name}[{m}]")
+            owner = getattr(g.nodes.get(key), "owner", None)
+            if owner in module.prior_logits and m in getattr(mv, "logvars_priors", {}):
+                mv.logvars_priors[m].copy_(module.prior_logits[owner][None])
+    return mv
+
+
+def _config(model, extra: dict, latent_dim: int) -> dict:
+    g = model.graph
     dists, dist_params, rescale = _likelihoods(model)
-    config = dict(extra, n_modalities=len(g.modalities), latent_dim=d,
+    config = dict(extra, n_modalities=len(g.modalities), latent_dim=latent_dim,
                   input_dims={m: tuple(i.shape) for m, i in model.modalities.items()},
                   decoders_dist=dists, decoder_dist_params=dist_params,
                   uses_likelihood_rescaling=rescale is not None, rescale_factors=rescale)
     config.update({k: float(model.params[k]) for k in SHARED_PARAMS if k in model.params})
-    cfg = getattr(models, cfg_name)(**config)
-    kwargs = {"joint_encoder": joint} if cls_name == "JMVAE" else {}
-    return getattr(models, cls_name)(cfg, encoders=encoders, decoders=decoders, **kwargs)
+    return config
+
+
+def _flows(model) -> dict:
+    """JNF's per-modality flows: deep copies of the spec's flow(...) transforms behind pythae's BaseNF
+    interface (forward: the latent to the base's space with log|det J|; inverse: back)."""
+    from pythae.models.normalizing_flows.base import BaseNF, BaseNFConfig
+    *_, ModelOutput = _multivae()
+
+    class PythaeFlow(BaseNF):
+        def __init__(self, transform: nn.Module, dim: int):
+            super().__init__(BaseNFConfig(input_dim=(dim,)))
+            self.transform = transform
+
+        def forward(self, x, **kwargs):
+            out, ladj = self.transform(x)
+            return ModelOutput(out=out, log_abs_det_jac=ladj)
+
+        def inverse(self, y, **kwargs):
+            return ModelOutput(out=self.transform(y, inverse=True)[0])
+
+    g, out = model.graph, {}
+    for node in g.nodes.values():
+        if isinstance(node, Flow):
+            (modality,) = g.sees(node.key)
+            if modality in out:
+                raise RunError(f"modality {modality} has two flows; MultiVae's JNF has one per modality")
+            out[modality] = PythaeFlow(copy.deepcopy(model.module.flows[node.network]), model.latent_dim)
+    return out
 
 
 def loss(mv_model: nn.Module, batch: dict[str, Tensor]) -> Tensor:

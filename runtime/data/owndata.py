@@ -28,7 +28,7 @@ from mmspec.data.formats import DataFileError
 from mmspec.data.plan import DataPlan, Declared, Layout, inspect_data, split_rows
 
 from runtime.data import caption_vocab as caption_text
-from runtime.data import residency
+from runtime.data import residency, streaming
 from runtime.data.cache import cache_root, fingerprint
 from runtime.data.dataset import DataModality, MultimodalDataset, SplitData
 from runtime.data.errors import DataError
@@ -73,6 +73,9 @@ def load_own(decl: DataDecl, declared: dict[str, Declared], *, data_root=None, f
     device = torch.device(device)
     plan = plan_for(decl, declared, data_root, folder)
     try:
+        if plan.index is not None:                   # a known file layout (`layout mimic_cxr`)
+            from runtime.data.mimic import load_mimic
+            return load_mimic(plan, declared, device, memory or decl.memory)
         return _Loader(plan, cache_dir).load(device, memory or decl.memory)
     except DataFileError as err:
         raise located(decl, err) from None
@@ -104,6 +107,15 @@ class _Loader:
         order = self._align(source)
         return array if order is None else array[order]
 
+    def _rows_source(self, source):
+        """A modality's rows without loading them: a memory map (.npy) or an HDF5 dataset read by
+        rows (streaming.py); other formats are read whole."""
+        where = formats.lazy_location(source, self.plan.folder)
+        if where is None or source.by is not None:
+            return self._read(source)
+        fmt, path, name = where
+        return streaming.NpyRows(path) if fmt == "npy" else streaming.H5Rows(path, name)
+
     # -- modalities
     def _image_folder(self, layout: Layout) -> np.ndarray:
         """The decoded folder as a memory-mapped uint8 [N, C, H, W], cached by the files' fingerprint."""
@@ -122,25 +134,25 @@ class _Loader:
             return self._image_folder(layout), "image", ""
         if how == "captions":
             return self._captions(layout), "tokens", ""
-        array = self._read(src)
+        array = self._rows_source(src)
         path = layout.header.path
-        bad = _finite_rows(array)
+        bad, low, high = _scan(array)
         if bad is not None:
             raise DataFileError(f"{path}: {layout.header.what} has a NaN or infinite value (item "
                                 f"{bad}); a modality must be finite", src.span)
         if how == "tokens":
             vocab = layout.declared.shape[1]
-            if array.size and (array.min() < 0 or array.max() >= vocab):
+            if len(array) and (low < 0 or high >= vocab):
                 raise DataFileError(f"{path}: {layout.header.what} holds token ids "
-                                    f"{int(array.min())}..{int(array.max())}; the spec declares a "
+                                    f"{int(low)}..{int(high)}; the spec declares a "
                                     f"vocabulary of {vocab} (ids 0..{vocab - 1})", src.span)
             return array, "tokens", ""
         if layout.declared.kind == "image":
             if array.dtype == np.uint8:
                 return array, "image", how
-            if array.dtype.kind in "iub" or (array.size and (array.min() < 0 or array.max() > 1)):
+            if array.dtype.kind in "iub" or (len(array) and (low < 0 or high > 1)):
                 raise DataFileError(f"{path}: {layout.header.what} holds values "
-                                    f"{array.min():g}..{array.max():g}; images are uint8 (0..255) or "
+                                    f"{low:g}..{high:g}; images are uint8 (0..255) or "
                                     f"floats in [0, 1]", src.span)
             return array, "float", how
         return array, "float", ""
@@ -205,10 +217,14 @@ class _Loader:
         labels, class_names, label_name, attributes, attribute_names = self._labels()
         total = sum(_resident_bytes(a, kind, self.plan.layouts[m]) for m, (a, kind, _) in arrays.items())
         resident, why = residency.choose(total, device, memory)
+        self.workers = self.decl.workers if self.decl.workers is not None else streaming.default_workers()
+        if not resident:
+            why += (f"; {self.workers} DataLoader worker(s) read ahead" if self.workers else
+                    "; read by the training process (no DataLoader workers)")
         splits = {}
         for split, rows in self.rows.items():
             stores = {m: (_resident_store(a, kind, how, rows, self.plan.layouts[m]) if resident else
-                          self._mapped(m, a, kind, how, rows))
+                          self._streamed(m, a, kind, how, rows))
                       for m, (a, kind, how) in arrays.items()}
             attrs = None if attributes is None else torch.from_numpy(attributes[rows])
             splits[split] = SplitData(torch.from_numpy(labels[rows]), stores, attrs)
@@ -221,14 +237,17 @@ class _Loader:
                                folder=str(self.plan.folder))
         return ds.to(device)
 
-    def _mapped(self, modality, array, kind, how, rows):
+    def _streamed(self, modality, array, kind, how, rows):
+        """A store that reads each batch from disk: the file itself when it can be read by rows,
+        else a .npy copy in the cache (written once)."""
         layout = self.plan.layouts[modality]
-        files = [layout.header.path] if layout.header.path.is_file() else []
-        path = (cache_root(self.cache_dir) / "own" /
-                f"{self.decl.name}-{modality}-{kind}-{fingerprint(files)}-{_digest(layout, self.decl)}.npy")
-        mapped = _as_memmap(array, path)
-        vocab = self.plan.layouts[modality].declared.shape[-1] if kind == "tokens" else 0
-        return residency.MappedStore(mapped, rows, kind, how, vocab)
+        if not isinstance(array, (streaming.NpyRows, streaming.H5Rows)):
+            files = [layout.header.path] if layout.header.path.is_file() else []
+            path = (cache_root(self.cache_dir) / "own" /
+                    f"{self.decl.name}-{modality}-{kind}-{fingerprint(files)}-{_digest(layout, self.decl)}.npy")
+            array = _as_npy(array, path)
+        vocab = layout.declared.shape[-1] if kind == "tokens" else 0
+        return streaming.StreamedStore(array, rows, kind, how, vocab, workers=self.workers)
 
     def _modality(self, name: str, layout: Layout) -> DataModality:
         hdr = layout.header
@@ -263,16 +282,20 @@ def _split_origin(decl: DataDecl) -> str:
     return "index files " + ", ".join(f"{n} {src.describe()}" for n, src in s.parts)
 
 
-def _finite_rows(array: np.ndarray, chunk: int = 4096) -> int | None:
-    """The first item with a NaN or infinite value, checked in chunks (memory maps stay mapped)."""
-    if array.dtype.kind != "f":
-        return None
+def _scan(array, chunk: int = 4096) -> tuple[int | None, float, float]:
+    """(the first item with a NaN or infinite value, the smallest value, the largest), read in chunks
+    so memory maps and HDF5 datasets are never loaded whole."""
+    low, high = np.inf, -np.inf
     for start in range(0, len(array), chunk):
-        ok = np.isfinite(np.asarray(array[start:start + chunk]).reshape(min(chunk, len(array) - start), -1))
-        bad = np.flatnonzero(~ok.all(axis=1))
-        if bad.size:
-            return start + int(bad[0])
-    return None
+        block = np.asarray(array[start:start + chunk])
+        if block.size == 0:
+            continue
+        if block.dtype.kind == "f":
+            ok = np.isfinite(block.reshape(len(block), -1)).all(axis=1)
+            if not ok.all():
+                return start + int(np.flatnonzero(~ok)[0]), low, high
+        low, high = min(low, block.min()), max(high, block.max())
+    return None, low, high
 
 
 def _decode_folder(files: list[Path], channels: int, shape, source, path: Path, chunk: int = 2048) -> None:
@@ -317,13 +340,13 @@ def _resident_store(array, kind, how, rows, layout):
     return VectorStore(part.float() if part.dtype != torch.float32 else part)
 
 
-def _as_memmap(array: np.ndarray, path: Path) -> np.ndarray:
-    """A memory map of `array`: itself when it already is one, else a .npy copy at `path`."""
-    if isinstance(array, np.memmap):
-        return array
+def _as_npy(array: np.ndarray, path: Path) -> streaming.NpyRows:
+    """`array` as rows of a .npy file: its own file when it is a map of one, else a copy at `path`."""
+    if isinstance(array, np.memmap) and array.filename and str(array.filename).endswith(".npy"):
+        return streaming.NpyRows(array.filename)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, np.ascontiguousarray(array))
         tmp.replace(path)
-    return np.load(path, mmap_mode="r")
+    return streaming.NpyRows(path)

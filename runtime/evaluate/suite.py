@@ -20,17 +20,21 @@ from .frechet import FeatureSink
 from .generation import sweep
 from .grids import grid_examples
 from .likelihood import elbo_and_nll
+from .multilabel import attribute_names, attribute_probe
 from .probe import PROTOCOL, probe_subsets
 from .reconstruction import reconstruction_error
 from .refinement_curve import applies as applies_refinement, refinement_curve
 from .similarity import cosine_pairs
 from .text import LevenshteinSink
 
-ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "reconstruction_error", "cosine", "refinement_curve")
+ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "reconstruction_error", "cosine", "refinement_curve",
+               "attribute_probe")
+ON_REQUEST = ("refinement_curve", "attribute_probe")   # not in the default list (see chosen_metrics)
 ALIASES = {"joint_coherence": "coherence", "cross_coherence": "coherence", "levenshtein": "coherence",
            "probe": "latent_probe", "linear_probe": "latent_probe", "nll": "elbo", "iwnll": "elbo",
            "likelihood": "elbo", "similarity": "cosine", "cosine_similarity": "cosine",
            "frechet": "fid", "classifier_frechet": "fid", "elbo_vs_steps": "refinement_curve",
+           "multilabel": "attribute_probe", "attributes": "attribute_probe",
            "reconstruction": "reconstruction_error", "rec_error": "reconstruction_error"}
 
 
@@ -62,7 +66,8 @@ def chosen_metrics(model, cfg: EvalConfig) -> tuple[dict[str, dict], list[str]]:
     requests = [(name, {}) for name in cfg.metrics] if cfg.metrics else \
         [(r.name, dict(r.params)) for r in getattr(model, "evaluate", [])]
     if not requests:          # the curve against refinement steps only where the spec refines a posterior
-        requests = [(name, {}) for name in ALL_METRICS if name != "refinement_curve" or applies_refinement(model)]
+        requests = [(name, {}) for name in ALL_METRICS if name not in ON_REQUEST or
+                    (name == "refinement_curve" and applies_refinement(model))]
     chosen, notes = {}, []
     for name, params in requests:
         canonical = ALIASES.get(name, name)
@@ -96,6 +101,8 @@ def evaluate(model, dataset, cfg: EvalConfig, log: Callable[[str], None] = print
                 model, data, headline_pairs(names), items=cfg.grid_items))
             if "latent_probe" in chosen or "cosine" in chosen:
                 _latent_metrics(model, data, cfg, chosen, res, log)
+            if "attribute_probe" in chosen:
+                _attribute_metrics(model, data, cfg, chosen, res, log)
             if "elbo" in chosen:
                 k = int(_param(chosen, "elbo", "k", cfg.iw_k_override, 12))
                 log(f"test ELBO and importance-weighted NLL (K={k})")
@@ -208,3 +215,16 @@ def _latent_metrics(model, data, cfg, chosen, res, log) -> None:
                                "protocol": PROTOCOL.format(n_train=n_train, n_test=n_test)}
     if "cosine" in chosen and len(names) > 1:
         res["cosine"] = cosine_pairs({m: test_means[(m,)] for m in names}, seed=cfg.seed)
+
+
+def _attribute_metrics(model, data, cfg, chosen, res, log) -> None:
+    """Seed 004 Figure 14: a probe per attribute (multilabel.py); a note when the data has none."""
+    names = attribute_names(data.dataset)
+    if not names:
+        res["notes"].append(f"attribute_probe needs items with attributes; dataset {model.dataset!r} has none")
+        return
+    n_train = data.size("train", _param(chosen, "attribute_probe", "samples", cfg.n_probe_override, cfg.n_probe))
+    n_test = data.size("test", cfg.n_test)
+    log(f"attribute probes ({len(names)} attributes) on {n_train} training means")
+    res["attribute_probe"] = _timed(res, "attribute_probe", lambda: attribute_probe(
+        model, data, n_train=n_train, n_test=n_test, seed=cfg.seed))

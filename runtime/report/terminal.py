@@ -61,6 +61,11 @@ def print_summary(console: Console, results: dict, run_dir: Path) -> None:
         for s, acc in probe["accuracy"].items():
             table.add_row(s, f"{acc:.3f}")
         console.print(table)
+    if results.get("attribute_probe"):
+        attrs = results["attribute_probe"]
+        console.print(f"attribute probes, mean over {len(attrs['attributes'])} attributes (accuracy / AUROC): " + ", ".join(
+            f"{s} {a:.3f}/{'n/a' if attrs['mean_auroc'][s] is None else format(attrs['mean_auroc'][s], '.3f')}"
+            for s, a in attrs["mean_accuracy"].items()))
     if results.get("likelihood"):
         lik = results["likelihood"]
         console.print(f"test ELBO {lik['elbo']:.2f} nats, IW-NLL {lik['nll']:.2f} nats (K={lik['k']})")

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from ..evaluate import refinement_curve
+from ..evaluate import multilabel, refinement_curve
 from . import plots
 from .tables import (MARK, MARK_NOTE, SHOWN, below_target, classifier_accuracy, coherence_table, pair_table,
                      probe_table, to_markdown)
@@ -162,6 +162,8 @@ def markdown(res: dict) -> str:
     if res.get("latent_probe"):
         probe = res["latent_probe"]
         parts.append(_section("Latent linear probe", f"{probe['protocol']}.\n\n" + to_markdown(probe_table([res], 3))))
+    if res.get("attribute_probe"):
+        parts.append(_section("Attribute probes (seed 004 Figure 14)", multilabel.markdown(res["attribute_probe"])))
     if res.get("likelihood"):
         parts.append(_likelihood_section(res))
     if res.get("reconstruction_error"):

@@ -27,6 +27,7 @@ import torch
 
 from mmspec.compiled import Clock
 
+from ..data.streaming import read_ahead
 from ..errors import Diverged, RunError
 from . import checkpoint
 from .optim import build_optimizer, build_scheduler
@@ -236,20 +237,21 @@ class Trainer:
             sums = loop["epoch_sums"].to(self.device) if loop["epoch_sums"] is not None else None
             if self.display is not None:
                 self.display.start_epoch(epoch, self.steps_per_epoch, loop["batch_in_epoch"])
-            for b in range(loop["batch_in_epoch"], self.steps_per_epoch):
-                vec = self._step(self._batch(perm[b * self.batch:(b + 1) * self.batch]))
-                sums = vec.double() if sums is None else sums + vec.double()
-                loop["epoch_count"] += 1
-                loop["step"] += 1
-                loop["batch_in_epoch"] = b + 1
-                if self.display is not None:
-                    self.display.advance()
-                if loop["step"] % cfg.log_every == 0:
-                    self._log_step(vec)
-                if self._should_stop() and b + 1 < self.steps_per_epoch:
-                    self._sync(vec)
-                    loop["epoch_sums"] = sums.cpu()
-                    return "interrupted"
+            with read_ahead(self.dataset, "train", perm, self.batch, loop["batch_in_epoch"]):  # streamed data
+                for b in range(loop["batch_in_epoch"], self.steps_per_epoch):
+                    vec = self._step(self._batch(perm[b * self.batch:(b + 1) * self.batch]))
+                    sums = vec.double() if sums is None else sums + vec.double()
+                    loop["epoch_count"] += 1
+                    loop["step"] += 1
+                    loop["batch_in_epoch"] = b + 1
+                    if self.display is not None:
+                        self.display.advance()
+                    if loop["step"] % cfg.log_every == 0:
+                        self._log_step(vec)
+                    if self._should_stop() and b + 1 < self.steps_per_epoch:
+                        self._sync(vec)
+                        loop["epoch_sums"] = sums.cpu()
+                        return "interrupted"
             self._end_epoch(epoch, vec, sums)
             stop_epoch = cfg.stop_after_epoch is not None and loop["epoch"] >= cfg.stop_after_epoch
             if (self._should_stop() or stop_epoch) and loop["epoch"] < cfg.epochs:

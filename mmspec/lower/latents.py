@@ -1,0 +1,159 @@
+"""Several latents in the lowering: draws per latent, decoder inputs, and densities latent by latent.
+
+In a spec whose decoders read several latents (`from (z, w[m])`, mmspec/check/latents.py), a
+distribution's draw is one tensor per latent it describes. A decoder's input is the concatenation of
+the latents it reads: the draw's where the distribution describes them, else a fresh draw from the
+latent's prior, one per (distribution, target) pair (MMVAE+'s cross-generation, as MultiVae draws it).
+
+Densities go latent by latent: a joint is the product of its factors; a mixture whose components
+describe different latents has, on each latent, the mixture of the components that describe it
+(weights renormalised among them), and its density at a draw is the product of these marginals.
+For MMVAE+'s moe((qz[m], qw[m])) at a draw (z, w_m) of component m that is
+(1/M Σ_j qz_j(z))·qw_m(w_m), MultiVae's log q(u | X) + log q(w_m | x_m).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..model.graph import Joint, Mixture, mixture_parts
+from .distributions import MixtureOf
+
+
+def draw(ev, key: str, k: int) -> dict[str, Tensor]:
+    """k reparameterised draws of each latent `key` describes: {latent: [k, B, D_latent]}."""
+    node = ev.g.nodes[key]
+    if isinstance(node, Joint):
+        out: dict[str, Tensor] = {}
+        for m in node.members:
+            out.update(draw(ev, m, k))
+        return out
+    (latent,) = ev.g.node_latents(key)
+    return {latent: ev.samples(key, k)}
+
+
+def prior_of(ev, latent: str):
+    """The distribution a latent is drawn from when the decoded distribution does not describe it."""
+    return ev.on_latent(ev.g.latent_priors[latent], latent)
+
+
+def decoder_input(ev, source: str, parts: dict[str, Tensor], target: str) -> Tensor:
+    """[k, B, D_in]: the latents `target`'s decoder reads, from `parts` or from their priors."""
+    k = next(iter(parts.values())).shape[0]
+    pieces = []
+    for latent in ev.g.decoder_reads(target):
+        if latent in parts:
+            pieces.append(parts[latent])
+            continue
+        prior = prior_of(ev, latent)
+        sample = ev.noise.uniform if prior.noise == "uniform" else ev.noise.normal
+        label = f"{ev.g.label(ev.g.latent_priors[latent])} on {latent} for {target} from {ev.g.label(source)}"
+        pieces.append(prior.sample_with(sample(label, (k, ev.B, ev.g.latent_size(latent)), ev.like)))
+    return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
+
+
+def marginal(ev, key: str, latent: str):
+    """The distribution `key` gives one of its latents (a latent-free prior: at that latent's size)."""
+    g = ev.g
+    node = g.nodes[key]
+    own = g.node_latents(key)
+    if not own:
+        return ev.on_latent(key, latent)
+    if own == (latent,):
+        return ev.posterior(key)
+    if isinstance(node, Joint):
+        return marginal(ev, next(m for m in node.members if latent in g.node_latents(m)), latent)
+    if isinstance(node, Mixture):
+        parts = [(c, w) for c, w in mixture_parts(g, key) if latent in g.node_latents(c)]
+        total = sum(w for _, w in parts)
+        if len(parts) == 1:
+            return marginal(ev, parts[0][0], latent)
+        return MixtureOf([marginal(ev, c, latent) for c, _ in parts], [w / total for _, w in parts])
+    raise TypeError(f"{g.label(key)} does not describe {latent}")
+
+
+def log_density(ev, key: str, parts: dict[str, Tensor], detached: bool = False) -> Tensor:
+    """log of `key`'s density at a draw {latent: [..., B, D]}, latent by latent -> [..., B]."""
+    total = 0.0
+    for latent, z in parts.items():
+        d = marginal(ev, key, latent)
+        total = total + (d.detach() if detached else d).log_prob(z)
+    return total
+
+
+def iwae_log_weights(ev, leaf, parts_of: list[tuple[str, float]], dreg: bool) -> tuple[Tensor, list | None]:
+    """log w [J, K, B] of an iwae(...) term whose components describe several latents, one decoder pass
+    per target over all J·K draws; with DReG the gradient reaching each component's draw is scaled by
+    its normalised weight (the caller appends it to the returned holder)."""
+    holder: list[Tensor] | None = [] if dreg else None
+    draws = []
+    for j, (comp, _) in enumerate(parts_of):
+        parts = draw(ev, comp, leaf.k)
+        if dreg:
+            parts = {l: _scaled(z, holder, j) for l, z in parts.items()}
+        draws.append(parts)
+    J, K = len(draws), leaf.k
+    inputs = {t: torch.cat([decoder_input(ev, c, p, t) for (c, _), p in zip(parts_of, draws)]) for t in leaf.targets}
+    liks = ev.decode_logliks(inputs)
+    log_w = sum(ev.g.modalities[t].weight * liks[t] for t in leaf.targets).reshape(J, K, ev.B)
+    if leaf.prior is None:
+        return log_w, holder
+    densities = torch.stack([log_density(ev, leaf.prior, p) - log_density(ev, leaf.dist, p, detached=dreg)
+                             for p in draws])
+    return log_w + densities, holder
+
+
+def _scaled(z: Tensor, holder: list, j: int) -> Tensor:
+    """A copy of draw z [K, B, D] whose gradient is multiplied by the normalised weights of component j."""
+    if not z.requires_grad:
+        return z
+    z = z.clone()
+    z.register_hook(lambda grad: grad * holder[0][j].unsqueeze(-1))
+    return z
+
+
+class Concatenated:
+    """A distribution over the spec's whole latent vector (every latent, in declaration order; what
+    evaluation encodes, samples and decodes): the latents the inferred distribution describes from it,
+    the others from their priors (MultiVae's `single_prior` reconstruction option)."""
+
+    def __init__(self, ev, key: str | None):
+        g = ev.g
+        own = g.node_latents(key) if key is not None else ()
+        self.parts = [(l, marginal(ev, key, l) if l in own else prior_of(ev, l)) for l in g.layout()]
+
+    @property
+    def mean(self) -> Tensor:
+        return torch.cat([d.mean for _, d in self.parts], dim=-1)
+
+    def rsample(self, k: int = 1) -> Tensor:
+        return torch.cat([d.rsample(k) for _, d in self.parts], dim=-1)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        out, start = 0.0, 0
+        for _, d in self.parts:
+            size = d.mean.shape[-1]
+            out = out + d.log_prob(z[..., start:start + size])
+            start += size
+        return out
+
+    def detach(self) -> "Concatenated":
+        copy = object.__new__(Concatenated)
+        copy.parts = [(l, d.detach()) for l, d in self.parts]
+        return copy
+
+
+def slices(g) -> dict[str, slice]:
+    """Where each latent sits in the whole latent vector."""
+    out, start = {}, 0
+    for latent in g.layout():
+        out[latent] = slice(start, start + g.latent_size(latent))
+        start += g.latent_size(latent)
+    return out
+
+
+def reads_from_whole(g, target: str, z: Tensor) -> Tensor:
+    """The decoder input of `target` from the whole latent vector z [..., D_total]."""
+    where = slices(g)
+    return torch.cat([z[..., where[l]] for l in g.decoder_reads(target)], dim=-1)
+

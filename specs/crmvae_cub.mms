@@ -1,0 +1,37 @@
+# crmvae on cub
+# paper: seed 001: CRMVAE, Eq. 8 with pi_m = 1/(M+1)
+# reproduces: seed 001 Figure 3 (CUB: cosine similarity and FID text -> image against beta)
+# setting: CUB image-captions (the stand-in unless the MMVAE cub.zip files are under the data root): image(3, 64, 64), caption text(32, V); seed 001's CUB setting: latent 64, Laplace(0.75) images, categorical captions, Adam 5e-4, batch 256, 150 epochs
+# note: q_J = PoE(p, q_1..q_M) and unimodal qt_m = PoE(p, q_m), as the paper uses PoE-aggregated unimodal posteriors
+# note: networks: MMVAE's CUB image net (conv64) and a 1-D conv caption net (text_conv, 32 -> 8 positions); MMVAE's caption net cub_sent has BatchNorm, whose batch statistics couple the posteriors a step decodes together, so these specs use a CNN without it (seed 004: 'a CNN encoder and decoder' for both modalities)
+# note: labels: coherence and latent_probe read the species (the stand-in: the shape); seed 004 probes a 6-class primary-colour label from CUB's attribute files, which the loader does not read; seed 001 compares cosine similarity and FID (text -> image)
+# note: the caption vocabulary is the stand-in's 45 words; with the real MMVAE archive (about 1,590 words) change text(32, 45) to that vocabulary size, which `mmspec data show cub` prints
+
+model crmvae_cub
+data cub
+
+param dim = 64
+param lr = 5e-4
+param batch = 256
+latent z: dim
+prior p = normal()
+
+modality image:   image(3, 64, 64) ~ laplace(scale=0.75), net conv64
+modality caption: text(32, 45)     ~ categorical,         net text_conv(channels=128, downsample=2)
+
+posterior q[m] = encoder(m)
+posterior joint = poe(p, q[*])
+posterior uni[m] = poe(p, q[m])
+
+param beta = 1
+param pi = 1 / (M + 1)
+
+maximize
+    pi/2 * rec(joint -> *)
+  + pi/2 * sum m: rec(uni[m] -> m)
+  - beta * pi * (kl(joint || p) + sum m: kl(joint || q[m]))
+
+infer S = poe(p, q[S])
+
+train epochs 150, batch batch, optimizer adam(lr=lr)
+evaluate coherence, latent_probe(samples=10000), fid, elbo, cosine
