@@ -17,6 +17,8 @@ tight as K grows), and the divergences are separate terms with their own weights
 """
 from __future__ import annotations
 
+import re
+
 from ..model import ir
 from ..model.graph import mixture_parts
 from ..model.notation import conditioned, decoder_args, fmt
@@ -97,7 +99,7 @@ def describe(program, leaf: ir.IWAE) -> str:
 def describe_latex(program, leaf: ir.IWAE) -> str:
     g = program.graph
     idx = "k" if leaf.form == "single" else "jk"
-    lik = " \\, ".join(f"p(x_{{\\mathrm{{{t}}}}} \\mid z_{{{idx}}})"
+    lik = " \\, ".join(f"p(x_{{\\mathrm{{{t}}}}} \\mid {_drawn(g, t, idx)})"
                        + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "")
                        for t in leaf.targets)
     q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
@@ -114,6 +116,13 @@ def describe_latex(program, leaf: ir.IWAE) -> str:
     if leaf.form == "looser":
         return f"\\sum_{{j=1}}^{{{n}}} a_j \\log {inner}\\;[{grad}]"
     return f"\\log \\sum_{{j=1}}^{{{n}}} a_j {inner}\\;[{grad}]"
+
+
+def _drawn(g, target: str, idx: str) -> str:
+    """The draws `target`'s decoder reads: z_{jk}, or z_{jk}, w_{m0,jk} when it reads several latents."""
+    reads = g.modalities[target].reads if g.has_layout else ()
+    return ", ".join(re.sub(r"^(\w+)\[(.+)\]$", lambda m: f"{m.group(1)}_{{\\mathrm{{{m.group(2)}}},{idx}}}", l)
+                     if "[" in l else f"{l}_{{{idx}}}" for l in reads) or f"z_{{{idx}}}"
 
 
 def as_json(program, leaf: ir.IWAE) -> dict:
