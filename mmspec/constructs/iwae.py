@@ -99,9 +99,7 @@ def describe(program, leaf: ir.IWAE) -> str:
 def describe_latex(program, leaf: ir.IWAE) -> str:
     g = program.graph
     idx = "k" if leaf.form == "single" else "jk"
-    lik = " \\, ".join(f"p(x_{{\\mathrm{{{t}}}}} \\mid {_drawn(g, t, idx)})"
-                       + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "")
-                       for t in leaf.targets)
+    lik = _likelihood_latex(g, leaf.targets, idx)
     q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
     if leaf.prior is None:
         w = lik
@@ -116,6 +114,19 @@ def describe_latex(program, leaf: ir.IWAE) -> str:
     if leaf.form == "looser":
         return f"\\sum_{{j=1}}^{{{n}}} a_j \\log {inner}\\;[{grad}]"
     return f"\\log \\sum_{{j=1}}^{{{n}}} a_j {inner}\\;[{grad}]"
+
+
+def _likelihood_latex(g, targets: tuple[str, ...], idx: str) -> str:
+    """p(x_t | draws) for each target; three or more unweighted targets whose decoders read alike as
+    one product over them, \\prod_{m in {m0, ..., m4}} p(x_m | z_jk, w_m,jk), so the bound fits a page."""
+    factors = [f"p(x_{{\\mathrm{{{t}}}}} \\mid {_drawn(g, t, idx)})"
+               + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "") for t in targets]
+    alike = {_drawn(g, t, idx).replace(f"\\mathrm{{{t}}}", "m") for t in targets}
+    if len(targets) < 3 or len(alike) > 1 or any(g.modalities[t].weight != 1 for t in targets):
+        return " \\, ".join(factors)
+    names = [f"\\mathrm{{{t}}}" for t in targets]
+    shown = ", ".join(names if len(names) <= 3 else [names[0], "\\ldots", names[-1]])
+    return f"\\prod_{{m \\in \\{{{shown}\\}}}} p(x_m \\mid {alike.pop()})"
 
 
 def _drawn(g, target: str, idx: str) -> str:
