@@ -109,11 +109,39 @@ def test_the_objective_is_its_own_block_so_long_definitions_do_not_push_it_off_t
     assert objective.lstrip().startswith("\\mathcal{L} &= ") and "\\propto" not in objective
 
 
+def test_priors_print_as_p_whatever_defines_them():
+    """CMVAE: pz = mog(...) on z and p = (pz, pw[*]) are priors, p_{pz} and p, never a q."""
+    text = latex_of(ROOT / "specs" / "cmvae_polymnist.mms")
+    assert "q_{\\mathrm{pz}}" not in text and "q_{\\mathrm{p}}" not in text
+    assert "p_{\\mathrm{pz}}(z) &= \\sum_{c=1}^{10} \\pi_c" in text
+    assert "p(z, w_{\\mathrm{m0}}, w_{\\mathrm{m1}}, w_{\\mathrm{m2}}, w_{\\mathrm{m3}}, w_{\\mathrm{m4}}) &= p_{\\mathrm{pz}}(z) \\, p(w_{\\mathrm{m0}})" in text
+    assert "\\frac{p(z_{jk}) \\, \\prod_{m" in text                      # the bound's prior is p
+
+
+def test_several_latents_are_written_as_the_decoders_read_them():
+    """DMVAE: the latent-free prior in poe(p, qz[*]) is p(z), a joint is the product of its factors
+    broken over rows; MMVAE+'s bound decodes each x_m from (z, w_m) of draw jk, written as one
+    product over the five modalities."""
+    dmvae = latex_of(ROOT / "specs" / "dmvae_polymnist.mms")
+    assert "\\cdot)" not in dmvae and "&\\propto p(z) \\, qz_{\\mathrm{m0}}(z \\mid x_{\\mathrm{m0}})" in dmvae
+    lines = dmvae.splitlines()
+    first = next(i for i, l in enumerate(lines) if l.startswith("u_{\\mathrm{m2}}(z, w_{\\mathrm{m0}}"))
+    row = " ".join(lines[first:first + 6])
+    assert "&= qz_{\\mathrm{m2}}(z \\mid x_{\\mathrm{m2}})" in lines[first]
+    assert all(f"\\cdot qw_{{\\mathrm{{{m}}}}}(w_{{\\mathrm{{{m}}}}} \\mid x_{{\\mathrm{{{m}}}}})" in row
+               for m in ("m0", "m1", "m2", "m3", "m4"))
+    mmvaeplus = latex_of(ROOT / "specs" / "mmvaeplus_polymnist.mms")
+    assert ("\\prod_{m \\in \\{\\mathrm{m0}, \\ldots, \\mathrm{m4}\\}} p(x_m \\mid z_{jk}, w_{m,jk})"
+            "}{q_{\\mathrm{mix}}(z_{jk} \\mid X)}") in mmvaeplus
+    two = latex_of((ROOT / "specs" / "mmvaeplus_polymnist.mms").read_text().replace("iwae(mix -> *", "iwae(mix -> (m0, m3)"))
+    assert "p(x_{\\mathrm{m0}} \\mid z_{jk}, w_{\\mathrm{m0},jk}) \\, p(x_{\\mathrm{m3}} \\mid z_{jk}, w_{\\mathrm{m3},jk})" in two
+
+
 @pytest.mark.skipif(ENGINE is None, reason="no TeX engine (pdflatex) installed: apt-get install texlive-latex-base")
 def test_rows_fit_the_page(tmp_path):
     """TeX itself says whether a row is wider than the text: no overfull box for these specs."""
     for name in ("crmvae_mst", "mmvm_polymnist", "mvtcae_mst", "poe_polymnist", "mmvae_mst", "mopoe_polymnist",
-                 "independent_mst"):
+                 "independent_mst", "dmvae_polymnist", "jnf_polymnist", "mmvaeplus_polymnist", "cmvae_polymnist"):
         done = compile_tex(tmp_path, name, document({name: latex_of(ROOT / "specs" / f"{name}.mms")}))
         assert done.returncode == 0, done.stdout[-2000:]
         assert "Overfull \\hbox" not in (tmp_path / f"{name}.log").read_text(errors="replace"), name

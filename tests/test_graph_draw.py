@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from mmspec.check import check_file
 from mmspec.cli import main
-from mmspec.explain.draw import hidden_posteriors, model_graph, ranks, to_dot
+from mmspec.explain.draw import hidden_posteriors, latent_sources, model_graph, ranks, to_dot
 from spec_helpers import ROOT
 
 MODS5 = ["m0", "m1", "m2", "m3", "m4"]
@@ -101,6 +101,64 @@ def test_per_modality_latents_are_drawn_and_decoders_read_through_them():
         assert set(g.predecessors(kl)) == {q, h}                     # a KL reads both, not a sample
         assert set(g.predecessors(h)) == {f"d:encoder:q[{k}]" for k in MODS5}   # h[m] = moe(q[*]) on z[m]
         assert rank_of(g, h) == rank_of(g, q) + 1
+
+
+def latents_into(g, term):
+    return {n for n in g.predecessors(term) if g.nodes[n]["kind"] == "latent"}
+
+
+def test_mmvaeplus_draws_shared_and_private_latents_and_the_priors_cross_generation_draws():
+    """MMVAE+: decoder m reads (z, w[m]); the mixture's component q[j] describes z and w[mj] only, so
+    decoding m from q[j], j != m, draws w[m] from r[m]; z is described by every component."""
+    p = program("mmvaeplus_polymnist")
+    g = model_graph(p)
+    assert by_kind(g, "latent") == {"z:z"} | {f"z:w[{m}]" for m in MODS5}
+    assert g.nodes["z:w[m3]"]["label"] == "w[m3] ∈ R^32" and g.nodes["z:z"]["label"] == "z ∈ R^32"
+    assert len({rank_of(g, n) for n in by_kind(g, "latent")}) == 1
+    (mix,) = [n for n in by_kind(g, "distribution") if g.nodes[n]["label"] == "mix"]
+    (iwae,) = by_kind(g, "term")
+    assert latents_into(g, iwae) == by_kind(g, "latent")
+    assert g.has_edge("d:laplace(scale=1)", iwae)                   # the bound's prior: read, not sampled
+    for m in MODS5:
+        assert g.has_edge(mix, f"z:w[{m}]") and g.has_edge(f"d:laplace:r[{m}]", f"z:w[{m}]")
+        assert set(g.successors(f"d:laplace:r[{m}]")) == {f"z:w[{m}]"}
+        assert g.nodes[f"dec:{m}"]["reads"] == ("z", f"w[{m}]") and f"reads (z, w[{m}])" in g.nodes[f"dec:{m}"]["label"]
+        assert g.nodes[f"d:encoder:q[{m}]"]["label"] == f"q[{m}]  on (z, w[{m}])"
+    assert set(g.predecessors("z:z")) == {mix}                     # no prior for z: every component has it
+    graph = p.graph
+    assert latent_sources(graph, "encoder:q[m0]", "m1") == [("encoder:q[m0]", "z"), ("laplace:r[m1]", "w[m1]")]
+    assert latent_sources(graph, "encoder:q[m1]", "m1") == [("encoder:q[m1]", "z"), ("encoder:q[m1]", "w[m1]")]
+
+
+def test_dmvae_reconstructions_read_the_latents_their_decoder_reads_and_no_prior():
+    """DMVAE's c = (joint, qw[*]) and u[m] = (qz[m], qw[*]) describe every latent: nothing is drawn
+    from a prior, and rec(. -> m0) reads exactly z and w[m0]."""
+    g = model_graph(program("dmvae_polymnist"))
+    recs = {t for t in by_kind(g, "term") if "rec(" in t}
+    assert len(recs) == 5 + 25
+    for t in recs:
+        target = t.split("->")[1].rstrip(")")
+        assert latents_into(g, t) == {"z:z", f"z:w[{target}]"} and set(g.successors(t)) == {f"dec:{target}"}
+    c = next(n for n, d in g.nodes(data=True) if d["label"] == "c")
+    us = {n for n, d in g.nodes(data=True) if d["label"] in {f"u[{m}]" for m in MODS5}}
+    for m in MODS5:
+        assert set(g.predecessors(f"z:w[{m}]")) == {c} | us
+    kls = by_kind(g, "term") - recs                               # KLs read distributions, not latents
+    assert len(kls) == 11 and not any(latents_into(g, t) for t in kls)
+
+
+def test_cmvae_mog_prior_and_jnf_flows_are_drawn():
+    g = model_graph(program("cmvae_polymnist"))
+    (iwae,) = by_kind(g, "term")
+    pz = next(n for n, d in g.nodes(data=True) if d["label"].startswith("pz"))
+    prior = next(n for n, d in g.nodes(data=True) if d["label"] == "p")
+    assert g.has_edge(pz, prior) and g.has_edge(prior, iwae)       # p = (pz, pw[*]) weighs the draws
+    assert set(g.predecessors("z:z")) == {next(n for n, d in g.nodes(data=True) if d["label"] == "mix")}
+    assert all(g.has_edge(f"d:laplace:r[{m}]", f"z:w[{m}]") for m in MODS5)
+    jnf = model_graph(program("jnf_polymnist"))
+    assert by_kind(jnf, "latent") == {"z:z"}
+    flows = {n for n, d in jnf.nodes(data=True) if d["label"].startswith("qf[")}
+    assert len(flows) == 5 and all(len(list(jnf.successors(f))) == 1 for f in flows)   # each one KL term
 
 
 def test_dot_keeps_the_ranks_and_cli_flags_reach_the_graph(tmp_path, mopoe):

@@ -17,6 +17,8 @@ tight as K grows), and the divergences are separate terms with their own weights
 """
 from __future__ import annotations
 
+import re
+
 from ..model import ir
 from ..model.graph import mixture_parts
 from ..model.notation import conditioned, decoder_args, fmt
@@ -97,9 +99,7 @@ def describe(program, leaf: ir.IWAE) -> str:
 def describe_latex(program, leaf: ir.IWAE) -> str:
     g = program.graph
     idx = "k" if leaf.form == "single" else "jk"
-    lik = " \\, ".join(f"p(x_{{\\mathrm{{{t}}}}} \\mid z_{{{idx}}})"
-                       + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "")
-                       for t in leaf.targets)
+    lik = _likelihood_latex(g, leaf.targets, idx)
     q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
     if leaf.prior is None:
         w = lik
@@ -114,6 +114,26 @@ def describe_latex(program, leaf: ir.IWAE) -> str:
     if leaf.form == "looser":
         return f"\\sum_{{j=1}}^{{{n}}} a_j \\log {inner}\\;[{grad}]"
     return f"\\log \\sum_{{j=1}}^{{{n}}} a_j {inner}\\;[{grad}]"
+
+
+def _likelihood_latex(g, targets: tuple[str, ...], idx: str) -> str:
+    """p(x_t | draws) for each target; three or more unweighted targets whose decoders read alike as
+    one product over them, \\prod_{m in {m0, ..., m4}} p(x_m | z_jk, w_m,jk), so the bound fits a page."""
+    factors = [f"p(x_{{\\mathrm{{{t}}}}} \\mid {_drawn(g, t, idx)})"
+               + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "") for t in targets]
+    alike = {_drawn(g, t, idx).replace(f"\\mathrm{{{t}}}", "m") for t in targets}
+    if len(targets) < 3 or len(alike) > 1 or any(g.modalities[t].weight != 1 for t in targets):
+        return " \\, ".join(factors)
+    names = [f"\\mathrm{{{t}}}" for t in targets]
+    shown = ", ".join(names if len(names) <= 3 else [names[0], "\\ldots", names[-1]])
+    return f"\\prod_{{m \\in \\{{{shown}\\}}}} p(x_m \\mid {alike.pop()})"
+
+
+def _drawn(g, target: str, idx: str) -> str:
+    """The draws `target`'s decoder reads: z_{jk}, or z_{jk}, w_{m0,jk} when it reads several latents."""
+    reads = g.modalities[target].reads if g.has_layout else ()
+    return ", ".join(re.sub(r"^(\w+)\[(.+)\]$", lambda m: f"{m.group(1)}_{{\\mathrm{{{m.group(2)}}},{idx}}}", l)
+                     if "[" in l else f"{l}_{{{idx}}}" for l in reads) or f"z_{{{idx}}}"
 
 
 def as_json(program, leaf: ir.IWAE) -> dict:

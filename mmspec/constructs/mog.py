@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..errors import did_you_mean, one_of
 from ..model.graph import MixturePrior, ModelGraph, NetworkInstance
-from ..model.notation import conditioned, fmt
+from ..model.notation import conditioned, fmt, latex_latent
 from ..syntax import ast
 
 FUNCS = ("mog",)
@@ -92,8 +92,9 @@ def latex_rows(program, key: str) -> list[str]:
     node = program.graph.nodes[key]
     if not isinstance(node, MixturePrior):
         return []
-    comp = ("\\mathcal{N}\\big(z; \\mu_c, \\operatorname{diag}\\sigma_c^2\\big)" if node.component_family == "gaussian"
-            else "\\operatorname{Laplace}\\big(z; \\mu_c, \\sigma_c\\big)")
+    z = latex_latent(node.latent or "z")
+    comp = (f"\\mathcal{{N}}\\big({z}; \\mu_c, \\operatorname{{diag}}\\sigma_c^2\\big)" if node.component_family == "gaussian"
+            else f"\\operatorname{{Laplace}}\\big({z}; \\mu_c, \\sigma_c\\big)")
     learned = ", ".join(node.learn) or "nothing"
-    return [f"{conditioned(program, key, True)} &= \\sum_{{c=1}}^{{{node.components}}} \\pi_c\\, {comp}, "
-            f"\\quad \\pi = \\operatorname{{softmax}}(\\omega)\\;[\\text{{learned: {learned}}}] \\\\"]
+    return [f"{conditioned(program, key, True)} &= \\sum_{{c=1}}^{{{node.components}}} \\pi_c\\, {comp}, \\\\",
+            f"  &\\quad \\pi = \\operatorname{{softmax}}(\\omega)\\;[\\text{{learned: {learned}}}] \\\\"]

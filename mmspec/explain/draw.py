@@ -20,7 +20,7 @@ import networkx as nx
 
 from ..check import Program
 from ..constructs import schedules
-from ..model.graph import ModelGraph, closure, members_of
+from ..model.graph import ModelGraph, closure, members_of, mixture_parts
 from .latex import simple_fraction, used_by_objectives
 from .leaves import leaf_name
 
@@ -69,14 +69,18 @@ def _full_graph(program: Program, show_infer: bool) -> nx.DiGraph:
     for m in graph.modalities.values():
         lik = m.likelihood
         scale = f"({lik.scale:g})" if lik.scale else ("(learned scale)" if lik.learned else "")
-        g.add_node(f"dec:{m.name}", kind="decoder", label=f"decoder {m.name}: {m.net.name}\n→ x_{m.name} ~ {lik.name}{scale}")
+        reads = f"\nreads ({', '.join(m.reads)})" if m.reads else ""
+        g.add_node(f"dec:{m.name}", kind="decoder", reads=m.reads,
+                   label=f"decoder {m.name}: {m.net.name}{reads}\n→ x_{m.name} ~ {lik.name}{scale}")
     return g
 
 
 def _add_distribution(g: nx.DiGraph, graph: ModelGraph, key: str, evaluation_only: bool) -> None:
     node = graph.nodes[key]
     label = graph.label(key)
-    on = f"  on {node.latent}" if node.latent and _several_latents(graph) else ""
+    heads = getattr(node, "latents", ()) if node.parameter_group() else ()   # an encoder over several latents
+    own = node.latent or ", ".join(heads)
+    on = f"  on {own if ',' not in own else f'({own})'}" if own and _several_latents(graph) else ""
     g.add_node(f"d:{key}", kind="distribution", key=key, label=label + on, family=_family(label),
                evaluation_only=evaluation_only, type=type(node).__name__)
     group = node.parameter_group()
@@ -103,13 +107,15 @@ def _add_terms(g: nx.DiGraph, program: Program) -> None:
                        weight=weight_text(t), leaf=t.leaf)
             decoded = {d.dist for d in t.leaf.decoded()}
             for dist in t.leaf.distributions():
-                if dist in decoded:
-                    z = _latent_node(g, graph, dist)
-                    g.add_edge(f"d:{dist}", z)
-                    g.add_edge(z, node)
-                else:
+                if dist not in decoded:
                     g.add_edge(f"d:{dist}", node)
             for d in t.leaf.decoded():
+                for source, latent in latent_sources(graph, d.dist, d.target):
+                    if f"d:{source}" not in g:          # a prior only drawn for cross-generation
+                        _add_distribution(g, graph, source, evaluation_only=False)
+                    z = _latent_node(g, graph, latent)
+                    g.add_edge(f"d:{source}", z)
+                    g.add_edge(z, node)
                 g.add_edge(node, f"dec:{d.target}")
 
 
@@ -123,9 +129,26 @@ def weight_text(t) -> str:
     return f"{t.coefficient:+.4g}"
 
 
-def _latent_node(g: nx.DiGraph, graph: ModelGraph, dist: str) -> str:
-    """The latent a distribution's samples live on (its own node, labelled with its size)."""
-    z = graph.nodes[dist].latent or next(iter(graph.latents), "z")
+def latent_sources(graph: ModelGraph, dist: str, target: str) -> list[tuple[str, str]]:
+    """(distribution, latent) for each latent `target`'s decoder reads when it decodes `dist`: `dist`
+    where it (one of its mixture components) describes the latent, the latent's prior where one does
+    not (MMVAE+'s cross-generation draws w[m] from r[m]); both for a mixture that does either."""
+    reads = graph.decoder_reads(target)
+    if not reads:                                 # one latent: what the distribution lives on
+        return [(dist, graph.nodes[dist].latent or next(iter(graph.latents), "z"))]
+    components = [c for c, _ in mixture_parts(graph, dist)]
+    out = []
+    for latent in reads:
+        describe = [c for c in components if not graph.node_latents(c) or latent in graph.node_latents(c)]
+        if describe:
+            out.append((dist, latent))
+        if len(describe) < len(components) and latent in graph.latent_priors:
+            out.append((graph.latent_priors[latent], latent))
+    return out
+
+
+def _latent_node(g: nx.DiGraph, graph: ModelGraph, z: str) -> str:
+    """A latent's own node, labelled with its size (`w[m0] ∈ R^32`)."""
     base = graph.latents.get(z.split("[", 1)[0])
     size = f" ∈ R^{base.dim}" if base is not None and isinstance(getattr(base, "dim", None), int) else ""
     g.add_node(f"z:{z}", kind="latent", label=f"{z}{size}", family=_family(z))

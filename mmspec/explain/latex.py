@@ -12,8 +12,8 @@ import re
 from fractions import Fraction
 
 from ..model import ir
-from ..model.graph import Mixture, PoE, WeightedPoE, closure
-from ..model.notation import latex_latent as latent, operator_name  # noqa: F401  (this module's vocabulary)
+from ..model.graph import Joint, Mixture, PoE, WeightedPoE, closure
+from ..model.notation import latex_latent as latent, latex_name, operator_name  # noqa: F401  (this module's vocabulary)
 
 CONTINUATION = 6        # `&\\quad + ` before a continued row
 PAGE_WIDTH = 60         # `visible_width` of an align* row (left side, relation, right side) that fits a page
@@ -57,9 +57,9 @@ def definition_rows(program, key: str, conditioned, width: float = PAGE_WIDTH / 
     found = _relation_and_parts(program, key, conditioned)
     if found is None:
         return []
-    relation, parts = found
-    joiner = " \\, " if relation == "\\propto" else " + "
-    follow = "\\cdot" if relation == "\\propto" else "+"
+    relation, parts, product = found
+    joiner = " \\, " if product else " + "
+    follow = "\\cdot" if product else "+"
     left = conditioned(program, key, True)
     if hanging:
         chunks = rows(parts, joiner, PAGE_WIDTH - 2 * CONTINUATION)
@@ -103,17 +103,22 @@ def definition_blocks(program, keys: list[str], conditioned, extra=lambda key: [
     return blocks
 
 
-def _relation_and_parts(program, key: str, conditioned) -> tuple[str, list[str]] | None:
-    """How a product or mixture is defined: its relation and its members (weighted), else None."""
+def _relation_and_parts(program, key: str, conditioned) -> tuple[str, list[str], bool] | None:
+    """How a product, a joint or a mixture is defined: its relation, its members (weighted) and
+    whether they multiply, else None. A joint over several latents is the product of its factors."""
     node = program.graph.nodes[key]
+    if isinstance(node, Joint):
+        return "=", [conditioned(program, m, True) for m in node.members], True
     if not isinstance(node, (PoE, WeightedPoE, Mixture)):
         return None
-    members = [_member(program, m, node.latent, conditioned) for m in node.members]
+    own = program.graph.node_latents(key) if program.graph.has_layout else ()
+    at = node.latent or (own[0] if len(own) == 1 else None)
+    members = [_member(program, m, at, conditioned) for m in node.members]
     if isinstance(node, PoE):
-        return "\\propto", members
+        return "\\propto", members, True
     if isinstance(node, WeightedPoE):
-        return "\\propto", [f"{m}^{{{number(w)}}}" for m, w in zip(members, node.weights)]
-    return "=", [m if w == 1 else f"{number(w)}\\, {m}" for m, w in zip(members, node.weights)]
+        return "\\propto", [f"{m}^{{{number(w)}}}" for m, w in zip(members, node.weights)], True
+    return "=", [m if w == 1 else f"{number(w)}\\, {m}" for m, w in zip(members, node.weights)], False
 
 
 def visible_width(tex: str) -> float:
@@ -161,6 +166,8 @@ def _member(program, key: str, at: str | None, conditioned) -> str:
     """A member density; evaluated at the node's latent when it describes another one (`on z[m]`)."""
     text = conditioned(program, key, True)
     own = program.graph.nodes[key].latent
+    if at is not None and text.startswith(f"{latex_name(program.graph, key)}(\\cdot"):
+        return text.replace("(\\cdot", f"({latent(at)}", 1)     # a latent-free prior, on the latent it multiplies
     if at is None or own is None or own == at:
         return text
     return text.replace(f"({latent(own)}", f"({latent(at)}", 1)

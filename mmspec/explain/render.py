@@ -176,8 +176,8 @@ def render_latex(ex: Explanation) -> str:
     used = latex_parts.used_by_objectives(p)
     out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE]
 
-    def updates(key: str) -> list[str]:             # rows that follow a definition: a joint's factors, a flow's
-        rows = _joint_latex(p, key) + flows.latex_rows(p, key) + mog.latex_rows(p, key)   # or mixture's math,
+    def updates(key: str) -> list[str]:             # rows that follow a definition: a flow's
+        rows = flows.latex_rows(p, key) + mog.latex_rows(p, key)   # or mixture's math,
         return rows + (refine.latex_lines(p, key) if refine.is_iterative(g.nodes[key]) else [])   # an update rule
 
     for block in latex_parts.definition_blocks(p, [k for k in g.nodes if k in used], conditioned, updates):
@@ -192,21 +192,14 @@ def render_latex(ex: Explanation) -> str:
         out += [f"{sym} &= {first} \\\\"] + [f"  &\\quad{row} \\\\" for row in rest]
     out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
-    evaluation_only = latex_parts.definition_blocks(p, [k for k in g.nodes if k not in used], conditioned)
+    evaluation_only = latex_parts.definition_blocks(     # an infer rule's joint is the product its rule writes
+        p, [k for k in g.nodes if k not in used and not isinstance(g.nodes[k], Joint)], conditioned)
     if evaluation_only:
         out += ["% evaluation only: posteriors the infer rules give, which the objective does not use",
                 latex_parts.EVALUATION_ONLY]
         out += [row for block in evaluation_only for row in ["\\begin{align*}", *block, "\\end{align*}"]]
     out += stages.latex_lines(p) if stages.is_staged(p) else []
     return "\n".join(out)
-
-
-def _joint_latex(p: Program, key: str) -> list[str]:
-    """A joint over several latents as the product of its factors."""
-    node = p.graph.nodes[key]
-    if not isinstance(node, Joint):
-        return []
-    return [f"{conditioned(p, key, True)} &= " + " \\, ".join(conditioned(p, m, True) for m in node.members) + " \\\\"]
 
 
 def _latex_coefficient(t: ir.LinearTerm, i: int) -> str:

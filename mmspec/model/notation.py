@@ -28,11 +28,22 @@ def conditioned(program, key: str, latex: bool = False) -> str:
     seen = [m for m in g.modalities if m in sees]
     name = g.label(key)
     if latex:
-        name = latex_dist_name(name) if not isinstance(node, (NormalPrior, LaplacePrior)) else "p"
+        name = latex_name(g, key)
         xs = ", ".join(f"x_{{\\mathrm{{{m}}}}}" for m in seen)
         return f"{name}({z if g.has_layout else latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
     xs = ", ".join(f"x_{m}" for m in seen)
     return f"{name}({z}" + (f" | {xs})" if xs else ")")
+
+
+def latex_name(g, key: str) -> str:
+    """A distribution's LaTeX name: a prior is a p (`p`, a data-free Gaussian or Laplace, or a named
+    one as p_{name}: a mog(...) prior `pz` -> p_{pz}); a posterior as `latex_dist_name` writes it."""
+    label = g.label(key)
+    if isinstance(g.nodes[key], (NormalPrior, LaplacePrior)) or (key in g.prior_keys and label == "p"):
+        return "p"
+    if key in g.prior_keys and re.fullmatch(r"\w+", label):
+        return "p_{\\mathrm{" + label.replace("_", "\\_") + "}}"
+    return latex_dist_name(label)
 
 
 def latex_dist_name(label: str) -> str:
