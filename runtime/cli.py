@@ -88,8 +88,9 @@ def _eval_options(fn):
                      help="Importance samples for the NLL (default: spec's k, else 12)."),
         click.option("--fid-weights", type=PATH, callback=values.fid_weights,
                      help="Local Inception-v3 weights for FID (or MMSPEC_FID_WEIGHTS); without them FID is skipped."),
-        click.option("--classifier-steps", type=values.POSITIVE, default=1500, show_default=True,
-                     help="Training steps of each coherence classifier (cached afterwards)."),
+        click.option("--classifier-steps", type=values.POSITIVE,
+                     help="Cap on the training steps of each coherence classifier (default 20000; early "
+                          "stopping on a validation split usually ends sooner; cached afterwards)."),
         click.option("--cache-dir", type=PATH, callback=values.writable_folder,
                      help="Cache for classifiers and data (default: MMSPEC_CACHE or ~/.cache/mmspec)."),
     ]
@@ -115,7 +116,7 @@ def _eval_config(kw: dict, metrics: str | None = None, seed: int | None = 0):
     return EvalConfig(metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
                       n_test=kw["eval_samples"], n_probe_override=kw["probe_samples"],
                       iw_k_override=kw["iw_samples"], fid_weights=kw["fid_weights"], cache_dir=kw["cache_dir"],
-                      classifier_steps=kw["classifier_steps"], seed=seed)
+                      seed=seed, **({"classifier_steps": kw["classifier_steps"]} if kw["classifier_steps"] else {}))
 
 
 @click.command("run")

@@ -5,6 +5,7 @@
 # note: MMVAE+'s model with a clustered prior on z: p(z) = sum_c pi_c Laplace(z; mu_c, 1 + 1e-6), means and weights learned, scales fixed (MultiVae: softmax(0)·D + 1e-6)
 # note: MultiVae writes the bound with an explicit expectation over q(c | z, X) = p(c | z); that expectation equals log p(z), the mixture's exact density, which the spec uses (up to MultiVae's 1e-20 added to q(c | z))
 # note: the private latents' prior in the bound is Laplace(0, 1 + 1e-6) (MultiVae's p(w)); decoding m from modality j's posterior draws w[m] from its learned prior r[m]
+# note: encoders: one network per modality with heads for z and for w[m] (MultiVae's multi-latent encoders)
 # note: evaluation draws the private latents of modalities not given from r[m] (MultiVae's reconstruction_option='single_prior'; its default 'joint_prior' draws them from the shared prior)
 
 model cmvae_polymnist
@@ -25,9 +26,9 @@ modality m2: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z
 modality m3: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z, w[m3])
 modality m4: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z, w[m4])
 
-posterior qz[m] = encoder(m, family=laplace) on z
-posterior qw[m] = encoder(m, family=laplace) on w[m]
-posterior q[m] = (qz[m], qw[m])                         # q(z, w_m | x_m) = qz(z | x_m)·qw(w_m | x_m)
+posterior q[m] = encoder(m, family=laplace) on (z, w[m])   # q(z, w_m | x_m) = q(z | x_m)·q(w_m | x_m), one network
+posterior qz[m] = q[m] on z                               # its factors, for evaluation
+posterior qw[m] = q[m] on w[m]
 posterior mix = moe(q[*])
 
 maximize iwae(mix -> *, k=10, estimator=dreg, form=looser, prior=p)

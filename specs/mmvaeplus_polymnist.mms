@@ -5,7 +5,7 @@
 # note: each decoder reads (z, w[m]); decoding m from modality j's posterior draws w[m] from its learned prior r[m] (the paper's auxiliary prior), one draw per (posterior, target) as MultiVae does
 # note: the density of the mixture at a draw (z, w[j]) of component j is (1/M sum_i qz[i](z))·qw[j](w[j]) (MultiVae's log q(u|X) + log q(w|x_j))
 # note: MultiVae's fixed shared prior has scale softmax(0)·D + 1e-6 = 1 + 1e-6, written as such; its private priors' scales are D·softmax(lambda) + 1e-6 with lambda learned
-# note: encoders: one network per latent (qz[m] and qw[m]); MultiVae's encoders have one body with two pairs of heads
+# note: encoders: one network per modality with heads for z and for w[m] (MultiVae's multi-latent encoders)
 # note: evaluation draws the private latents of modalities not given from r[m] (MultiVae's reconstruction_option='single_prior'; its default 'joint_prior' draws them from the shared prior)
 
 model mmvaeplus_polymnist
@@ -24,9 +24,9 @@ modality m2: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z
 modality m3: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z, w[m3])
 modality m4: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from (z, w[m4])
 
-posterior qz[m] = encoder(m, family=laplace) on z
-posterior qw[m] = encoder(m, family=laplace) on w[m]
-posterior q[m] = (qz[m], qw[m])                         # q(z, w_m | x_m) = qz(z | x_m)·qw(w_m | x_m)
+posterior q[m] = encoder(m, family=laplace) on (z, w[m])   # q(z, w_m | x_m) = q(z | x_m)·q(w_m | x_m), one network
+posterior qz[m] = q[m] on z                               # its factors, for evaluation
+posterior qw[m] = q[m] on w[m]
 posterior mix = moe(q[*])
 
 maximize iwae(mix -> *, k=10, estimator=dreg, form=looser)

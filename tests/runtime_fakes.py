@@ -74,6 +74,9 @@ class FakeDataset:
     def batch(self, split: str, index: torch.Tensor, generator=None) -> dict[str, torch.Tensor]:
         return {m: self._data[split][m][index] for m in self.modalities}
 
+    def source_items(self, split: str, modality: str) -> torch.Tensor:
+        return torch.arange(self.split_size(split))           # no item repeats another's data
+
     def banner(self) -> str:
         return "fake dataset (tests)"
 

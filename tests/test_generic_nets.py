@@ -40,6 +40,16 @@ def count_conv(p, shape, d, hw):
     return enc, dec
 
 
+def count_conv1d(p, shape, d, length):
+    """length: the final length, worked out by hand; text has V input channels, a vector one."""
+    widths = [shape[1] if len(shape) == 2 else 1] + list(p.get("channels", [64, 128]))
+    k = p.get("kernel", 4)
+    flat = widths[-1] * length[0]
+    enc = sum(a * b * k + b for a, b in zip(widths, widths[1:])) + 2 * lin(flat, d)
+    dec = lin(d, flat) + sum(b * a * k + a for a, b in zip(widths, widths[1:]))
+    return enc, dec
+
+
 def count_resnet(p, shape, d, hw):
     c, n = list(p.get("channels", [64, 128, 256])), p.get("blocks", 1)
     flat = c[-1] * hw[0] * hw[1]
@@ -51,8 +61,8 @@ def count_resnet(p, shape, d, hw):
 
 
 # For tests/test_networks.py, which lists every registered network.
-GENERIC_COUNTS = {"conv": count_conv, "resnet": count_resnet}
-GENERIC_LINKS = {"conv": "identity", "resnet": "identity"}
+GENERIC_COUNTS = {"conv": count_conv, "resnet": count_resnet, "conv1d": count_conv1d}
+GENERIC_LINKS = {"conv": "identity", "resnet": "identity", "conv1d": "identity"}
 
 # (name, params, shape, final feature-map size by hand)
 CASES = [
@@ -68,6 +78,15 @@ CASES = [
     ("resnet", {"channels": [6]}, (3, 5, 9), (5, 9)),
 ]
 IDS = [f"{n}-{'-'.join(map(str, s))}-{i}" for i, (n, p, s, _) in enumerate(CASES)]
+
+
+# (params, kind, shape, final length by hand)
+LINE_CASES = [
+    ({}, "text", (256, 71), (64,)),                                                 # 256 128 64
+    ({"channels": [8, 16, 8], "kernel": 3}, "text", (37, 12), (5,)),                # 37 19 10 5
+    ({"channels": [4, 8], "activation": "tanh"}, "vector", (50,), (12,)),           # 50 25 12
+    ({"channels": [3], "kernel": 1, "stride": 3}, "vector", (7,), (3,)),            # (7-1)//3+1 = 3
+]
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +116,25 @@ def test_shapes_round_trip_and_counts_match_the_layer_lists(name, params, shape,
     (out.square().mean() + logvar.mean()).backward()
     missing = [n for n, p in [*enc.named_parameters(), *dec.named_parameters()] if p.grad is None]
     assert not missing
+
+
+@pytest.mark.parametrize("params,kind,shape,length", LINE_CASES, ids=[f"{k}{s}" for _, k, s, _ in LINE_CASES])
+def test_conv1d_round_trips_text_and_vectors(params, kind, shape, length):
+    import torch.nn.functional as F
+    assert REGISTRY["conv1d"].check(kind, shape, params) is None
+    enc, dec = build_encoder("conv1d", params, kind, shape, D), build_decoder("conv1d", params, kind, shape, D)
+    x = F.one_hot(torch.randint(0, shape[1], (3, shape[0])), shape[1]).float() if kind == "text" else torch.randn(3, *shape)
+    mu, _ = enc(x)
+    assert mu.shape == (3, D) and dec(mu).shape == (3, *shape)
+    assert (n_params(enc), n_params(dec)) == count_conv1d(params, shape, D, length)
+
+
+def test_conv1d_check_says_what_does_not_fit():
+    assert REGISTRY["conv1d"].check("text", (3, 5), {}) == (
+        "conv1d expects text(L, V) with L >= 4 for 2 stages of kernel 4, stride 2, padding 1 (L: 3 -> 1 -> 0), "
+        "got text(3, 5)")
+    assert "vector(D) with D >= 4" in REGISTRY["conv1d"].check("vector", (2,), {})
+    assert REGISTRY["conv1d"].check("image", (1, 8, 8), {}) == "conv1d expects a text or vector modality, got image(1, 8, 8)"
 
 
 def test_conv_with_conv64_settings_is_conv64_s_encoder():

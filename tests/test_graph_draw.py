@@ -118,3 +118,27 @@ def test_dot_keeps_the_ranks_and_cli_flags_reach_the_graph(tmp_path, mopoe):
     spec = str(ROOT / "specs" / "mopoe_polymnist.mms")
     assert CliRunner().invoke(main, ["graph", spec, "-o", str(expanded), "--expand"]).exit_code == 0
     assert expanded.read_text().count("qs[{") >= 31
+
+
+ORDER = ["data", "encoder", "distribution", "latent", "term", "decoder"]
+
+
+@pytest.mark.parametrize("options", [{}, {"show_infer": True}, {"expand": True}])
+def test_every_shipped_spec_draws_left_to_right(options):
+    """In every shipped spec's drawing each edge goes to a later rank and the kinds come in the order
+    data, encoders, distributions, latents, terms, decoders; hidden nodes are exactly the
+    evaluation-only posteriors."""
+    from spec_helpers import SPECS
+    for path in SPECS:
+        p = check_file(str(path), {})
+        g = model_graph(p, **options)
+        for a, b in g.edges():
+            assert rank_of(g, a) < rank_of(g, b), (path.stem, a, b)
+        for a in g:
+            for b in g:
+                ka, kb = ORDER.index(g.nodes[a]["kind"]), ORDER.index(g.nodes[b]["kind"])
+                assert ka <= kb or rank_of(g, a) > rank_of(g, b), (path.stem, a, b)
+        hidden = hidden_posteriors(p)
+        drawn = {d.get("key") for _, d in g.nodes(data=True)} | {
+            g.nodes[m]["key"] if m in g else m[2:] for _, d in g.nodes(data=True) for m in d.get("members", [])}
+        assert set(hidden).isdisjoint(drawn) != bool(options.get("show_infer") and hidden), path.stem

@@ -141,6 +141,7 @@ def _error(text: str) -> str:
     ((", from (z, w[a])", ""), "does not say which latents it reads", 8),
     (("from (w[b], z)", "from (w[b], z, z)"), "a latent appears twice", 9),
     (("from (z, w[a])", "from (z, v[a])"), "expected a declared latent after 'from'", 8),
+    (("from (z, w[a])", "from (z, b)"), "'b' is a modality: a decoder reads latents", 8),
     (("prior r[m] = laplace(scale=learned, eps=0.1) on w[m]\n", ""), "has no data-free prior", 12),
     (("posterior q[m] = (qz[m], qw[m])", "posterior q[m] = (qz[m], qz[m])"), "two members of this joint", 12),
     (("- kl(qz[a] || p)", "- kl(q[a] || p)"), "describes several latents", 13),
@@ -152,22 +153,59 @@ def test_mistakes_with_several_latents_are_located(edit, message, line):
     assert message in text and f":{line}:" in text, text
 
 
+def test_constructs_that_need_one_latent_say_so():
+    mix = TWO.replace("maximize rec(q[a] -> b, k=K)", "posterior mix = moe(q[*])\nmaximize rec(mix -> *, sampling=stratified)")
+    assert "describe several latents" in _error(mix)
+    refined = TWO.replace("posterior q[m] = (qz[m], qw[m])",
+                          "posterior q[m] = (qz[m], qw[m])\nposterior r2 = refine(qz[a], maximize=elbo(r2 -> a), steps=2)")
+    assert "needs a spec whose decoders read one latent" in _error(refined)
+
+
+def test_one_encoder_over_several_latents_and_its_factors():
+    """`encoder(m) on (z, w[m])`: one network whose heads give z's then w[m]'s parameters; `q[m] on w[m]`
+    is its factor (the same numbers as the heads' slice)."""
+    text = TWO.replace("posterior qz[m] = encoder(m) on z\nposterior qw[m] = encoder(m) on w[m]\n"
+                       "posterior q[m] = (qz[m], qw[m])",
+                       "posterior q[m] = encoder(m) on (z, w[m])\nposterior qz[m] = q[m] on z\n"
+                       "posterior qw[m] = q[m] on w[m]")
+    model = _model(text=text)
+    assert set(model.module.encoders) == {"q[a]", "q[b]"}
+    batch = tiny_batch(model.modalities, batch=2)
+    mu, logvar = model.module.encoders["q[b]"](batch["b"])
+    assert mu.shape == (2, 5)
+    post = model.encode(batch, ["a", "b"])                  # (moe(qz[a], qz[b]), qw[a], qw[b])
+    torch.testing.assert_close(post.mean[:, 5:], mu[:, 3:])  # w[b] is the last block of the whole vector
+    assert model.loss(batch, FixedNoise()).loss.isfinite()
+    bad = text.replace("posterior qw[m] = q[m] on w[m]", "posterior qw[m] = q[m] on w[a]")
+    assert "describes z, w[b], not w[a]" in _error(bad)
+    bad = text.replace("posterior q[m] = encoder(m) on (z, w[m])", "posterior q[m] = moe(qz[a]) on (z, w[m])")
+    assert "only an encoder(m) can be declared on several latents" in _error(bad)
+
+
 def test_latents_of_different_sizes_need_the_decoders_inputs():
     text = _error(TWO.replace(", from (z, w[a])", "").replace(", from (w[b], z)", ""))
     assert "latents of different sizes" in text and ":8:" in text
 
 
-def test_mmvaeplus_spec_checks_explains_and_trains_briefly(tmp_path):
-    from runtime.cli import run
+def test_mmvaeplus_explain_shows_the_latents_each_decoder_reads():
     from mmspec.explain import Explanation, render_latex, render_text
     program = check_spec(ROOT / "specs" / "mmvaeplus_polymnist.mms")
     shown = render_text(Explanation.of(program))
     assert "decoder reads (z, w[m3])" in shown and "w[m3] ~ r[m3]" in shown
-    assert "q[m0](z, w[m0] | x_m0) = qz[m0](z | x_m0) · qw[m0](w[m0] | x_m0)" in shown
+    assert "q[m0](z, w[m0] | x_m0) = Laplace(μ, b)" in shown and "heads for z (32) then w[m0] (32)" in shown
+    assert "qw[m0](w[m0] | x_m0) = the factor on w[m0] of q[m0](z, w[m0] | x_m0)" in shown
     assert "p(x_m2|z, w[m2])" in shown
-    assert "qz_{\\mathrm{m0}}(z \\mid x_{\\mathrm{m0}}) \\, qw_{\\mathrm{m0}}" in render_latex(Explanation.of(program))
+    assert "q_{\\mathrm{m0}}(z, w_{\\mathrm{m0}} \\mid x_{\\mathrm{m0}})" in render_latex(Explanation.of(program))
+    dmvae = render_text(Explanation.of(check_spec(ROOT / "specs" / "dmvae_polymnist.mms")))
+    assert "E_u[m1][log p(x_m4 | z, w[m4])]" in dmvae and "-         6 · KL(qw[m0] ‖ p)" in dmvae
+
+
+@pytest.mark.slow          # ~1 min each (31 subsets evaluated); test_spec_losses runs every spec briefly by default
+@pytest.mark.parametrize("name", ["mmvaeplus_polymnist", "dmvae_polymnist"])
+def test_spec_with_several_latents_trains_and_evaluates_briefly(name, tmp_path):
+    from runtime.cli import run
     out = tmp_path / "run"
-    result = CliRunner().invoke(run, [str(ROOT / "specs" / "mmvaeplus_polymnist.mms"), "--out", str(out),
+    result = CliRunner().invoke(run, [str(ROOT / "specs" / f"{name}.mms"), "--out", str(out),
                                       "--set", "dim=4", "--set", "wdim=3", "--device", "cpu", "--source", "standin",
                                       "--standin-size", "32", "--epochs", "1", "--eval-samples", "16",
                                       "--probe-samples", "32", "--iw-samples", "2", "--classifier-steps", "5"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,6 +283,65 @@ def test_elbo_and_iw_nll_of_the_exact_posterior_equal_the_marginal_likelihood():
     assert out["k"] == 12 and out["items"] == 50
 
 
+# ---------------------------------------------------------------- reconstruction error
+class MeanOfGiven:
+    """Two vector modalities a, b; q(z | S) = N(mean of the given x's, var); p(x_m | z) = N(z, s2 I)."""
+
+    s2 = 0.5
+
+    def __init__(self, var: float):
+        from mmspec.compiled import ModalityInfo
+        self.var = var
+        self.modalities = {m: ModalityInfo(m, "vector", (3,), "gaussian", 1.0) for m in ("a", "b")}
+
+    def encode(self, batch, subset):
+        mu = sum(batch[m] for m in subset) / len(subset)
+        return DiagNormal(mu, torch.full_like(mu, math.log(self.var)))
+
+    def encode_subsets(self, batch, subsets):
+        return [self.encode(batch, s) for s in subsets]
+
+    def log_likelihood(self, m, z, x):
+        return DiagNormal(z, torch.full_like(z, math.log(self.s2))).log_prob(x.expand_as(z))
+
+
+class _TwoVectors(_VectorData):
+    def __init__(self, a, b):
+        super().__init__(a)
+        self.b = b
+
+    def batch(self, split, idx, generator=None):
+        return {"a": self.x[idx], "b": self.b[idx]}
+
+
+def test_reconstruction_error_given_all_and_given_self_by_hand():
+    """A posterior with (almost) no spread decodes its mean: the error is the Gaussian NLL at the mean.
+    Given a alone, q's mean is x_a itself (squared error 0); given a and b, it is (x_a + x_b) / 2."""
+    from runtime.evaluate.reconstruction import reconstruction_error
+    a = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    b = torch.tensor([[3.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
+    out = reconstruction_error(MeanOfGiven(var=1e-24), EvalData(_TwoVectors(a, b), ["a", "b"], seed=0, chunk=1))
+    const = 1.5 * math.log(2 * math.pi * 0.5)                 # 3 dims of 0.5 log(2 pi s2)
+    # given both: item 1 is off by (1, 0, 1) for a and (1, 0, 1) for b; item 2 by 0.5 in each of 3 dims
+    assert out["all"]["a"] == pytest.approx(const + ((1 + 0 + 1) + 3 * 0.25) / (2 * 0.5) / 2, abs=1e-6)
+    assert out["all"]["b"] == pytest.approx(out["all"]["a"], abs=1e-6)
+    assert out["self"] == pytest.approx({"a": const, "b": const}, abs=1e-6)
+    assert out["all_total"] == pytest.approx(2 * out["all"]["a"]) and out["self_total"] == pytest.approx(2 * const)
+    assert out["items"] == 2 and out["samples"] == 1
+
+
+def test_reconstruction_error_averages_over_posterior_samples():
+    """With q's variance v, E_q[-log N(x; z, s2)] = sum_d ((x_d - mu_d)^2 + v) / (2 s2) + D/2 log(2 pi s2)."""
+    from runtime.evaluate.reconstruction import reconstruction_error
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(40, 3, generator=gen), torch.randn(40, 3, generator=gen)
+    torch.manual_seed(0)
+    out = reconstruction_error(MeanOfGiven(var=0.3), EvalData(_TwoVectors(a, b), ["a", "b"], seed=0, chunk=16), k=4000)
+    closed = lambda x, mu: float((((x - mu) ** 2).sum(1) + 3 * 0.3).mean() / (2 * 0.5)) + 1.5 * math.log(math.pi)
+    assert out["all"]["a"] == pytest.approx(closed(a, (a + b) / 2), abs=0.02)
+    assert out["self"]["b"] == pytest.approx(closed(b, b), abs=0.02)
+
+
 # ---------------------------------------------------------------- cosine similarity
 def test_cosine_of_identical_means_is_one_and_baseline_is_lower():
     m = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
@@ -303,3 +363,73 @@ def test_classifiers_learn_the_fake_data_and_are_cached(tmp_path):
     assert torch.equal(again.model.predict(x), first["img"].model.predict(x))
     other = load_or_train(FakeDataset(400, 100), "fake", "img", tmp_path, steps=150, log=lambda s: None)
     assert not other.cached                  # different data, different cache entry
+
+
+# ---------------------------------------------------------------- seed 004 Figure 7
+FIG7 = Path(__file__).resolve().parents[1] / "specs" / "experiments" / "seed004_fig7_tpolymnist.mmx"
+
+
+def test_seed004_figure7_plots_the_self_reconstruction_error(tmp_path):
+    """The shipped Figure 7 over hand-written trial results: each method's line has one point per
+    beta, in beta order, at x = that trial's reconstruction_error.self_total."""
+    import json
+    from mmspec.experiment import check_experiment_file
+    from runtime.sweep.report import experiment_report
+    exp = check_experiment_file(FIG7)
+    (tmp_path / "experiment.mmx").write_text(FIG7.read_text())
+    (tmp_path / "experiment.json").write_text(json.dumps({"source": str(FIG7), "budget": "quick"}))
+    expected: dict[str, list[tuple[float, float]]] = {}
+    for i, trial in enumerate(exp.trials("quick")):
+        beta = float(dict(trial.overrides)["beta"])
+        own = {"m0": 10.0 + i, "m1": 20.0 - beta, "m2": 5.0}
+        results = {"reconstruction_error": {"self": own, "self_total": sum(own.values()), "all": own,
+                                            "all_total": sum(own.values())},
+                   "latent_probe": {"accuracy": {"m0": 0.5, "m1": 0.7, "m2": 0.9}}}
+        (tmp_path / trial.key).mkdir(parents=True)
+        (tmp_path / trial.key / "results.json").write_text(json.dumps(results))
+        expected.setdefault(trial.spec.label, []).append((beta, sum(own.values())))
+    experiment_report(tmp_path)
+    series = {s["label"]: s for s in json.loads((tmp_path / "probe_vs_self_rec.json").read_text())["series"]}
+    assert set(series) == set(expected) == {"independent", "AVG", "PoE", "MoE", "MoPoE", "MMVM"}
+    for label, points in expected.items():
+        points.sort()
+        assert series[label]["order"] == [b for b, _ in points]
+        assert series[label]["x"] == pytest.approx([x for _, x in points], abs=1e-12)
+        assert series[label]["y"] == pytest.approx([0.7] * len(points))
+    assert (tmp_path / "probe_vs_self_rec.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_seed004_figure7_trials_run_and_record_the_self_reconstruction_error(tmp_path):
+    """Two trials of the shipped experiment (AVG and MMVM at one beta; one step on 64 stand-in items)
+    run in-process without Ray; the Figure 7a plot's x is each trial's reconstruction_error.self_total."""
+    import json
+    from runtime.sweep.driver import SweepOptions, prepare
+    from runtime.sweep.report import experiment_report
+    from runtime.sweep.trial import execute
+    opts = SweepOptions(FIG7, out=tmp_path / "out", device="cpu", cache_dir=str(tmp_path / "cache"), source="standin")
+    _, out, jobs = prepare(opts)
+    tiny = {"epochs": 1, "standin": 64, "eval_samples": 32, "probe_samples": 64, "iw_samples": 2, "classifier_steps": 10}
+    picked = [j for j in jobs if j.label in ("AVG", "MMVM") and j.overrides == {"beta": "8"}]
+    assert len(picked) == 2
+    for job in picked:
+        job.settings, job.threads = {**job.settings, **tiny}, torch.get_num_threads()
+        record = execute(job)
+        assert record.status == "done", record.error
+    experiment_report(out)
+    series = {s["label"]: s for s in json.loads((out / "probe_vs_self_rec.json").read_text())["series"]}
+    for job in picked:
+        rec = json.loads((Path(job.run_dir) / "results.json").read_text())["reconstruction_error"]
+        assert rec["self_total"] == pytest.approx(sum(rec["self"].values()))
+        assert series[job.label]["x"] == [pytest.approx(rec["self_total"], abs=1e-9)]
+
+
+def test_specs_may_ask_for_the_reconstruction_error():
+    from mmspec import SpecError, check_spec
+    spec = (Path(__file__).resolve().parents[1] / "specs" / "mmvm_tpolymnist.mms").read_text()
+    line = "evaluate coherence, latent_probe(samples=10000), fid, elbo"
+    assert line in spec
+    program = check_spec(spec.replace(line, "evaluate reconstruction_error(k=3)"), filename="x.mms")
+    assert [(m.name, dict(m.params)) for m in program.evaluate] == [("reconstruction_error", {"k": 3})]
+    with pytest.raises(SpecError, match="reconstruction_error"):
+        check_spec(spec.replace(line, "evaluate reconstruction_eror"), filename="x.mms")

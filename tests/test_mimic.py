@@ -41,14 +41,14 @@ BLOCK = """    files "mimic"
 
 
 def grey(dicom: str) -> int:
-    return 10 + 9 * int(dicom[1:])
+    return (10 + 9 * int(dicom[1:])) % 256            # distinct for d01..d23
 
 
-def write_tree(root, studies=STUDIES, seed=0):
-    """The official layout under root/mimic; returns {study: the 14 label values written (NaN: blank)}."""
+def write_tree(root, studies=STUDIES, seed=0, name="mimic"):
+    """The official layout under root/name; returns {study: the 14 label values written (NaN: blank)}."""
     from PIL import Image
 
-    folder = root / "mimic"
+    folder = root / name
     rows, labels = [], {}
     rng = np.random.default_rng(seed)
     for subject, study, images in studies:
@@ -201,3 +201,46 @@ def test_a_corrupt_jpeg_is_named_with_the_spec_line(tree):
         streamed.batch("train", torch.arange(n))
     assert "cxr.mms:4:5: " in str(err.value)
     assert "d05.jpg" in str(err.value) and "Traceback" not in str(err.value)
+
+
+SHIPPED = __import__("spec_helpers").ROOT / "specs" / "owndata" / "mmvm_mimic.mms"
+FAST = ["--device", "cpu", "--epochs", "1", "--eval-samples", "8", "--probe-samples", "16", "--metrics", "attribute_probe"]
+
+
+# 24 more subjects with one pair each, so that the test split (a tenth of the subjects) holds both
+# values of some labels and their AUROC is defined
+MORE = STUDIES + [(17000000 + k, 51000000 + k, [(f"d{30 + 2 * k}", "PA"), (f"d{31 + 2 * k}", "LATERAL")])
+                  for k in range(24)]
+
+
+def _train_shipped(tmp_path, spec):
+    write_tree(tmp_path, studies=MORE, name="mimic-cxr-jpg")
+    assert cli("check", spec, "--data-root", tmp_path).exit_code == 0
+    out = tmp_path / "run"
+    result = cli("run", spec, "--data-root", tmp_path, "--out", out, "--cache-dir", tmp_path / "cache", *FAST)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "32 subjects" in result.output and "attribute probes" in result.output
+    results = __import__("json").loads((out / "results.json").read_text())
+    probe = results["attribute_probe"]
+    pairs = expected_pairs(MORE)
+    subjects = np.array(sorted({p[2] for p in pairs}))
+    test = subjects[np.random.default_rng(0).permutation(32)][26 + 3:]   # train 0.8, validation 0.1, test 0.1
+    assert results["dataset"] == "mimic" and probe["attributes"] == list(LABELS)
+    assert probe["n_test"] == sum(p[2] in test for p in pairs)
+    for view in ("frontal", "lateral"):                  # the paper's z_F and z_L
+        assert 0 <= probe["mean_auroc"][view] <= 1 and set(probe["auroc"][view]) <= set(LABELS)
+    return results
+
+
+def test_shipped_spec_trains_on_the_tiny_tree(tmp_path):
+    """specs/owndata/mmvm_mimic.mms as shipped but for the image size (224 -> 32: seconds on a CPU)."""
+    text = SHIPPED.read_text()
+    assert text.count("image(1, 224, 224)") == 2 and "layout mimic_cxr skip unpaired" in text
+    spec = tmp_path / "mmvm_mimic.mms"
+    spec.write_text(text.replace("image(1, 224, 224)", "image(1, 32, 32)"))
+    _train_shipped(tmp_path, spec)
+
+
+@pytest.mark.slow
+def test_shipped_spec_trains_on_the_tiny_tree_at_224(tmp_path):
+    _train_shipped(tmp_path, SHIPPED)

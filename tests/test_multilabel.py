@@ -7,6 +7,7 @@ the means are the averages of the per-attribute numbers.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -234,3 +235,29 @@ def test_the_report_shows_every_attribute_and_the_means():
     assert (f"| noisy | {probe['accuracy']['a']['noisy']:.3f} / {probe['auroc']['a']['noisy']:.3f} / "
             f"{probe['average_precision']['a']['noisy']:.3f} |") in text
     assert "| flat | 1.000 / n/a / n/a |" in text
+
+
+def test_own_data_attributes_run_end_to_end(tmp_path):
+    """A spec's own files with `attributes from ...`: the metric probes those columns, by name; the
+    attributes are read off modality v, so v's latent knows them and w's (noise) does not."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    from owndata_helpers import cli, own_spec
+
+    rng = np.random.default_rng(0)
+    n = 400
+    v = rng.normal(size=(n, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", v=v, w=rng.normal(size=(n, 2)).astype(np.float32))
+    pcsv.write_csv(pa.table({"a1": (v[:, 0] > 0).astype(int), "a2": np.where(v[:, 1] > 0, 1, -1),
+                             "a3": (v[:, 2] > 0.5).astype(int)}), tmp_path / "meta.csv")
+    block = ('    modality v from "d.npz"["v"]\n    modality w from "d.npz"["w"]\n'
+             '    attributes from "meta.csv"["a1", "a2", "a3"]\n    split train 0.5, test 0.5 seed 0')
+    spec = own_spec(tmp_path / "own.mms", block, "modality v: vector(3) ~ gaussian(scale=1), net mlp(hidden=[32])\n"
+                    "modality w: vector(2) ~ gaussian(scale=1), net mlp(hidden=[32])", evaluate="attribute_probe, elbo",
+                    batch=32)
+    got = cli("run", spec, "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache", "--device", "cpu",
+              "--epochs", "3", "--iw-samples", "2", "--log-every", "1")
+    assert got.exit_code == 0, got.output + repr(got.exception)
+    probe = json.loads((tmp_path / "run" / "results.json").read_text())["attribute_probe"]
+    assert probe["attributes"] == ["a1", "a2", "a3"] and probe["n_test"] == 200
+    assert probe["mean_auroc"]["v"] > 0.75 and probe["mean_auroc"]["w"] < 0.65

@@ -1,4 +1,4 @@
-"""MultiVae's multi-latent models (MMVAE+) against their specs: the same networks and initial weights,
+"""MultiVae's multi-latent models (MMVAE+, DMVAE) against their specs: the same networks and initial weights,
 the same noise, the same loss and the same gradients (skipped where multivae is not installed).
 
 Both sides draw their Laplace noise from one fixed pattern that depends only on the shape of the draw,
@@ -32,14 +32,29 @@ class PatternNoise:
 
 @pytest.fixture
 def multivae_noise(monkeypatch):
-    """MultiVae samples through torch.distributions.Laplace.rsample: the same pattern there."""
+    """MultiVae samples through torch.distributions' rsample: the same pattern there."""
     pytest.importorskip("multivae")
 
-    def rsample(self, sample_shape=torch.Size()):
+    def laplace(self, sample_shape=torch.Size()):
         shape = self._extended_shape(sample_shape)
         v = 2.0 * pattern(shape, self.loc) - 1.0
         return self.loc - self.scale * v.sign() * torch.log1p(-v.abs())
-    monkeypatch.setattr(torch.distributions.Laplace, "rsample", rsample)
+
+    def normal(self, sample_shape=torch.Size()):
+        shape = self._extended_shape(sample_shape)
+        return self.loc + self.scale * torch.special.ndtri(pattern(shape, self.loc))
+    monkeypatch.setattr(torch.distributions.Laplace, "rsample", laplace)
+    monkeypatch.setattr(torch.distributions.Normal, "rsample", normal)
+
+
+def _spec(name: str, tmp_path, edit=lambda text: text):
+    """The shipped spec on its first two modalities (the maths per modality is the same; 5 conv nets
+    per latent would make these tests slow)."""
+    lines = [l for l in (ROOT / "specs" / f"{name}.mms").read_text().splitlines()
+             if not l.startswith(("modality m2", "modality m3", "modality m4"))]
+    spec = tmp_path / f"{name}.mms"
+    spec.write_text(edit("\n".join(lines) + "\n"))
+    return spec
 
 
 def _models(loss: str, estimator: str, tmp_path):
@@ -47,9 +62,8 @@ def _models(loss: str, estimator: str, tmp_path):
     log weights in the thousands: float32 rounding shows in them), and MultiVae's model of it."""
     from runtime.bench import multivae_side
     torch.manual_seed(0)
-    text = (ROOT / "specs" / "mmvaeplus_polymnist.mms").read_text()
-    spec = tmp_path / "mmvaeplus_polymnist.mms"
-    spec.write_text(text.replace("estimator=dreg", f"estimator={estimator}"))
+    spec = _spec("mmvaeplus_polymnist", tmp_path, lambda t: t.replace("estimator=dreg", f"estimator={estimator}")
+                 .replace("k=10", "k=3"))
     model = compile_spec(spec, {"dim": "4", "wdim": "3"})
     model.module.double()
     with torch.no_grad():           # learned private prior scales away from their start (b = 1)
@@ -57,6 +71,7 @@ def _models(loss: str, estimator: str, tmp_path):
             logits.copy_(torch.linspace(-0.5, 0.5, logits.numel()))
     mv = multivae_side.build(model).double()
     mv.objective = loss
+    mv.model_config.K = 3           # K = 3 importance samples on both sides (the spec says 10): faster
     return model, mv
 
 
@@ -80,9 +95,7 @@ def test_mmvaeplus_spec_and_multivae_have_the_same_dreg_gradients(multivae_noise
     g = model.graph
     checked = 0
     for m in g.modalities:
-        pairs = [(mv.decoders[m].net, model.module.decoders[m]),
-                 (mv.encoders[m].shared, model.module.encoders[f"qz[{m}]"]),
-                 (mv.encoders[m].private, model.module.encoders[f"qw[{m}]"])]
+        pairs = [(mv.decoders[m].net, model.module.decoders[m]), (mv.encoders[m].net, model.module.encoders[f"q[{m}]"])]
         for theirs, ours in pairs:
             for a, b in zip(theirs.parameters(), ours.parameters()):
                 assert b.grad is not None and a.grad is not None
@@ -92,3 +105,43 @@ def test_mmvaeplus_spec_and_multivae_have_the_same_dreg_gradients(multivae_noise
         torch.testing.assert_close(ours_prior, mv.logvars_priors[m].grad[0], rtol=1e-8, atol=1e-10)
         assert ours_prior.abs().sum() > 0           # the learned private prior does get a gradient
     assert checked > 0
+
+
+def test_dmvae_spec_and_multivae_compute_the_same_loss(multivae_noise, tmp_path):
+    """DMVAE: the M + 1 ELBOs of MultiVae's DMVAE (its loss is their sum, averaged over the batch) equal
+    the spec's loss on the same weights and noise. The pattern noise gives every draw of one shape the
+    same values, so MultiVae's fresh private draws per ELBO equal the spec's one draw per step; the rest
+    of the tolerance is mmspec's 1e-8 on the PoE variances (MultiVae's stable_poe has none)."""
+    from runtime.bench import multivae_side
+    torch.manual_seed(0)
+    model = compile_spec(_spec("dmvae_polymnist", tmp_path), {"dim": "4", "wdim": "3", "beta": "1.5",
+                                                               "private_beta": "0.5"})
+    model.module.double()
+    mv = multivae_side.build(model).double()
+    assert mv.beta == 1.5 and set(mv.private_betas.values()) == {0.5}
+    batch = tiny_batch(model.modalities, batch=3)
+    ours = model.loss(batch, PatternNoise()).loss
+    theirs = multivae_side.loss(mv, batch)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-7)
+    ours.backward()
+    theirs.backward()
+    for m in model.modalities:
+        for a, b in zip(mv.decoders[m].net.parameters(), model.module.decoders[m].parameters()):
+            torch.testing.assert_close(b.grad, a.grad, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["mmvaeplus_polymnist", "dmvae_polymnist"])
+def test_multivae_model_has_the_same_networks_and_trainable_parameters(name, tmp_path):
+    """Deep copies of the spec's networks; MMVAE+'s learned private prior scales (D_w each) on both
+    sides, its fixed shared prior not trained on either."""
+    pytest.importorskip("multivae")
+    from runtime.bench import multivae_side
+    torch.manual_seed(0)
+    model = compile_spec(_spec(name, tmp_path), {"dim": "4", "wdim": "3"})
+    mv = multivae_side.build(model)
+    assert multivae_side.network_count(mv) == multivae_side.spec_network_count(model)
+    trainable = lambda module: sum(p.numel() for p in module.parameters() if p.requires_grad)
+    assert trainable(mv) == trainable(model.module)
+    for m, enc in mv.encoders.items():
+        for p, q in zip(enc.net.parameters(), model.module.encoders[f"q[{m}]"].parameters()):
+            assert torch.equal(p, q) and p.data_ptr() != q.data_ptr()

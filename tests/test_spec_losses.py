@@ -153,6 +153,42 @@ def mmvae_dreg(r, P):
     return total / r.M
 
 
+def laplace_loglik(r, t, latent):
+    """log p(x_t | latent) for a Laplace(0.75) decoder reading `latent` [K, B, D_in] -> [K, B]."""
+    K, mod = latent.shape[0], r.model.module
+    raw = mod.decoders[t](latent.reshape(K * r.B, -1)).reshape(K, r.B, *r.model.modalities[t].shape)
+    loc = torch.sigmoid(raw) if Ref.LINKS.get(r.model.graph.modalities[t].net.name) == "sigmoid" else raw
+    return (-torch.abs(r.batch[t] - loc) / 0.75 - math.log(1.5)).flatten(2).sum(-1)
+
+
+def dmvae(r, P):
+    """DMVAE (Lee & Pavlovic 2021) as MultiVae computes it: M + 1 ELBOs, the shared z from
+    PoE(N(0, I), qz_1..qz_M) and from each qz_m; each decodes every t from (z, w_t), w_t ~ qw_t, minus
+    beta·KL(shared || N(0, I)) and private_beta·sum_t KL(qw_t || N(0, I)) (so the private KLs count M + 1
+    times). One draw of each distribution, shared by the ELBOs (noise keyed by its name)."""
+    g, mod = r.model.graph, r.model.module
+    Dz, Dw = g.latent_size("z"), g.latent_size(f"w[{r.mods[0]}]")
+    heads = {m: mod.encoders[f"q[{m}]"](r.batch[m]) for m in r.mods}      # one network: z's outputs, then w[m]'s
+    qz = {m: (mu[:, :Dz], lv[:, :Dz]) for m, (mu, lv) in heads.items()}
+    qw = {m: (mu[:, Dz:], lv[:, Dz:]) for m, (mu, lv) in heads.items()}
+    zeros = torch.zeros(r.B, Dz, dtype=r.like.dtype)
+    std_z, std_w = (zeros, zeros), (torch.zeros(r.B, Dw, dtype=r.like.dtype),) * 2
+
+    def draw(q, key, size):
+        return q[0] + torch.exp(0.5 * q[1]) * r.noise.normal(key, (1, r.B, size), r.like)
+
+    w = {t: draw(qw[t], f"qw[{t}]", Dw) for t in r.mods}          # the factors' own draws
+    private = sum(Ref.kl(qw[t], std_w) for t in r.mods)
+
+    def elbo(q, key):
+        z = draw(q, key, Dz)
+        rec = sum(laplace_loglik(r, t, torch.cat([z, w[t]], -1))[0] for t in r.mods)
+        return rec - P["beta"] * Ref.kl(q, std_z) - P["private_beta"] * private
+
+    joint = Ref.poe([std_z] + list(qz.values()))
+    return elbo(joint, "joint") + sum(elbo(qz[m], f"qz[{m}]") for m in r.mods)
+
+
 def mmvaeplus(r, P, log_prior_z=None):
     """MMVAE+ (Palumbo et al. 2023) as MultiVae computes it, at the value of its iwae_looser bound:
     (1/M) sum_m log 1/K sum_k w_mk, (z, w_m) ~ qz_m·qw_m (Laplace, scale D·softmax(head) + 1e-6),
@@ -163,24 +199,22 @@ def mmvaeplus(r, P, log_prior_z=None):
     K, g, mod = 10, r.model.graph, r.model.module
     Dz, Dw = g.latent_size("z"), g.latent_size(f"w[{r.mods[0]}]")
 
-    def head(name, m):
-        loc, raw = mod.encoders[name](r.batch[m])
-        return torch.distributions.Laplace(loc, torch.softmax(raw, -1) * raw.shape[-1] + 1e-6)
+    def heads(m):
+        """q[m]'s one network: the first Dz outputs are z's, the rest w[m]'s; softmax per latent."""
+        loc, raw = mod.encoders[f"q[{m}]"](r.batch[m])
+        return [torch.distributions.Laplace(l, torch.softmax(b, -1) * b.shape[-1] + 1e-6)
+                for l, b in ((loc[:, :Dz], raw[:, :Dz]), (loc[:, Dz:], raw[:, Dz:]))]
 
     def draw(dist, key, size):
         return dist.icdf(r.noise.uniform(key, (K, r.B, size), r.like))
 
-    def loglik(t, latent):
-        raw = mod.decoders[t](latent.reshape(K * r.B, -1)).reshape(K, r.B, *r.model.modalities[t].shape)
-        loc = torch.sigmoid(raw) if Ref.LINKS.get(g.modalities[t].net.name) == "sigmoid" else raw
-        return (-torch.abs(r.batch[t] - loc) / 0.75 - math.log(1.5)).flatten(2).sum(-1)
-
-    qz = {m: head(f"qz[{m}]", m) for m in r.mods}
-    qw = {m: head(f"qw[{m}]", m) for m in r.mods}
+    qz, qw = {}, {}
+    for m in r.mods:
+        qz[m], qw[m] = heads(m)
     prior = torch.distributions.Laplace(0.0, 1.000001)
     total = 0
     for m in r.mods:
-        z, w = draw(qz[m], f"qz[{m}]", Dz), draw(qw[m], f"qw[{m}]", Dw)
+        z, w = draw(qz[m], f"q[{m}] on z", Dz), draw(qw[m], f"q[{m}] on w[{m}]", Dw)
         log_q = (torch.logsumexp(torch.stack([q.log_prob(z).sum(-1) for q in qz.values()]), 0) - math.log(r.M)
                  + qw[m].log_prob(w).sum(-1))
         log_pz = log_prior_z(z) if log_prior_z else prior.log_prob(z).sum(-1)
@@ -189,7 +223,7 @@ def mmvaeplus(r, P, log_prior_z=None):
             scale = torch.softmax(mod.prior_logits[f"r[{t}]"], -1) * Dw + 1e-6
             own = w if t == m else draw(torch.distributions.Laplace(torch.zeros(r.B, Dw, dtype=r.like.dtype), scale),
                                         f"r[{t}] on w[{t}] for {t} from q[{m}]", Dw)
-            log_w = log_w + loglik(t, torch.cat([z, own], -1))
+            log_w = log_w + laplace_loglik(r, t, torch.cat([z, own], -1))
         total = total + torch.logsumexp(log_w, 0) - math.log(K)
     return total / r.M
 
@@ -274,7 +308,7 @@ def telbo_unimodal(r, P):
 
 REFERENCES = {f.__name__: f for f in (independent, avg, poe, moe, mopoe, mvae, mmjsd, mmjsd_poe, mvtcae,
                                       mvtcae_rescale, crmvae, crmvae_multivae, jmvae, smvae, mmvm,
-                                      mmvae_dreg, smvgon, mmvaeplus, cmvae)}
+                                      mmvae_dreg, smvgon, mmvaeplus, dmvae, cmvae)}
 REFERENCES["mmvae"] = moe        # the ELBO version of MMVAE is the MoE objective
 REFERENCES["mopoe5"] = mopoe      # MoPoE on all five Translated-PolyMNIST views (seed 001 Figure 2)
 REFERENCES["miai"] = poe         # its first objective (stage 1) is the PoE source model

@@ -36,8 +36,8 @@ OPTIMIZERS = {"adam": ("lr", "betas", "weight_decay", "eps"), "adamw": ("lr", "b
               "sgd": ("lr", "momentum", "weight_decay")}
 SCHEDULERS = {"none": (), "exponential": ("gamma",), "step": ("step_size", "gamma"), "cosine": ("t_max",)}
 METRICS = {"coherence": ("samples",), "latent_probe": ("samples",), "fid": ("samples",),
-           "elbo": (), "nll": ("k",), "cosine": (), "levenshtein": (), "refinement_curve": ("steps", "k"),
-           "attribute_probe": ("samples",)}
+           "elbo": (), "nll": ("k",), "reconstruction_error": ("k",), "cosine": (), "levenshtein": (),
+           "refinement_curve": ("steps", "k"), "attribute_probe": ("samples",)}
 TRAIN_DEFAULTS = TrainSettings(100, 256, OptimizerSettings("adam", {"lr": 1e-3}), SchedulerSettings("none"))
 
 

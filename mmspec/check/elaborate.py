@@ -208,8 +208,8 @@ class Elaborator:
             stmt = decl.stmt
             env = Env({stmt.index.var: index}) if stmt.index else Env({})
             label = self.decl_label(cache_key)
-            on = self.latent_ref(stmt.on, env) if stmt.on is not None else None
-            key = self.dist(stmt.expr, env, owner=label, on=on)
+            on = several.declared_on(self, stmt, env)
+            key = several.marginal_if_asked(self, self.dist(stmt.expr, env, owner=label, on=on), on, stmt)
             if stmt.role == "prior":
                 self.g.prior_keys.add(key)
             if key not in self._named:          # the first declared name is the one shown
@@ -322,6 +322,9 @@ class Elaborator:
         if f == "encoder":
             return self.encoder(call, env, owner, on)
         if f in refine.FUNCS:
+            if self.g.has_layout:       # its update networks and iterates have one latent's size
+                self.fail(f"{f}(...) needs a spec whose decoders read one latent", call,
+                          hint="drop the `from ...` clauses (one latent), or refine elsewhere")
             return refine.elaborate(self, call, env, owner, on)
         if f in flows.FUNCS:
             return flows.elaborate(self, call, env, owner, on)
@@ -351,6 +354,8 @@ class Elaborator:
         family = families.encoder_family(self, call)
         if isinstance(arg, (ast.Star, ast.Tuple)) or (isinstance(arg, ast.Name) and isinstance(env.bindings.get(arg.id), frozenset)):
             mods = tuple(self.modality_set(arg, env))
+            if isinstance(on, tuple):
+                self.fail("a joint encoder describes one latent", call, "encoder(m) on (z, w[m]) for one modality")
             latent = on or self.latent_for(None, owner, call)
             node = JointExpert(key=f"encoder:{owner}", modalities=mods, network=owner, hidden=hidden, latent=latent,
                                family=family)
@@ -359,6 +364,9 @@ class Elaborator:
             self.fail("hidden=... configures the joint encoder; a unimodal encoder uses its modality's net",
                       next(kw for kw in call.kwargs if kw.name == "hidden"))
         m = self.modality(arg, env)
+        if isinstance(on, tuple):       # one network with heads for each latent in turn
+            return self.add_node(Expert(key=f"encoder:{owner}", modality=m, network=owner, latent=None,
+                                        family=family, latents=on), owner)
         latent = on or self.latent_for(m, owner, call)
         return self.add_node(Expert(key=f"encoder:{owner}", modality=m, network=owner, latent=latent,
                                     family=family), owner)

@@ -15,7 +15,7 @@ that latent's prior (MMVAE+'s cross-generation: the target's private latent from
 from __future__ import annotations
 
 from ..errors import one_of
-from ..model.graph import Joint
+from ..model.graph import Expert, Joint, Marginal
 from ..model.sets import Env
 from ..syntax import ast
 
@@ -25,6 +25,11 @@ def decoder_reads(elab, stmt: ast.ModalityStmt) -> tuple[str, ...]:
     if stmt.reads is None:
         return ()
     items = stmt.reads.items if isinstance(stmt.reads, ast.Tuple) else [stmt.reads]
+    for item in items:
+        if isinstance(item, ast.Name) and item.id in elab.g.modalities and item.id not in elab.g.latents:
+            elab.fail(f"'{item.id}' is a modality: a decoder reads latents", item, one_of(elab.g.layout()),
+                      "a decoder that also reads a modality's data (a conditional decoder, CVAE) is not "
+                      "in the language yet")
     reads = tuple(elab.latent_ref(item, Env({}), "after 'from'") for item in items)
     if len(set(reads)) != len(reads):
         elab.fail("a latent appears twice in what this decoder reads", stmt.reads)
@@ -133,3 +138,40 @@ def is_joint(g, key: str) -> bool:
 
 def expected_latents(g) -> str:
     return one_of(g.layout())
+
+
+def declared_on(elab, stmt, env):
+    """A declaration's `on`: one latent id, a tuple of them (`encoder(m) on (z, w[m])`), or None."""
+    if stmt.on is None:
+        return None
+    if not isinstance(stmt.on, ast.Tuple):
+        return elab.latent_ref(stmt.on, env)
+    if not elab.g.has_layout:
+        elab.fail("a distribution over several latents needs decoders that say what they read", stmt.on,
+                  hint="add `from (...)` to each modality (docs/language.md, 'Several latents')")
+    is_encoder = isinstance(stmt.expr, ast.Call) and stmt.expr.func == "encoder" and len(stmt.expr.args) == 1
+    if not is_encoder:
+        elab.fail("only an encoder(m) can be declared on several latents (one network, heads for each)",
+                  stmt.on, hint="a joint of distributions over different latents is written (a, b)")
+    latents = tuple(elab.latent_ref(item, env) for item in stmt.on.items)
+    if len(set(latents)) != len(latents):
+        elab.fail("a latent appears twice here", stmt.on)
+    return latents
+
+
+def marginal_if_asked(elab, key: str, on, stmt) -> str:
+    """`posterior qw[m] = q[m] on w[m]` with q[m] over several latents: its factor on w[m]."""
+    g = elab.g
+    own = g.node_latents(key)
+    if not isinstance(on, str) or len(own) < 2:
+        return key
+    if on not in own:
+        elab.fail(f"{g.label(key)} describes {', '.join(own)}, not {on}", stmt.on)
+    node = g.nodes[key]
+    if isinstance(node, Joint):           # a joint's factor is its member
+        return next(m for m in node.members if g.node_latents(m) == (on,))
+    if not isinstance(node, Expert):
+        elab.fail(f"the factor on one latent is defined for an encoder over several latents or a joint; "
+                  f"{g.label(key)} is neither", stmt.on)
+    marginal = Marginal(key=f"{key} on {on}", members=(key,), latent=on, family=node.family)
+    return elab.add_node(marginal, f"{g.label(key)} on {on}")

@@ -151,6 +151,9 @@ class TermBuilder:
         opts = self._options(call, {"k": "samples", "sampling": "exact or stratified (mixtures)"})
         q = self.e.dist(arrow.left, env)
         sampling = stratified.rec_sampling(self, opts, q, call)
+        if sampling == "stratified" and self.g.has_layout and several.is_joint(self.g, q):
+            self.fail("sampling=stratified gives each item one sample of one latent; the components of "
+                      f"{self.g.label(q)} describe several latents", call, hint="drop `sampling=`")
         return self.rec_terms(q, self.targets(arrow.right, env), self._k(opts, env), call, sampling)
 
     def term_kl(self, call: ast.Call, env: Env) -> ir.Term:
@@ -162,7 +165,8 @@ class TermBuilder:
         for d in (q, p):
             if several.is_joint(self.g, d):
                 self.fail(f"{self.g.label(d)} describes several latents: write the KL of each factor",
-                          call, "kl(qz[m] || p) + kl(qw[m] || r[m])")
+                          call, "kl(qz[m] || p) + kl(qw[m] || r[m])",
+                          "declare a factor as `posterior qw[m] = q[m] on w[m]`")
         self.check_same_latent(q, p, call)
         estimator = self.estimator(opts, q, p, call)
         if estimator == "mc":

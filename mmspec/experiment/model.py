@@ -31,8 +31,8 @@ QUICK_DEFAULTS = {"epochs": 1, "standin": 1024, "eval_samples": 500, "probe_samp
                   "iw_samples": 4, "classifier_steps": 300, "fid_samples": 500}
 
 # The top-level keys of a run's results.json that a metric path may start with.
-RESULT_KEYS = ("coherence", "latent_probe", "likelihood", "levenshtein", "classifier_frechet", "fid",
-               "cosine", "refinement_curve", "classifiers", "run", "attribute_probe")
+RESULT_KEYS = ("coherence", "latent_probe", "likelihood", "reconstruction_error", "levenshtein", "classifier_frechet",
+               "fid", "cosine", "refinement_curve", "classifiers", "run", "attribute_probe")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ draws every member).
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from pathlib import Path
 
 import networkx as nx
@@ -22,7 +21,7 @@ import networkx as nx
 from ..check import Program
 from ..constructs import schedules
 from ..model.graph import ModelGraph, closure, members_of
-from .latex import used_by_objectives
+from .latex import simple_fraction, used_by_objectives
 from .leaves import leaf_name
 
 FOLD_ABOVE = 8          # a family with more members than this is drawn as one node unless expanded
@@ -118,8 +117,8 @@ def weight_text(t) -> str:
     """A term's weight as the drawing shows it: +1, -1/31, -0.25·beta (a schedule)."""
     if t.scheduled:
         return "".join(schedules.coefficient_text(t))
-    frac = Fraction(t.coefficient).limit_denominator(64)
-    if frac.denominator > 1 and abs(float(frac) - t.coefficient) < 1e-12:
+    frac = simple_fraction(t.coefficient)
+    if frac is not None:
         return f"{'-' if frac < 0 else '+'}{abs(frac.numerator)}/{frac.denominator}"
     return f"{t.coefficient:+.4g}"
 

@@ -15,16 +15,23 @@ from ..model import ir
 from ..model.graph import Mixture, PoE, WeightedPoE, closure
 from ..model.notation import latex_latent as latent, operator_name  # noqa: F401  (this module's vocabulary)
 
+CONTINUATION = 6        # `&\\quad + ` before a continued row
 PAGE_WIDTH = 60         # `visible_width` of an align* row (left side, relation, right side) that fits a page
 PREAMBLE = "% needs \\usepackage{amsmath,amssymb}"
 EVALUATION_ONLY = ("\\noindent\\textit{Evaluation only: the posteriors the \\texttt{infer} rules give "
                    "for other subsets of modalities; the objective does not use them.}")
 
 
+def simple_fraction(x: float) -> Fraction | None:
+    """x as a fraction with a denominator of at most 64 (1/7, -1/31), when it is exactly one."""
+    frac = Fraction(x).limit_denominator(64)
+    return frac if frac.denominator > 1 and abs(float(frac) - x) < 1e-12 else None
+
+
 def number(x: float) -> str:
     """A weight as a paper writes it: 1/7 as \\tfrac{1}{7}, others to 6 significant digits."""
-    frac = Fraction(x).limit_denominator(64)
-    if frac.denominator > 1 and abs(float(frac) - x) < 1e-12:
+    frac = simple_fraction(x)
+    if frac is not None:
         sign = "-" if frac < 0 else ""
         return f"{sign}\\tfrac{{{abs(frac.numerator)}}}{{{frac.denominator}}}"
     return f"{x:.6g}"
@@ -43,26 +50,70 @@ def used_by_objectives(program) -> set[str]:
     return closure(program.graph, keys)
 
 
-def definition_rows(program, key: str, conditioned, width: float = PAGE_WIDTH / 2) -> list[str]:
+def definition_rows(program, key: str, conditioned, width: float = PAGE_WIDTH / 2, hanging: bool = False) -> list[str]:
     """align* rows defining a product or a mixture, broken into rows whose right side fits `width`;
-    members shown on the latent the node describes."""
-    g = program.graph
-    node = g.nodes[key]
-    if not isinstance(node, (PoE, WeightedPoE, Mixture)):
+    members shown on the latent the node describes. `hanging`: aligned at the left margin, the
+    continued rows indented (for a definition too wide to align after its left side)."""
+    found = _relation_and_parts(program, key, conditioned)
+    if found is None:
         return []
-    at = node.latent
-    members = [_member(program, m, at, conditioned) for m in node.members]
-    if isinstance(node, PoE):
-        relation, parts = "\\propto", members
-    elif isinstance(node, WeightedPoE):
-        relation, parts = "\\propto", [f"{m}^{{{number(w)}}}" for m, w in zip(members, node.weights)]
-    else:
-        relation, parts = "=", [m if w == 1 else f"{number(w)}\\, {m}" for m, w in zip(members, node.weights)]
+    relation, parts = found
     joiner = " \\, " if relation == "\\propto" else " + "
-    chunks = rows(parts, joiner, width)
     follow = "\\cdot" if relation == "\\propto" else "+"
-    return ([f"{conditioned(program, key, True)} &{relation} {chunks[0]} \\\\"]
+    left = conditioned(program, key, True)
+    if hanging:
+        chunks = rows(parts, joiner, PAGE_WIDTH - 2 * CONTINUATION)
+        return ([f"& {left} {relation} \\\\", f"  &\\qquad {chunks[0]} \\\\"]
+                + [f"  &\\qquad {follow} {c} \\\\" for c in chunks[1:]])
+    chunks = rows(parts, joiner, width)
+    return ([f"{left} &{relation} {chunks[0]} \\\\"]
             + [f"  &\\quad {follow} {c} \\\\" for c in chunks[1:]])
+
+
+def definition_blocks(program, keys: list[str], conditioned, extra=lambda key: []) -> list[list[str]]:
+    """The definitions of `keys` as align* blocks (lists of rows). One block aligns them all at its
+    longest left side; a definition whose widest member would then run off the page starts a new
+    block. `extra(key)` gives rows that follow a key's definition (a refinement's update)."""
+    blocks: list[list[str]] = []
+    groups: list[list[str]] = [[]]
+    hanging: set[str] = set()
+    left = 0.0
+    for key in keys:
+        found = _relation_and_parts(program, key, conditioned)
+        if found is not None:
+            own = visible_width(conditioned(program, key, True))
+            widest = max(visible_width(part) for part in found[1])
+            if own + widest + CONTINUATION > PAGE_WIDTH:           # too wide even alone: its own block
+                hanging.add(key)
+                groups += [[key], []]
+                left = 0.0
+                continue
+            if groups[-1] and max(left, own) + widest + CONTINUATION > PAGE_WIDTH:
+                groups.append([])
+                left = 0.0
+            left = max(left, own)
+        groups[-1].append(key)
+    for group in groups:
+        width = right_side_width([conditioned(program, k, True) for k in group
+                                  if _relation_and_parts(program, k, conditioned) is not None])
+        rows_ = [row for k in group
+                 for row in definition_rows(program, k, conditioned, width, k in hanging) + extra(k)]
+        if rows_:
+            blocks.append(rows_)
+    return blocks
+
+
+def _relation_and_parts(program, key: str, conditioned) -> tuple[str, list[str]] | None:
+    """How a product or mixture is defined: its relation and its members (weighted), else None."""
+    node = program.graph.nodes[key]
+    if not isinstance(node, (PoE, WeightedPoE, Mixture)):
+        return None
+    members = [_member(program, m, node.latent, conditioned) for m in node.members]
+    if isinstance(node, PoE):
+        return "\\propto", members
+    if isinstance(node, WeightedPoE):
+        return "\\propto", [f"{m}^{{{number(w)}}}" for m, w in zip(members, node.weights)]
+    return "=", [m if w == 1 else f"{number(w)}\\, {m}" for m, w in zip(members, node.weights)]
 
 
 def visible_width(tex: str) -> float:
@@ -93,7 +144,7 @@ def visible_width(tex: str) -> float:
 
 def right_side_width(left_sides: list[str]) -> float:
     """What is left of a page's width for the right sides of an align* block with these left sides."""
-    return max(20.0, PAGE_WIDTH - max((visible_width(s) for s in left_sides), default=0.0) - 3)
+    return max(20.0, PAGE_WIDTH - max((visible_width(s) for s in left_sides), default=0.0) - CONTINUATION)
 
 
 def rows(parts: list[str], joiner: str, width: float) -> list[str]:

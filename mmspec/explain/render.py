@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from ..check import Program
 from ..constructs import flows, iwae, mog, schedules
 from ..model import ir
-from ..model.graph import (Average, Detached, Expert, Joint, JointExpert, LaplacePrior, Mixture, NormalPrior, PoE,
-                           WeightedPoE)
+from ..model.graph import (Average, Detached, Expert, Joint, JointExpert, LaplacePrior, Marginal, Mixture, NormalPrior,
+                           PoE, WeightedPoE)
 from ..model.notation import conditioned, fmt
 from . import fold as explain_fold, latex as latex_parts
 from ..model.sets import subset_label
@@ -61,7 +61,11 @@ def definition(program: Program, key: str) -> str:
             else "N(μ, diag σ²)")
     if isinstance(node, Expert):
         net = g.modalities[node.modality].net.name
-        return f"{dist} from encoder {node.network} ({net}) of x_{node.modality}"
+        heads = (", heads for " + " then ".join(f"{l} ({g.latent_size(l)})" for l in node.latents)
+                 + (", softmax per latent" if node.family == "laplace" else "")) if node.latents else ""
+        return f"{dist} from encoder {node.network} ({net}) of x_{node.modality}{heads}"
+    if isinstance(node, Marginal):
+        return f"the factor on {node.latent} of {conditioned(program, node.members[0])}"
     if isinstance(node, JointExpert):
         return f"{dist} from a joint encoder {node.network} over {', '.join(node.modalities)}"
     members = [conditioned(program, m) for m in getattr(node, "members", ())]
@@ -171,16 +175,13 @@ def render_latex(ex: Explanation) -> str:
     p, g = ex.program, ex.program.graph
     used = latex_parts.used_by_objectives(p)
     out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE]
-    definitions, defined = [], [k for k in g.nodes if k in used and latex_parts.definition_rows(p, k, conditioned)]
-    width = latex_parts.right_side_width([conditioned(p, k, True) for k in defined])
-    for key in g.nodes:
-        if key in used:
-            definitions += (latex_parts.definition_rows(p, key, conditioned, width) + _joint_latex(p, key)
-                            + flows.latex_rows(p, key) + mog.latex_rows(p, key))
-            node = g.nodes[key]
-            definitions += refine.latex_lines(p, key) if refine.is_iterative(node) else []
-    if definitions:
-        out += ["\\begin{align*}", *definitions, "\\end{align*}"]
+
+    def updates(key: str) -> list[str]:             # rows that follow a definition: a joint's factors, a flow's
+        rows = _joint_latex(p, key) + flows.latex_rows(p, key) + mog.latex_rows(p, key)   # or mixture's math,
+        return rows + (refine.latex_lines(p, key) if refine.is_iterative(g.nodes[key]) else [])   # an update rule
+
+    for block in latex_parts.definition_blocks(p, [k for k in g.nodes if k in used], conditioned, updates):
+        out += ["\\begin{align*}", *block, "\\end{align*}"]
     out.append("\\begin{align*}")                  # its own block: a long definition does not push it right
     for obj in p.ir.objectives.values():
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
@@ -191,12 +192,11 @@ def render_latex(ex: Explanation) -> str:
         out += [f"{sym} &= {first} \\\\"] + [f"  &\\quad{row} \\\\" for row in rest]
     out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
-    unused = [k for k in g.nodes if k not in used and latex_parts.definition_rows(p, k, conditioned)]
-    width = latex_parts.right_side_width([conditioned(p, k, True) for k in unused])
-    evaluation_only = [row for key in unused for row in latex_parts.definition_rows(p, key, conditioned, width)]
+    evaluation_only = latex_parts.definition_blocks(p, [k for k in g.nodes if k not in used], conditioned)
     if evaluation_only:
         out += ["% evaluation only: posteriors the infer rules give, which the objective does not use",
-                latex_parts.EVALUATION_ONLY, "\\begin{align*}", *evaluation_only, "\\end{align*}"]
+                latex_parts.EVALUATION_ONLY]
+        out += [row for block in evaluation_only for row in ["\\begin{align*}", *block, "\\end{align*}"]]
     out += stages.latex_lines(p) if stages.is_staged(p) else []
     return "\n".join(out)
 

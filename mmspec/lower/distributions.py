@@ -57,6 +57,10 @@ class DiagGaussian:
     def detach(self) -> "DiagGaussian":
         return DiagGaussian(self.mu.detach(), self.logvar.detach())
 
+    def part(self, where: slice) -> "DiagGaussian":
+        """The factor on some of the dimensions (one latent of several)."""
+        return DiagGaussian(self.mu[..., where], self.logvar[..., where])
+
 
 @dataclass
 class DiagLaplace:
@@ -85,6 +89,9 @@ class DiagLaplace:
     def detach(self) -> "DiagLaplace":
         return DiagLaplace(self.loc.detach(), self.scale.detach())
 
+    def part(self, where: slice) -> "DiagLaplace":
+        return DiagLaplace(self.loc[..., where], self.scale[..., where])
+
 
 LAPLACE_EPS = 1e-6      # MMVAE's Constants.eta, added to the posterior scale
 
@@ -94,9 +101,15 @@ def laplace_from_head(loc: Tensor, raw: Tensor) -> DiagLaplace:
     return DiagLaplace(loc, torch.softmax(raw, dim=-1) * raw.shape[-1] + LAPLACE_EPS)
 
 
-def from_head(family: str, first: Tensor, second: Tensor):
-    """An encoder's two heads as its family's distribution: Gaussian (mu, logvar) or MMVAE's Laplace."""
-    return laplace_from_head(first, second) if family == "laplace" else DiagGaussian(first, second)
+def from_head(family: str, first: Tensor, second: Tensor, blocks: tuple[int, ...] = ()):
+    """An encoder's two heads as its family's distribution: Gaussian (mu, logvar) or MMVAE's Laplace.
+    `blocks`: the sizes of the latents the heads cover in turn (MMVAE's softmax is per latent)."""
+    if family != "laplace":
+        return DiagGaussian(first, second)
+    if len(blocks) < 2:
+        return laplace_from_head(first, second)
+    parts = [laplace_from_head(a, b) for a, b in zip(first.split(blocks, -1), second.split(blocks, -1))]
+    return DiagLaplace(torch.cat([p.loc for p in parts], -1), torch.cat([p.scale for p in parts], -1))
 
 
 def laplace_prior(batch: int, dim: int, like: Tensor, scale: float | None, logits: Tensor | None,

@@ -13,9 +13,9 @@ import torch
 from torch import Tensor
 
 from ..model import ir
-from ..model.graph import (Average, Detached, Expert, Flow, GradientOrigin, JointExpert, LaplacePrior, Mixture,
-                           MixturePrior, ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure, members_of,
-                           mixture_parts)
+from ..model.graph import (Average, Detached, Expert, Flow, GradientOrigin, JointExpert, LaplacePrior, Marginal,
+                           Mixture, MixturePrior, ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure,
+                           members_of, mixture_parts)
 from . import likelihoods
 from .batched import BatchedGroups, run_networks
 from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed,
@@ -98,7 +98,9 @@ class Evaluation:
         if isinstance(node, (NormalPrior, LaplacePrior)):
             return data_free_prior(node, self.module, self.B, self.g.node_dim(node.key), self.like)
         if isinstance(node, Expert):
-            return from_head(node.family, *self.module.encoders[node.network](self.batch[node.modality]))
+            return self._head(node, self.module.encoders[node.network](self.batch[node.modality]))
+        if isinstance(node, Marginal):
+            return self.gaussian(node.members[0]).part(self.g.latent_slice(node.members[0], node.latent))
         if isinstance(node, JointExpert):
             return from_head(node.family, *self.module.joint_encoders[node.network](self.batch))
         if isinstance(node, Average):
@@ -135,7 +137,11 @@ class Evaluation:
         names = [self.g.nodes[k].network for k in keys]
         outs = run_networks(groups, self.module.encoders, names, [self.batch[self.g.nodes[k].modality] for k in keys])
         for k, out in zip(keys, outs):
-            self._gauss[k] = from_head(self.g.nodes[k].family, *out)
+            self._gauss[k] = self._head(self.g.nodes[k], out)
+
+    def _head(self, node, out):
+        """An encoder's output as its distribution (over each of its latents in turn)."""
+        return from_head(node.family, *out, tuple(self.g.latent_size(l) for l in node.latents))
 
     def products(self, keys: list[str]) -> None:
         """All (weighted) products of experts in `keys` as one batched operation per depth."""
@@ -177,7 +183,12 @@ class Evaluation:
             draws = max(k, self.samples_needed.get(key, 1))
             dist = self.gaussian(key)
             draw = self.noise.uniform if dist.noise == "uniform" else self.noise.normal
-            eps = draw(self.g.label(key), (draws, self.B, self.g.node_dim(key)), self.like)
+            blocks = getattr(self.g.nodes[key], "latents", ())
+            if isinstance(self.g.nodes[key], Expert) and len(blocks) > 1:     # noise per latent it describes
+                eps = torch.cat([draw(f"{self.g.label(key)} on {l}", (draws, self.B, self.g.latent_size(l)), self.like)
+                                 for l in blocks], dim=-1)
+            else:
+                eps = draw(self.g.label(key), (draws, self.B, self.g.node_dim(key)), self.like)
             self._samples[key] = dist.sample_with(eps)
         have = self._samples[key]
         if have.shape[0] < k:

@@ -28,8 +28,8 @@ def draw(ev, key: str, k: int) -> dict[str, Tensor]:
         for m in node.members:
             out.update(draw(ev, m, k))
         return out
-    (latent,) = ev.g.node_latents(key)
-    return {latent: ev.samples(key, k)}
+    z = ev.samples(key, k)
+    return {latent: z[..., ev.g.latent_slice(key, latent)] for latent in ev.g.node_latents(key)}
 
 
 def prior_of(ev, latent: str):
@@ -69,7 +69,7 @@ def marginal(ev, key: str, latent: str):
         if len(parts) == 1:
             return marginal(ev, parts[0][0], latent)
         return MixtureOf([marginal(ev, c, latent) for c, _ in parts], [w / total for _, w in parts])
-    raise TypeError(f"{g.label(key)} does not describe {latent}")
+    return ev.gaussian(key).part(g.latent_slice(key, latent))      # an encoder over several latents
 
 
 def log_density(ev, key: str, parts: dict[str, Tensor], detached: bool = False) -> Tensor:

@@ -98,6 +98,7 @@ class Expert(Node):
     network: str                    # instance name, e.g. "q.mnist"
     latent: str | None = None
     family: str = "gaussian"
+    latents: tuple[str, ...] = ()   # `encoder(m) on (z, w[m])`: one network, heads for each latent in turn
 
     def view(self) -> frozenset[str]:
         return frozenset([self.modality])
@@ -238,7 +239,16 @@ class Joint(Node):
     family: str = "joint"
 
 
-DistNode = Union[Joint, NormalPrior, LaplacePrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached,
+@dataclass(frozen=True)
+class Marginal(Node):
+    """One latent's factor of a distribution over several latents (`posterior qw[m] = q[m] on w[m]`)."""
+    key: str
+    members: tuple[str, ...]        # the distribution over several latents
+    latent: str | None = None
+    family: str = "gaussian"
+
+
+DistNode = Union[Marginal, Joint, NormalPrior, LaplacePrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached,
                  Iterate, Refined, GradientOrigin]
 
 
@@ -343,7 +353,7 @@ class ModelGraph:
         """The latents a distribution describes: one, several (a joint, a mixture of joints) or
         none (N(0, I) and fixed priors, valid on every latent)."""
         node = self.nodes[key]
-        if isinstance(node, Joint):
+        if getattr(node, "latents", ()):            # a joint, or an encoder over several latents
             return node.latents
         if node.latent is not None:
             return (node.latent,)
@@ -360,6 +370,15 @@ class ModelGraph:
             return sum(self.latent_size(l) for l in latents)
         sizes = {l.dim for l in self.latents.values()}
         return sizes.pop() if len(sizes) == 1 else 1
+
+    def latent_slice(self, key: str, latent: str) -> slice:
+        """Where `latent` sits in the vector a distribution over several latents describes."""
+        start = 0
+        for l in self.node_latents(key):
+            if l == latent:
+                return slice(start, start + self.latent_size(l))
+            start += self.latent_size(l)
+        raise KeyError(latent)
 
     def decoder_reads(self, modality: str) -> tuple[str, ...]:
         return self.modalities[modality].reads

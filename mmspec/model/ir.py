@@ -12,7 +12,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Union
 
-from .graph import mixture_parts
+from .graph import Joint, mixture_parts
 
 
 # ---- numeric weights -----------------------------------------------------------------------
@@ -232,8 +232,9 @@ def samples_needed(graph, leaves) -> dict[str, int]:
 
 def _factors(graph, key: str) -> list[str]:
     """A joint over several latents is sampled factor by factor; anything else is itself."""
-    members = getattr(graph.nodes[key], "latents", None) and graph.nodes[key].members
-    return [key] + [f for m in members for f in _factors(graph, m)] if members else [key]
+    node = graph.nodes[key]
+    members = node.members if isinstance(node, Joint) else ()
+    return [key] + [f for m in members for f in _factors(graph, m)]
 
 
 # ---- objective tree ------------------------------------------------------------------------

@@ -8,7 +8,8 @@ module's docstring for the file it follows and any difference):
 - ``polymnist_resnet``: PolyMNIST residual net of the MMVM VAE (``resnet``);
 - ``conv64``, ``cub_sent``: MMVAE CUB image (64 x 64) and caption nets (``cub``);
 - ``mlp``, ``text_conv``: generic nets for any shape (``generic``).
-- ``conv``, ``resnet``: generic conv and residual nets for images of any size (``conv``).
+- ``conv``, ``resnet``, ``conv1d``: generic conv and residual nets for images of any size, 1-D conv
+  nets for text and vectors of any length (``conv``).
 """
 from .base import NetworkInfo
 from .registry import (REGISTRY, build_decoder, build_encoder, build_encoder_body, network_names,

@@ -20,6 +20,11 @@ the last down to the second ResnetBlock(c_i, c_{i-1}) (+ ``blocks - 1`` ResnetBl
 c_{i-1})) and a nearest Upsample to the size the encoder had before its pool; then ``blocks``
 ResnetBlock(c_0, c_0), LeakyReLU(0.2), Conv2d(c_0, C, 3, 1, 1), raw. With channels [64, 128, 256]
 on image(3, 28, 28) this is ``polymnist_resnet`` layer for layer (tests/test_generic_nets.py).
+
+``conv1d(channels=[64, 128], kernel=4, stride=2, padding=auto, activation=relu)``: ``conv`` along
+one axis, for one-hot text(L, V) (V input channels over L positions; the decoder's last layer gives
+V logits per position, [N, L, V]) and for vector(D) (one channel over D positions, e.g. a spectrum
+or a binned recording; the decoder gives [N, D]). Same stages, sizes and check as ``conv``.
 """
 from __future__ import annotations
 
@@ -55,16 +60,58 @@ def _smallest_fit(p: dict) -> int:
     return next(s for s in range(1, 1 << 20) if conv_sizes(s, p)[-1] >= 1)
 
 
-def _conv_shape(kind: str, shape: tuple, p: dict) -> str | None:
-    if len(shape) != 3:
-        return "image(C, H, W)"
-    for axis, size in zip("HW", shape[1:]):
+def _too_small(form: str, axes: str, sizes_by_axis, p: dict) -> str | None:
+    """The expected form when some axis shrinks below 1 (see `conv_sizes`), else None."""
+    for axis, size in zip(axes, sizes_by_axis):
         sizes = conv_sizes(size, p)
         if sizes[-1] < 1:
             trail = " -> ".join(str(s) for s in sizes[:next(i for i, s in enumerate(sizes) if s < 1) + 1])
-            return (f"image(C, H, W) with H, W >= {_smallest_fit(p)} for {len(p['channels'])} stages of kernel "
+            return (f"{form} with {', '.join(axes)} >= {_smallest_fit(p)} for {len(p['channels'])} stages of kernel "
                     f"{p['kernel']}, stride {p['stride']}, padding {_pad(p)} ({axis}: {trail})")
     return None
+
+
+def _conv_shape(kind: str, shape: tuple, p: dict) -> str | None:
+    if len(shape) != 3:
+        return "image(C, H, W)"
+    return _too_small("image(C, H, W)", "HW", shape[1:], p)
+
+
+def _line(kind: str, shape: tuple) -> tuple[int, int]:
+    """(input channels, length) of a text(L, V) or vector(D) modality seen as a 1-D signal."""
+    return (shape[1], shape[0]) if kind == "text" else (1, shape[0])
+
+
+def _conv1d_shape(kind: str, shape: tuple, p: dict) -> str | None:
+    form = "text(L, V)" if kind == "text" else "vector(D)"
+    if len(shape) != (2 if kind == "text" else 1):
+        return form
+    return _too_small(form, "L" if kind == "text" else "D", [_line(kind, shape)[1]], p)
+
+
+def _conv1d_body(p: dict, kind: str, shape: tuple, latent_dim: int):
+    before, length = _line(kind, shape)
+    layers: list[nn.Module] = [blocks.SwapLast()] if kind == "text" else [nn.Unflatten(1, (1, length))]
+    for c in p["channels"]:
+        layers += [nn.Conv1d(before, c, p["kernel"], p["stride"], _pad(p)), ACTIVATIONS[p["activation"]]()]
+        before = c
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers), before * conv_sizes(length, p)[-1]
+
+
+def _conv1d_decoder(p: dict, kind: str, shape: tuple, latent_dim: int):
+    channels_in, length = _line(kind, shape)
+    sizes, widths = conv_sizes(length, p), [channels_in] + list(p["channels"])
+    k, s, pad = p["kernel"], p["stride"], _pad(p)
+    layers: list[nn.Module] = [nn.Linear(latent_dim, widths[-1] * sizes[-1]), ACTIVATIONS[p["activation"]](),
+                               nn.Unflatten(1, (widths[-1], sizes[-1]))]
+    for i in range(len(p["channels"]), 0, -1):
+        extra = sizes[i - 1] - ((sizes[i] - 1) * s - 2 * pad + k)
+        layers.append(nn.ConvTranspose1d(widths[i], widths[i - 1], k, s, pad, output_padding=extra))
+        if i > 1:
+            layers.append(ACTIVATIONS[p["activation"]]())
+    layers.append(blocks.SwapLast() if kind == "text" else nn.Flatten())
+    return nn.Sequential(*layers)
 
 
 def _conv_body(p: dict, kind: str, shape: tuple, latent_dim: int):
@@ -139,6 +186,16 @@ NETWORKS = [
                   "activation": "relu"},
         body=_conv_body, decoder=_conv_decoder, link="identity", kinds=("image",),
         shape_rule=_conv_shape,
+        validators={"channels": _channels, "kernel": positive_int, "stride": positive_int,
+                    "padding": _padding, "activation": one_of(*ACTIVATIONS)},
+        source="generic",
+    ),
+    NetworkInfo(
+        name="conv1d",
+        summary="1-D conv net for text(L, V) or vector(D) of any length (channels per stage, kernel, stride)",
+        defaults={"channels": [64, 128], "kernel": 4, "stride": 2, "padding": "auto", "activation": "relu"},
+        body=_conv1d_body, decoder=_conv1d_decoder, link="identity", kinds=("text", "vector"),
+        shape_rule=_conv1d_shape,
         validators={"channels": _channels, "kernel": positive_int, "stride": positive_int,
                     "padding": _padding, "activation": one_of(*ACTIVATIONS)},
         source="generic",

@@ -42,6 +42,7 @@ SUPPORTED = {
                                         "learn_modality_prior": True, "loss": "dreg_looser"}),
     "jnf": ("JNF", "JNFConfig", {"warmup": 10}),
     "telbo": ("TELBO", "TELBOConfig", {"warmup": 10}),
+    "dmvae": ("DMVAE", "DMVAEConfig", {}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -57,7 +58,9 @@ NOTES = {
     "mvae": "MultiVae re-encodes each modality for every subset ELBO (2M encoder passes for M modalities)",
     "mmvae": "MultiVae: IWAE-looser bound with K=1 and an MC KL; the spec: ELBO with the Jensen KL",
     "mmvaeplus": "same objective and gradient (tests/test_multivae_latents.py); MultiVae's DReG loss reports the "
-                 "surrogate sum_k w~_k log w_k, the spec the bound; one encoder network per latent on both sides",
+                 "surrogate sum_k w~_k log w_k, the spec the bound",
+    "dmvae": "same objective (tests/test_multivae_latents.py); MultiVae draws the private latents afresh in each "
+             "of its M + 1 ELBOs, the spec once per step; MultiVae's PoE has no 1e-8 on the variances",
     "cmvae": "same objective and gradient (tests/test_multivae_cmvae.py): MultiVae's expectation over q(c | z, X) is "
              "the mixture prior's exact log density; DReG values differ as for mmvaeplus",
     "jnf": "same objectives; MultiVae's second phase is -sum_m log qf_m(z), the spec's sum_m KL(qj || qf_m) (the "
@@ -121,17 +124,18 @@ def _wrappers():
             return ModelOutput(reconstruction=torch.sigmoid(raw) if self.sigmoid else raw)
 
     class MultiLatentEncoder(BaseEncoder):
-        """A modality's shared-latent and private-latent networks as MultiVae's multi-latent encoder."""
+        """A modality's encoder over (shared, private) latents as MultiVae's multi-latent encoder: the
+        heads' first `shared` outputs are the shared latent's, the rest the private latent's."""
 
-        def __init__(self, shared: nn.Module, private: nn.Module):
+        def __init__(self, net: nn.Module, shared: int):
             super().__init__()
-            self.shared, self.private = shared, private
+            self.net, self.shared = net, shared
 
         def forward(self, x):
-            mu, raw = self.shared(x)
-            style_mu, style_raw = self.private(x)
-            return ModelOutput(embedding=mu, log_covariance=raw, style_embedding=style_mu,
-                               style_log_covariance=style_raw)
+            mu, raw = self.net(x)
+            d = self.shared
+            return ModelOutput(embedding=mu[..., :d], log_covariance=raw[..., :d], style_embedding=mu[..., d:],
+                               style_log_covariance=raw[..., d:])
 
     return Encoder, JointEncoder, Decoder, MultiLatentEncoder
 
@@ -195,14 +199,19 @@ def _build_multilatent(model, cls_name: str, cfg_name: str, extra: dict) -> nn.M
     private = [l for l in g.latents.values() if l.indexed]
     if len(shared) != 1 or len(private) != 1:
         raise RunError("MultiVae's multi-latent models have one shared latent and one private latent per modality")
-    nets: dict[str, dict[str, nn.Module]] = {m: {} for m in g.modalities}
+    encoders = {}
     for node in g.nodes.values():
         if type(node).__name__ == "Expert":
-            role = "shared" if node.latent == shared[0].name else "private"
-            nets[node.modality][role] = copy.deepcopy(module.encoders[node.network])
-    encoders = {m: MultiLatentEncoder(n["shared"], n["private"]) for m, n in nets.items()}
+            if node.latents != (shared[0].name, f"{private[0].name}[{node.modality}]") or node.modality in encoders:
+                raise RunError(f"MultiVae's {cls_name} has one encoder per modality over (shared, private) latents: "
+                               f"write `encoder(m) on ({shared[0].name}, {private[0].name}[m])`")
+            encoders[node.modality] = MultiLatentEncoder(copy.deepcopy(module.encoders[node.network]), shared[0].dim)
     config = _config(model, extra, shared[0].dim)
-    config["modalities_specific_dim"] = private[0].dim
+    if cls_name == "DMVAE":          # per-modality sizes and private KL weights
+        config["modalities_specific_dim"] = {m: private[0].dim for m in g.modalities}
+        config["modalities_specific_betas"] = {m: float(model.params.get("private_beta", 1.0)) for m in g.modalities}
+    else:
+        config["modalities_specific_dim"] = private[0].dim
     mv = getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoders=encoders, decoders=_decoders(model))
     with torch.no_grad():                # learned private priors: the spec's initial scales
         for m in g.modalities:

@@ -98,6 +98,13 @@ class MultimodalDataset:
         index = index.to(self.device, torch.long)
         return {name: data.stores[name].gather(index, generator) for name in self.modalities}
 
+    def source_items(self, split: str, modality: str) -> Tensor:
+        """LongTensor [N]: the source item behind each item of the modality (an MNIST image shown in
+        twenty pairs, a photograph with ten captions). Items with one source are copies of it, so a
+        held-out slice that must not overlap the rest holds out sources, not items."""
+        data = self._split(split)
+        return data.stores[modality].sources(torch.arange(data.labels.shape[0], device=data.labels.device))
+
     def to(self, device) -> "MultimodalDataset":
         """The same dataset with every tensor on `device` (a new object; self is unchanged)."""
         device = torch.device(device)

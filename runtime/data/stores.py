@@ -51,6 +51,10 @@ class ImageStore:
     def gather(self, index: Tensor, generator=None) -> Tensor:
         return self.images[_rows(self.item_index, index)].float().div_(255.0)
 
+    def sources(self, index: Tensor) -> Tensor:
+        """The row each item shows: items sharing a row are copies of one source item."""
+        return _rows(self.item_index, index)
+
     def to(self, device, memo=None):
         return _moved(self, device, memo)
 
@@ -66,6 +70,10 @@ class TokenStore:
     def gather(self, index: Tensor, generator=None) -> Tensor:
         return one_hot(self.tokens[_rows(self.item_index, index)], self.vocab_size)
 
+    def sources(self, index: Tensor) -> Tensor:
+        """The row each item shows: items sharing a row are copies of one source item."""
+        return _rows(self.item_index, index)
+
     def to(self, device, memo=None):
         return _moved(self, device, memo)
 
@@ -78,6 +86,10 @@ class DigitTextStore:
 
     def gather(self, index: Tensor, generator=None) -> Tensor:
         return encode_words(self.labels[index], generator)
+
+    def sources(self, index: Tensor) -> Tensor:
+        """Each item is its own source: its words are drawn anew from its label for every batch."""
+        return index
 
     def to(self, device, memo=None):
         return _moved(self, device, memo)
@@ -92,6 +104,10 @@ class VectorStore:
 
     def gather(self, index: Tensor, generator=None) -> Tensor:
         return self.vectors[_rows(self.item_index, index)].float()
+
+    def sources(self, index: Tensor) -> Tensor:
+        """The row each item shows: items sharing a row are copies of one source item."""
+        return _rows(self.item_index, index)
 
     def to(self, device, memo=None):
         return _moved(self, device, memo)
@@ -139,6 +155,10 @@ class PolyStore:
         crop = self.background[:, ys, xs].permute(1, 0, 2, 3)  # [B, 3, 28, 28]
         composed = torch.where(mask[:, None], 255 - crop, crop)
         return composed.float().div_(255.0)
+
+    def sources(self, index: Tensor) -> Tensor:
+        """The digit each item shows: items sharing a digit are copies of one source digit."""
+        return self.digit_index[index]
 
     def to(self, device, memo=None):
         return _moved(self, device, memo)

@@ -207,6 +207,10 @@ class StreamedStore:
         raw = self._ahead.take(self, items) if self._ahead is not None else None
         return self.convert(self.read(items) if raw is None else raw)
 
+    def sources(self, index: Tensor) -> Tensor:
+        """The source row each item shows: items sharing a row are copies of one source item."""
+        return torch.from_numpy(self.rows[index.detach().cpu().numpy()])
+
     def to(self, device, memo=None) -> "StreamedStore":
         return StreamedStore(self.source, self.rows, self.kind, self.layout, self.vocab_size,
                              torch.device(device), self.workers)

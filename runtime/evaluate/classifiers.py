@@ -1,9 +1,13 @@
-"""Digit classifiers per modality, trained by the runtime and cached.
+"""Digit classifiers per modality, trained by the runtime to convergence and cached.
 
-Coherence is only as good as the classifier that judges it, so each classifier is trained on the
-dataset's own training split of its modality (real data when the dataset uses real files, the
-stand-in otherwise) and its test accuracy is reported beside every coherence it produced. Trained
-weights are cached under the cache directory, keyed by everything that defines the data they saw.
+Coherence is only as good as the classifier that judges it. Each classifier (the papers' own
+architecture, classifier_nets.py) is trained on the dataset's training split of its modality (real
+data when the dataset uses real files, the stand-in otherwise) with early stopping on a held-out
+slice of that split, and keeps its best validation weights. Its test accuracy, plain and
+class-balanced, is reported beside every coherence it produced, against a target: the accuracy the
+papers' classifiers reach on that data (0.99 on MNIST, 0.98 on PolyMNIST), or what the stand-in
+allows. A coherence judged by a classifier below its target is marked wherever it is shown.
+Trained weights are cached under the cache directory, keyed by everything that defines them.
 """
 from __future__ import annotations
 
@@ -17,113 +21,114 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-VERSION = 3          # bump when architectures or training change: invalidates every cache entry
+from .classifier_nets import ModalityClassifier, build_classifier
+
+VERSION = 5          # bump when architectures or training change: invalidates every cache entry
+MAX_STEPS = 20000    # the cap on training steps; early stopping usually ends far sooner
+
+# Test accuracy a classifier must reach for its coherences to be comparable with the papers':
+# real data -> the papers' classifiers (MoPoE's MNIST/SVHN/text ones, seed 004's PolyMNIST ones
+# "above 98%"); stand-ins -> what the architecture reaches on them at the default budget, a little
+# below the measured value (docs/evaluation.md has the measurements); no target where none is measured.
+TARGETS = {
+    "real": {("mst", "mnist"): 0.99, ("mst", "svhn"): 0.90, ("mst", "text"): 0.99,
+             ("polymnist", "*"): 0.98, ("tpolymnist", "*"): 0.98},
+    "standin": {("mst", "mnist"): 0.97, ("mst", "text"): 0.99},     # the others: not measured yet
+}
 
 
-class ModalityClassifier(nn.Module):
-    """A feature trunk and a linear head; `features` feeds the classifier Fréchet distance."""
-
-    def __init__(self, trunk: nn.Module, width: int, n_classes: int):
-        super().__init__()
-        self.trunk = trunk
-        self.head = nn.Linear(width, n_classes)
-
-    def features(self, x: Tensor) -> Tensor:
-        return self.trunk(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.trunk(x))
-
-    @torch.no_grad()
-    def predict(self, x: Tensor) -> Tensor:
-        return self(x).argmax(-1)
-
-
-class _TextTrunk(nn.Module):
-    """1-D convolutions over one-hot characters [B, L, V]."""
-
-    def __init__(self, vocab: int, width: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv1d(vocab, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv1d(32, width, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveMaxPool1d(1), nn.Flatten())
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.transpose(1, 2))
-
-
-def build_classifier(kind: str, shape: tuple[int, ...], n_classes: int, width: int = 64) -> ModalityClassifier:
-    """A small network for the modality kind; any image size, text length or vector width.
-
-    Deliberately narrow (16-32-64 strided convolutions): on a 2-core CPU it trains in seconds, and
-    its test accuracy, reported beside every coherence, shows whether it is good enough.
-    """
-    if kind == "image":
-        c = shape[0]
-        trunk = nn.Sequential(
-            nn.Conv2d(c, 16, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, width, 3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    elif kind == "text":
-        trunk = _TextTrunk(shape[1], width)
-    elif kind == "vector":
-        trunk = nn.Sequential(nn.Flatten(), nn.Linear(shape[0], width), nn.ReLU(),
-                              nn.Linear(width, width), nn.ReLU())
-    else:
-        raise ValueError(f"no classifier for modality kind {kind!r}")
-    return ModalityClassifier(trunk, width, n_classes)
+def accuracy_target(dataset_name: str, modality: str, source: str) -> float | None:
+    """The test accuracy this modality's classifier should reach; None where no target is set."""
+    table = TARGETS.get(str(source), {})
+    return table.get((dataset_name, modality), table.get((dataset_name, "*")))
 
 
 @dataclass
 class TrainedClassifier:
     model: ModalityClassifier
     accuracy: float            # on the dataset's test split
+    balanced_accuracy: float   # mean per-class recall on the test split (MultiVae's convention)
     cached: bool               # loaded from the cache rather than trained now
     key: str
+    training: dict             # steps, best step, validation accuracy, why training stopped
+
+    def summary(self, target: float | None) -> dict:
+        """The results.json entry: both accuracies, the target and whether it is met."""
+        return {"accuracy": self.accuracy, "balanced_accuracy": self.balanced_accuracy, "target": target,
+                "meets_target": None if target is None else self.accuracy >= target, "cached": self.cached,
+                "cache_key": self.key, "training": self.training}
 
 
-def cache_key(dataset_name: str, info, n_classes: int, sizes: dict[str, int], seed: int) -> str:
-    """Everything that defines what the classifier saw: dataset, modality, data source, sizes, seed."""
+def cache_key(dataset_name: str, info, n_classes: int, sizes: dict[str, int], seed: int, max_steps: int) -> str:
+    """Everything that defines the classifier: dataset, modality, data source, sizes, seed, step cap."""
     parts = dict(v=VERSION, dataset=dataset_name, modality=info.name, kind=info.kind,
                  shape=list(info.shape), source=str(info.source), origin=str(info.origin),
-                 classes=n_classes, sizes=sizes, seed=seed)
+                 classes=n_classes, sizes=sizes, seed=seed, max_steps=max_steps)
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
     return f"{dataset_name}-{info.name}-{info.source}-{digest}"
 
 
+def balanced_accuracy(pred: Tensor, labels: Tensor) -> float:
+    """Mean over the classes present in `labels` of the fraction of that class predicted correctly
+    (scikit-learn's balanced_accuracy_score; MultiVae reports coherence this way)."""
+    n_classes = int(max(int(labels.max()), int(pred.max())) + 1) if labels.numel() else 0
+    counts = torch.bincount(labels, minlength=n_classes)
+    hits = torch.bincount(labels[pred == labels], minlength=n_classes)
+    present = counts > 0
+    return float((hits[present].double() / counts[present].double()).mean()) if present.any() else 0.0
+
+
 @torch.no_grad()
-def accuracy(classify: Callable[[Tensor], Tensor], dataset, modality: str, split: str,
-             chunk: int = 1000, seed: int = 0) -> float:
+def predictions(classify: Callable[[Tensor], Tensor], dataset, modality: str, split: str,
+                index: Tensor | None = None, chunk: int = 1000, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """(predicted, true) labels of the split's items (all, or `index`)."""
     labels = dataset.labels(split)
+    index = torch.arange(labels.shape[0], device=labels.device) if index is None else index
     gen = torch.Generator(device=labels.device)
     gen.manual_seed(seed)
-    correct, n = 0, labels.shape[0]
-    for start in range(0, n, chunk):
-        idx = torch.arange(start, min(start + chunk, n), device=labels.device)
-        x = dataset.batch(split, idx, generator=gen)[modality]
-        correct += int((classify(x) == labels[idx]).sum())
-    return correct / max(n, 1)
+    preds = [classify(dataset.batch(split, index[i:i + chunk], generator=gen)[modality])
+             for i in range(0, index.shape[0], chunk)]
+    return (torch.cat(preds) if preds else index.new_zeros(0)), labels[index]
 
 
-def _holdout(n: int, gen: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Training items and a validation slice for early stopping (none for small splits)."""
-    perm = torch.randperm(n, generator=gen).to(device)
-    if n < 2000:
-        return perm, None
-    k = min(1000, n // 10)
-    return perm[k:], perm[:k]
+def scores(classify, dataset, modality: str, split: str = "test", seed: int = 0) -> dict[str, float]:
+    pred, true = predictions(classify, dataset, modality, split, seed=seed)
+    return {"accuracy": float((pred == true).double().mean()) if true.numel() else 0.0,
+            "balanced_accuracy": balanced_accuracy(pred, true)}
 
 
-def train_classifier(dataset, modality: str, *, seed: int, steps: int = 1500, batch: int = 128,
-                     lr: float = 1e-3, check_every: int = 250,
-                     good_enough: float = 0.995) -> tuple[ModalityClassifier, int]:
-    """Adam on cross-entropy over random training batches; RNG isolated from the caller's.
+def _holdout(dataset, modality: str, n: int, seed: int, device) -> tuple[Tensor, Tensor | None]:
+    """Training items and a validation slice for early stopping, split by source item.
 
-    Stops early once a held-out slice of the training split is classified `good_enough` (text
-    classifiers get there in a few hundred steps), so the cost is paid where it is needed.
-    Returns the model and the number of steps it took.
+    Paired datasets show one source item in several items (an MNIST image in twenty MNIST-SVHN-Text
+    pairs, a photograph with ten captions); a validation item whose source is also trained on
+    measures memorisation. So about 10% of the sources (at most 5,000) are held out with every item
+    that shows them, and the validation slice is one item per held-out source. Sources, not equal
+    values: a modality that is identical within a class (a stand-in's text) still keeps every
+    class on both sides. No validation slice below 100 sources.
+    """
+    sources = dataset.source_items("train", modality).cpu()
+    ids, groups = torch.unique(sources, return_inverse=True)
+    n_sources = ids.shape[0]
+    if n_sources < 100:
+        return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(device), None
+    take = min(5000, n_sources // 10)
+    held = torch.zeros(n_sources, dtype=torch.bool)
+    held[torch.randperm(n_sources, generator=torch.Generator().manual_seed(seed))[:take]] = True
+    items = torch.arange(n)
+    first = torch.full((n_sources,), n, dtype=torch.long).scatter_reduce(0, groups, items, "amin")
+    return items[~held[groups]].to(device), first[held].to(device)
+
+
+def train_classifier(dataset, modality: str, *, seed: int, steps: int = MAX_STEPS, batch: int = 128,
+                     lr: float = 1e-3, patience: int = 6, decay_after: int = 2) -> tuple[ModalityClassifier, dict]:
+    """Adam on cross-entropy over shuffled epochs of the training part; RNG isolated from the caller's.
+
+    Images are shifted by up to two pixels per batch (a digit's position is not its class: the same
+    net then generalises better). The validation accuracy is checked once an epoch (every 100 to 500
+    steps); every `decay_after` checks without improvement the learning rate drops fivefold, and
+    training stops after `patience` checks without improvement (converged) or after `steps`. The
+    weights of the best check are kept. Returns the model and a record of the training.
     """
     info = dataset.modalities[modality]
     labels = dataset.labels("train")
@@ -134,46 +139,88 @@ def train_classifier(dataset, modality: str, *, seed: int, steps: int = 1500, ba
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         gen = torch.Generator(device=device)
         gen.manual_seed(seed)
-        train_idx, val_idx = _holdout(labels.shape[0], torch.Generator().manual_seed(seed), device)
+        shuffle = torch.Generator().manual_seed(seed)
+        train_idx, val_idx = _holdout(dataset, modality, labels.shape[0], seed, device)
+        size = min(batch, train_idx.shape[0])
+        per_epoch = max(1, train_idx.shape[0] // size)
+        check_every = min(500, max(per_epoch, 100))
+        best = {"accuracy": -1.0, "step": 0, "state": None}
+        stale, step, order, decays = 0, 0, None, 0
         model.train()
-        step = 0
         for step in range(1, steps + 1):
-            pick = torch.randint(0, train_idx.shape[0], (min(batch, train_idx.shape[0]),), device=device,
-                                 generator=gen)
-            idx = train_idx[pick]
-            x = dataset.batch("train", idx, generator=gen)[modality]
+            b = (step - 1) % per_epoch
+            if b == 0:                                   # a new epoch: a new order of the training part
+                order = train_idx[torch.randperm(train_idx.shape[0], generator=shuffle).to(device)]
+            idx = order[b * size:(b + 1) * size]
+            x = _shifted(dataset.batch("train", idx, generator=gen)[modality], gen)
             loss = nn.functional.cross_entropy(model(x), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if val_idx is not None and step % check_every == 0:
-                with torch.no_grad():
-                    x = dataset.batch("train", val_idx, generator=gen)[modality]
-                    if float((model.eval().predict(x) == labels[val_idx]).float().mean()) >= good_enough:
-                        break
-                model.train()
-    return model.eval(), step
+            if val_idx is not None and (step % check_every == 0 or step == steps):   # the cap's weights count too
+                acc = _validation_accuracy(model, dataset, modality, val_idx, seed)
+                if acc > best["accuracy"]:
+                    best, stale = {"accuracy": acc, "step": step,
+                                   "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}, 0
+                else:
+                    stale += 1
+                    if stale % decay_after == 0:
+                        decays += 1
+                        for group in opt.param_groups:
+                            group["lr"] *= 0.2
+                if stale >= patience or acc >= 1.0:
+                    break
+        if best["state"] is not None:
+            model.load_state_dict(best["state"])
+    converged = val_idx is not None and (stale >= patience or best["accuracy"] >= 1.0)
+    record = {"steps": step, "max_steps": steps, "best_step": best["step"] or step,
+              "validation_accuracy": best["accuracy"] if best["state"] is not None else None,
+              "validation_items": 0 if val_idx is None else int(val_idx.shape[0]), "lr_decays": decays,
+              "stopped": "converged (early stopping)" if converged else "step cap"}
+    return model.eval(), record
+
+
+def _shifted(x: Tensor, gen: torch.Generator, most: int = 2) -> Tensor:
+    """Images [B, C, H, W] (at least 16 pixels a side) moved by up to `most` pixels each way, the
+    border repeated; anything else unchanged."""
+    if x.dim() != 4 or min(x.shape[-2:]) < 16:
+        return x
+    b, c, h, w = x.shape
+    padded = nn.functional.pad(x, (most,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * most + 1, (2, b, 1), generator=gen, device=x.device)
+    rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (dx + torch.arange(w, device=x.device))[:, None, None, :]
+    return padded[torch.arange(b, device=x.device)[:, None, None, None],
+                  torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+
+
+def _validation_accuracy(model: ModalityClassifier, dataset, modality: str, val_idx: Tensor, seed: int) -> float:
+    model.eval()
+    pred, true = predictions(model.predict, dataset, modality, "train", index=val_idx, seed=seed)
+    model.train()
+    return float((pred == true).double().mean())
 
 
 def load_or_train(dataset, dataset_name: str, modality: str, cache_dir: Path | None, *,
-                  seed: int = 0, steps: int = 1500, log: Callable[[str], None] = print) -> TrainedClassifier:
+                  seed: int = 0, steps: int = MAX_STEPS, log: Callable[[str], None] = print) -> TrainedClassifier:
     """The cached classifier for this dataset modality, training (and caching) it when absent."""
     info = dataset.modalities[modality]
     n_classes = len(dataset.class_names)
     sizes = {s: int(dataset.split_size(s)) for s in ("train", "test")}
-    key = cache_key(dataset_name, info, n_classes, sizes, seed)
+    key = cache_key(dataset_name, info, n_classes, sizes, seed, steps)
     device = dataset.labels("test").device
     folder = Path(cache_dir) / "classifiers" / key if cache_dir else None
     if folder is not None and (folder / "model.safetensors").exists():
         meta = json.loads((folder / "meta.json").read_text())
         model = build_classifier(info.kind, tuple(info.shape), n_classes).to(device)
         model.load_state_dict(load_file(str(folder / "model.safetensors"), device=str(device)))
-        return TrainedClassifier(model.eval(), float(meta["accuracy"]), True, key)
-    log(f"training the {modality} classifier ({info.source} data, at most {steps} steps)")
-    model, done = train_classifier(dataset, modality, seed=seed, steps=steps)
-    acc = accuracy(model.predict, dataset, modality, "test", seed=seed)
+        return TrainedClassifier(model.eval(), float(meta["accuracy"]), float(meta["balanced_accuracy"]), True,
+                                 key, meta["training"])
+    log(f"training the {modality} classifier ({info.source} data, early stopping, at most {steps} steps)")
+    model, record = train_classifier(dataset, modality, seed=seed, steps=steps)
+    test = scores(model.predict, dataset, modality, "test", seed=seed)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
-        (folder / "meta.json").write_text(json.dumps({"accuracy": acc, "steps": done, "max_steps": steps, "key": key}, indent=2))
-    return TrainedClassifier(model, acc, False, key)
+        (folder / "meta.json").write_text(json.dumps({**test, "training": record, "key": key}, indent=2))
+    return TrainedClassifier(model, test["accuracy"], test["balanced_accuracy"], False, key, record)

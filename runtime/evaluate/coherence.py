@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .classifiers import balanced_accuracy
 from .common import Subset, subset_label
 
 Classify = Callable[[Tensor], Tensor]
@@ -23,6 +24,7 @@ class CoherenceSink:
         self.classifiers = classifiers
         self.correct: dict[tuple[Subset, str], Tensor] = {}
         self.count: dict[tuple[Subset, str], int] = {}
+        self.seen: dict[tuple[Subset, str], list[tuple[Tensor, Tensor]]] = {}    # (pred, true): balanced accuracy
         self._joint: dict[str, Tensor] = {}
         self.joint_agree: Tensor | None = None
         self.joint_count = 0
@@ -36,9 +38,10 @@ class CoherenceSink:
             self._joint[target] = pred
             return
         key = (given, target)
-        hit = (pred == labels).sum()
-        self.correct[key] = self.correct.get(key, 0) + hit
+        right = pred == labels
+        self.correct[key] = self.correct.get(key, 0) + right.sum()
         self.count[key] = self.count.get(key, 0) + labels.shape[0]
+        self.seen.setdefault(key, []).append((pred, labels))
 
     def end_chunk(self) -> None:
         """All targets of the prior sample are in: count the items on which every classifier agrees."""
@@ -50,11 +53,18 @@ class CoherenceSink:
         self.joint_count += preds.shape[1]
         self._joint = {}
 
-    def cross(self) -> dict[str, dict[str, float]]:
-        """{target: {given label: accuracy}}."""
+    def cross(self, balanced: bool = False) -> dict[str, dict[str, float]]:
+        """{target: {given label: accuracy}}; `balanced`: the mean over true classes of each class's
+        accuracy (MultiVae's convention), so a frequent class cannot carry the number."""
         out: dict[str, dict[str, float]] = {}
         for (given, target), hits in self.correct.items():
-            out.setdefault(target, {})[subset_label(given)] = float(hits) / self.count[(given, target)]
+            key = (given, target)
+            if balanced:
+                pred, true = (torch.cat(t) for t in zip(*self.seen[key]))
+                value = balanced_accuracy(pred, true)
+            else:
+                value = float(hits) / self.count[key]
+            out.setdefault(target, {})[subset_label(given)] = value
         return out
 
     def joint(self) -> float | None:

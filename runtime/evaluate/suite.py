@@ -22,17 +22,20 @@ from .grids import grid_examples
 from .likelihood import elbo_and_nll
 from .multilabel import attribute_names, attribute_probe
 from .probe import PROTOCOL, probe_subsets
+from .reconstruction import reconstruction_error
 from .refinement_curve import applies as applies_refinement, refinement_curve
 from .similarity import cosine_pairs
 from .text import LevenshteinSink
 
-ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "cosine", "refinement_curve", "attribute_probe")
+ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "reconstruction_error", "cosine", "refinement_curve",
+               "attribute_probe")
 ON_REQUEST = ("refinement_curve", "attribute_probe")   # not in the default list (see chosen_metrics)
 ALIASES = {"joint_coherence": "coherence", "cross_coherence": "coherence", "levenshtein": "coherence",
            "probe": "latent_probe", "linear_probe": "latent_probe", "nll": "elbo", "iwnll": "elbo",
            "likelihood": "elbo", "similarity": "cosine", "cosine_similarity": "cosine",
            "frechet": "fid", "classifier_frechet": "fid", "elbo_vs_steps": "refinement_curve",
-           "multilabel": "attribute_probe", "attributes": "attribute_probe"}
+           "multilabel": "attribute_probe", "attributes": "attribute_probe",
+           "reconstruction": "reconstruction_error", "rec_error": "reconstruction_error"}
 
 
 @dataclass
@@ -48,7 +51,7 @@ class EvalConfig:
     cache_dir: Path | None = None
     seed: int | None = 0                   # None: the run's seed (`mmspec eval`)
     chunk: int = 500
-    classifier_steps: int = 1500
+    classifier_steps: int = clf.MAX_STEPS     # cap; early stopping on a validation split ends sooner
     grid_items: int = 10
 
 
@@ -104,6 +107,11 @@ def evaluate(model, dataset, cfg: EvalConfig, log: Callable[[str], None] = print
                 k = int(_param(chosen, "elbo", "k", cfg.iw_k_override, 12))
                 log(f"test ELBO and importance-weighted NLL (K={k})")
                 res["likelihood"] = _timed(res, "likelihood", lambda: elbo_and_nll(model, data, "test", n_test, k))
+            if "reconstruction_error" in chosen or "elbo" in chosen:    # the ELBO's first term, per modality
+                k = int(_param(chosen, "reconstruction_error", "k", None, 1))
+                log("reconstruction error given all modalities and given each modality alone")
+                res["reconstruction_error"] = _timed(res, "reconstruction_error", lambda: reconstruction_error(
+                    model, data, "test", n_test, k))
             if "refinement_curve" in chosen:        # MIAI Fig. 4; says so when the spec has no refine(...)
                 steps, k = (int(_param(chosen, "refinement_curve", key, None, d)) for key, d in (("steps", 16), ("k", 1)))
                 if applies_refinement(model):
@@ -140,9 +148,9 @@ def _classifiers(dataset, model, cfg: EvalConfig, res: dict, log) -> dict:
         trained = clf.load_or_train(dataset, model.dataset, m, cfg.cache_dir, seed=cfg.seed,
                                     steps=cfg.classifier_steps, log=log)
         info = dataset.modalities[m]
-        res.setdefault("classifiers", {})[m] = {
-            "test_accuracy": trained.accuracy, "cached": trained.cached, "source": str(info.source),
-            "origin": str(info.origin), "cache_key": trained.key}
+        target = clf.accuracy_target(model.dataset, m, info.source)
+        res.setdefault("classifiers", {})[m] = dict(trained.summary(target), source=str(info.source),
+                                                    origin=str(info.origin))
         out[m] = trained.model
     return out
 
@@ -176,7 +184,9 @@ def _generation_metrics(model, dataset, data, cfg, chosen, res, log) -> None:
     _timed(res, "generation", lambda: sweep(model, data, "test", n, pairs, sinks))
     if coherence is not None:
         cross = coherence.cross()
-        res["coherence"] = {"cross": cross, "by_given_count": mean_by_given_size(cross), "joint": coherence.joint()}
+        balanced = coherence.cross(balanced=True)
+        res["coherence"] = {"cross": cross, "by_given_count": mean_by_given_size(cross), "joint": coherence.joint(),
+                            "cross_balanced": balanced, "by_given_count_balanced": mean_by_given_size(balanced)}
     if text is not None and text.total:
         res["levenshtein"] = text.result()
     if features is not None:

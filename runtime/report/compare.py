@@ -10,9 +10,10 @@ import numbers
 from pathlib import Path
 
 from ..errors import RunError
-from .tables import coherence_table, pair_table, probe_table, to_csv, to_markdown
+from .tables import (MARK, MARK_NOTE, SHOWN, below_target, classifier_accuracy, coherence_table, marked, pair_table,
+                     probe_table, to_csv, to_markdown)
 
-TITLES = {"coherence": "Cross-coherence (columns: generated ← given) and joint coherence",
+TITLES = {"coherence": f"Cross-coherence (columns: generated ← given) and joint coherence; {SHOWN}",
           "probe": "Latent linear probe accuracy (rows: methods; columns: input modalities)",
           "levenshtein": "Text Levenshtein distance (lower is better)"}
 
@@ -40,7 +41,7 @@ def structure_problem(res) -> str | None:
               "latent_probe": isinstance(res.get("latent_probe", {}), dict)
               and _table_of_numbers(res.get("latent_probe", {}).get("accuracy", {}), 1),
               "classifiers": isinstance(res.get("classifiers", {}), dict)
-              and all(isinstance(c, dict) and _is_number(c.get("test_accuracy"))
+              and all(isinstance(c, dict) and _is_number(classifier_accuracy(c))
                       for c in res.get("classifiers", {}).values()),
               "levenshtein": _table_of_numbers(res.get("levenshtein", {}), 2),
               "dataset": isinstance(res.get("dataset", ""), str)}
@@ -87,8 +88,11 @@ def _tables(runs: list[dict], digits: int) -> dict:
 
 def _section(runs: list[dict], tables: dict, level: str) -> str:
     parts = [f"{level} {TITLES[name]}\n\n{to_markdown(table)}\n" for name, table in tables.items()]
-    classifier_lines = [f"- {r['label']}: " + ", ".join(f"{m} {c['test_accuracy']:.3f}" for m, c in
-                                                         r.get("classifiers", {}).items()) for r in runs]
+    if marked(runs):
+        parts.append(MARK_NOTE + "\n")
+    classifier_lines = [f"- {r['label']}: " + ", ".join(
+        f"{m} {classifier_accuracy(c):.3f}{MARK if m in below_target(r) else ''}"
+        for m, c in r.get("classifiers", {}).items()) for r in runs]
     parts.append("Classifier test accuracy per run:\n\n" + "\n".join(classifier_lines) + "\n")
     return "\n".join(parts)
 

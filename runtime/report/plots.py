@@ -32,7 +32,7 @@ def _vector_row(items: torch.Tensor) -> np.ndarray:
 
 
 def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[str, str],
-                          to_text: Callable | None, path: Path) -> Path:
+                          to_text: Callable | None, path: Path, note: str = "") -> Path:
     """Rows: each given modality, then the samples generated for the target, then the true target.
 
     One axes for the whole grid, one image artist per image row and one text per text cell: a
@@ -65,7 +65,7 @@ def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[
     ax.set_ylim(0, len(rows))
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"{'+'.join(given) or 'prior'} → {target}", fontsize=9)
+    ax.set_title(f"{'+'.join(given) or 'prior'} → {target}{note}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -10,6 +10,26 @@ from typing import Sequence
 
 Table = tuple[list[str], list[str], list[list[str]]]      # (group row, header row, body rows)
 
+MARK = "†"
+MARK_NOTE = (f"{MARK} judged by a classifier below its accuracy target (classifier table): not comparable "
+             "with the papers' numbers")
+SHOWN = "plain accuracy (fraction of test items); class-balanced values are in results.json"
+
+
+def classifier_accuracy(c: dict) -> float | None:
+    """A classifier's test accuracy (older results.json files call it `test_accuracy`)."""
+    return c.get("accuracy", c.get("test_accuracy"))
+
+
+def below_target(res: dict) -> set[str]:
+    """Modalities whose coherence classifier misses its accuracy target."""
+    return {m for m, c in res.get("classifiers", {}).items() if c.get("meets_target") is False}
+
+
+def marked(tables_runs: Sequence[dict]) -> bool:
+    """Whether any coherence of these runs carries the mark."""
+    return any(below_target(r) and r.get("coherence") for r in tables_runs)
+
 
 def _fmt(value, digits: int = 2) -> str:
     if value is None:
@@ -28,8 +48,9 @@ def _subset_order(label: str, modalities: Sequence[str]) -> tuple:
     return (len(parts), [modalities.index(p) if p in modalities else 99 for p in parts])
 
 
-def coherence_table(runs: Sequence[dict], digits: int = 2) -> Table:
-    """Cross-coherence per (target, given) plus joint coherence, one row per run."""
+def coherence_table(runs: Sequence[dict], digits: int = 2, mark: bool = True) -> Table:
+    """Cross-coherence per (target, given) plus joint coherence, one row per run; a value judged by a
+    classifier below its target carries MARK (the joint one when any classifier is below)."""
     targets: list[str] = []
     givens: dict[str, list[str]] = {}
     for res in runs:
@@ -44,10 +65,14 @@ def coherence_table(runs: Sequence[dict], digits: int = 2) -> Table:
     header = ["method"] + [g for t in targets for g in givens[t]] + ["random"]
     body = []
     for res in runs:
-        coh = res.get("coherence", {})
-        cells = [_fmt(coh.get("cross", {}).get(t, {}).get(g), digits) for t in targets for g in givens[t]]
-        body.append([_row_name(res)] + cells + [_fmt(coh.get("joint"), digits)])
+        coh, low = res.get("coherence", {}), below_target(res) if mark else set()
+        cells = [_marked(coh.get("cross", {}).get(t, {}).get(g), digits, t in low) for t in targets for g in givens[t]]
+        body.append([_row_name(res)] + cells + [_marked(coh.get("joint"), digits, bool(low))])
     return group, header, body
+
+
+def _marked(value, digits: int, low: bool) -> str:
+    return _fmt(value, digits) + (MARK if low and value is not None else "")
 
 
 def probe_table(runs: Sequence[dict], digits: int = 2) -> Table:
@@ -68,7 +93,7 @@ def pair_table(runs: Sequence[dict], key: str, digits: int = 2) -> Table:
     """Any {target: {given: value}} result (Levenshtein, Fréchet, FID) in the coherence layout."""
     as_coherence = [dict(r, coherence={"cross": r.get(key, {}) if "skipped" not in r.get(key, {}) else {}})
                     for r in runs]
-    group, header, body = coherence_table(as_coherence, digits)
+    group, header, body = coherence_table(as_coherence, digits, mark=False)
     return group[:-1], header[:-1], [row[:-1] for row in body]
 
 

@@ -10,8 +10,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .tables import MARK, MARK_NOTE, below_target, classifier_accuracy
 
-def _matrix(title: str, pairs: dict[str, dict[str, float]], fmt: str, modalities: list[str]) -> Table:
+
+def _matrix(title: str, pairs: dict[str, dict[str, float]], fmt: str, modalities: list[str],
+            judges: dict[str, str] | None = None) -> Table:
     targets = [t for t in modalities if t in pairs] + [t for t in pairs if t not in modalities]
     givens: list[str] = []
     for t in targets:
@@ -22,7 +25,7 @@ def _matrix(title: str, pairs: dict[str, dict[str, float]], fmt: str, modalities
     table = Table(title=title, title_justify="left")
     table.add_column("given")
     for t in targets:
-        table.add_column(f"→ {t}", justify="right")
+        table.add_column(f"→ {t}" + (f" {judges[t]}" if judges and t in judges else ""), justify="right")
     for g in givens:
         table.add_row(g, *[format(pairs[t][g], fmt) if g in pairs[t] else "" for t in targets])
     return table
@@ -32,15 +35,22 @@ def print_summary(console: Console, results: dict, run_dir: Path) -> None:
     mods = results.get("modalities", [])
     for note in results.get("notes", []):
         console.print(f"note: {note}")
-    if results.get("classifiers"):
+    classifiers, low = results.get("classifiers", {}), below_target(results)
+    if classifiers:
         console.print("classifier test accuracy (judges of coherence): " + ", ".join(
-            f"{m} {c['test_accuracy']:.3f} ({c['source']})" for m, c in results["classifiers"].items()))
+            f"{m} {classifier_accuracy(c):.3f}" + (f" (target {c['target']}{MARK if m in low else ''})"
+                                                   if c.get("target") is not None else "") + f" ({c['source']})"
+            for m, c in classifiers.items()))
     if results.get("coherence"):
         coh = results["coherence"]
-        console.print(_matrix("cross-coherence", coh["cross"], ".3f", mods))
+        judges = {m: f"(clf {classifier_accuracy(c):.3f}{MARK if m in low else ''})" for m, c in classifiers.items()}
+        console.print(_matrix("cross-coherence (plain accuracy; clf: its judge's test accuracy)", coh["cross"], ".3f",
+                              mods, judges))
         joint = coh.get("joint")
-        console.print(f"joint coherence (prior samples): {joint:.3f}" if joint is not None
+        console.print(f"joint coherence (prior samples): {joint:.3f}{MARK if low else ''}" if joint is not None
                       else results.get("joint_coherence_note", "no joint coherence"))
+        if low:
+            console.print(MARK_NOTE)
     if results.get("levenshtein"):
         console.print(_matrix("text: Levenshtein distance (lower is better)", results["levenshtein"], ".2f", mods))
     if results.get("latent_probe"):
@@ -59,6 +69,10 @@ def print_summary(console: Console, results: dict, run_dir: Path) -> None:
     if results.get("likelihood"):
         lik = results["likelihood"]
         console.print(f"test ELBO {lik['elbo']:.2f} nats, IW-NLL {lik['nll']:.2f} nats (K={lik['k']})")
+    if results.get("reconstruction_error"):
+        rec = results["reconstruction_error"]
+        console.print(f"reconstruction error (nats, summed over modalities): given all {rec['all_total']:.2f}, "
+                      f"each given alone {rec['self_total']:.2f}")
     if results.get("cosine"):
         console.print("cosine similarity of latent means (matched / shuffled): " + ", ".join(
             f"{k} {v['matched']:.3f}/{v['shuffled']:.3f}" for k, v in results["cosine"].items()))

@@ -7,7 +7,8 @@ from typing import Callable
 
 from ..evaluate import multilabel, refinement_curve
 from . import plots
-from .tables import coherence_table, pair_table, probe_table, to_markdown
+from .tables import (MARK, MARK_NOTE, SHOWN, below_target, classifier_accuracy, coherence_table, pair_table,
+                     probe_table, to_markdown)
 
 
 def write_all(run_dir: Path, results: dict, grids: dict, *, kinds: dict[str, str],
@@ -20,7 +21,8 @@ def write_all(run_dir: Path, results: dict, grids: dict, *, kinds: dict[str, str
         out["loss_curves"] = curve
     for (given, target), example in grids.items():
         name = plots.grid_filename(given, target)
-        out[name] = plots.cross_generation_grid(example, given, target, kinds, to_text, run_dir / name)
+        out[name] = plots.cross_generation_grid(example, given, target, kinds, to_text, run_dir / name,
+                                                note=_grid_note(results, given, target))
     fig4 = refinement_curve.plot(results.get("refinement_curve"), run_dir / "refinement_curve.png")
     if fig4 is not None:
         out["refinement_curve"] = fig4
@@ -29,6 +31,15 @@ def write_all(run_dir: Path, results: dict, grids: dict, *, kinds: dict[str, str
     (run_dir / "report.md").write_text(markdown(results))
     out["results"], out["report"] = run_dir / "results.json", run_dir / "report.md"
     return out
+
+
+def _grid_note(res: dict, given: tuple, target: str) -> str:
+    """The pair's coherence (and its mark) for the title of its cross-generation grid."""
+    value = res.get("coherence", {}).get("cross", {}).get(target, {}).get("+".join(given))
+    if value is None:
+        return ""
+    mark = f"{MARK} classifier below target" if target in below_target(res) else ""
+    return f"  (coherence {value:.3f}{mark})"
 
 
 def _section(title: str, body: str) -> str:
@@ -62,26 +73,45 @@ def _stage_line(index: int, stage: dict) -> str:
 
 
 def _classifier_section(res: dict) -> str:
-    rows = ["| modality | data | test accuracy | cached |", "|---|---|---|---|"]
+    rows = ["| modality | data | test accuracy | balanced accuracy | target | meets target | training | cached |",
+            "|---|---|---|---|---|---|---|---|"]
     for m, c in res.get("classifiers", {}).items():
-        rows.append(f"| {m} | {c['source']} | {c['test_accuracy']:.3f} | {'yes' if c['cached'] else 'no'} |")
+        target = c.get("target")
+        meets = {True: "yes", False: f"**no** {MARK}", None: "–"}[c.get("meets_target")]
+        t = c.get("training", {})
+        training = f"{t['steps']} steps, {t['stopped']}" if t else "–"
+        balanced = c.get("balanced_accuracy")
+        rows.append(f"| {m} | {c['source']} | {classifier_accuracy(c):.4f} | "
+                    f"{'–' if balanced is None else f'{balanced:.4f}'} | {'–' if target is None else target} | "
+                    f"{meets} | {training} | {'yes' if c.get('cached') else 'no'} |")
     return _section("Classifiers that judge coherence",
-                    "Trained by the runtime on the training split of each modality; a coherence is only as "
-                    "meaningful as the accuracy of its classifier.\n\n" + "\n".join(rows))
+                    "The papers' classifier architectures, trained by the runtime on the training split of each "
+                    "modality with early stopping on a held-out slice of it; a coherence is only as meaningful "
+                    "as the accuracy of its classifier. Target: the accuracy the papers' classifiers reach on "
+                    "that data (docs/evaluation.md).\n\n" + "\n".join(rows))
 
 
 def _coherence_section(res: dict) -> str:
     coh = res["coherence"]
     body = ("Cross-coherence: accuracy of the target's classifier on the modality generated from one "
             "posterior sample given the listed modalities (columns `target ← given`); joint coherence: "
-            "all classifiers agree on modalities decoded from one prior sample.\n\n")
+            f"all classifiers agree on modalities decoded from one prior sample. Shown: {SHOWN} "
+            "(`cross_balanced`). Judged by classifiers of test accuracy "
+            + ", ".join(f"{m} {classifier_accuracy(c):.3f}{MARK if m in below_target(res) else ''}"
+                        for m, c in res.get("classifiers", {}).items()) + ".\n\n")
     body += to_markdown(coherence_table([res], digits=3))
+    if below_target(res):
+        body += f"\n\n{MARK_NOTE}"
     if res.get("joint_coherence_note"):
         body += f"\n\n{res['joint_coherence_note']}"
     by_k = coh.get("by_given_count", {})
     if len(by_k) > 1:
         body += "\n\nMean over pairs with k given modalities: " + ", ".join(
             f"k={k}: {v:.3f}" for k, v in by_k.items())
+        balanced = coh.get("by_given_count_balanced", {})
+        if balanced:
+            body += "; class-balanced (MultiVae's convention): " + ", ".join(
+                f"k={k}: {v:.3f}" for k, v in balanced.items())
     return _section("Coherence", body)
 
 
@@ -90,6 +120,18 @@ def _likelihood_section(res: dict) -> str:
     return _section("Likelihood", f"Over all modalities, unweighted likelihoods, {lik['items']} test items: "
                     f"test ELBO {lik['elbo']:.2f} nats, importance-weighted NLL {lik['nll']:.2f} nats "
                     f"(K = {lik['k']} importance samples).")
+
+
+def _reconstruction_section(res: dict) -> str:
+    rec = res["reconstruction_error"]
+    rows = ["| given | " + " | ".join(rec["all"]) + " | total |", "|---" * (len(rec["all"]) + 2) + "|"]
+    for which, title in (("all", "all modalities"), ("self", "the modality alone")):
+        rows.append(f"| {title} | " + " | ".join(f"{v:.2f}" for v in rec[which].values())
+                    + f" | {rec[which + '_total']:.2f} |")
+    return _section("Reconstruction error", f"-log p(x_m | z), z from the posterior of the given modalities "
+                    f"(unweighted likelihoods, nats per item, {rec['items']} test items, {rec['samples']} sample(s) "
+                    f"of z; lower is better). Seed 004 Figure 2 plots the total given all modalities, Figure 7 "
+                    f"the total given each modality alone.\n\n" + "\n".join(rows))
 
 
 def _frechet_section(res: dict) -> str:
@@ -124,6 +166,8 @@ def markdown(res: dict) -> str:
         parts.append(_section("Attribute probes (seed 004 Figure 14)", multilabel.markdown(res["attribute_probe"])))
     if res.get("likelihood"):
         parts.append(_likelihood_section(res))
+    if res.get("reconstruction_error"):
+        parts.append(_reconstruction_section(res))
     if res.get("cosine"):
         rows = ["| pair | matched | shuffled |", "|---|---|---|"] + [
             f"| {k} | {v['matched']:.3f} | {v['shuffled']:.3f} |" for k, v in res["cosine"].items()]

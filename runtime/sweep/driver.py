@@ -1,8 +1,9 @@
 """`mmspec sweep`: the trials of an experiment on Ray, with a live display and a final report.
 
 A local Ray (started here: `ray.init(num_cpus=...)`, no dashboard) or an existing cluster
-(`--address`). Each trial is one Ray task with its share of the machine: on CPUs, trials run side
-by side with the torch threads divided among them; on GPUs, each trial asks for a fraction of one.
+(`--address`, reached within --connect-timeout: runtime/sweep/connect.py). Each trial is one Ray
+task with its share of the machine (runtime/sweep/resources.py): on CPUs, trials run side by side
+with the torch threads divided among them; on GPUs, each trial asks for a fraction of one.
 At most `max_concurrent` trials are in flight; a failed trial is recorded and the others go on;
 Ctrl-C asks the running trials to checkpoint (the runtime's SIGINT handling) and the next
 invocation resumes them.
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import RunError
+from .connect import DEFAULT_TIMEOUT_S, connect
+from .resources import TrialPlan, cluster_of, plan_trials, trial_memory_bytes
 from .trial import STOP_FILE, TrialJob, TrialRecord, execute, plan
 
 EXPERIMENT_FILE = "experiment.json"
@@ -38,6 +41,7 @@ class SweepOptions:
     data_root: str | None = None
     source: str | None = None
     report: bool = True
+    connect_timeout: float = DEFAULT_TIMEOUT_S
 
 
 @dataclass
@@ -85,29 +89,34 @@ def _start_ray(opts: SweepOptions):
     if ray.is_initialized():
         return ray, False
     if opts.address:
-        try:
-            ray.init(address=opts.address, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, ValueError, RuntimeError) as err:
-            raise RunError(f"cannot reach the Ray cluster at {opts.address!r}: {err}\n"
-                           "start one with `ray start --head`, or leave out --address for a local Ray") from None
+        connect(ray, opts.address, opts.connect_timeout)
     else:
         ray.init(num_cpus=opts.num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
     return ray, True
 
 
-def _shares(ray, opts: SweepOptions, n_jobs: int) -> tuple[int, float, float, int, str | None]:
-    """(max concurrent, CPUs per trial, GPUs per trial, torch threads, device) from the cluster."""
-    resources = ray.cluster_resources()
-    cpus, gpus = int(resources.get("CPU", 1)), float(resources.get("GPU", 0))
-    if gpus > 0 and opts.device != "cpu":
-        per_gpu = opts.gpus_per_trial or 0.25
-        fit = int(gpus / per_gpu)
-        concurrent = max(1, min(opts.max_concurrent or fit, fit, n_jobs))
-        cpus_each = max(1, cpus // concurrent)
-        return concurrent, cpus_each, per_gpu, cpus_each, opts.device or "cuda"
-    concurrent = max(1, min(opts.max_concurrent or cpus, n_jobs))
-    threads = max(1, cpus // concurrent)
-    return concurrent, min(threads, cpus), 0.0, threads, opts.device or "cpu"
+def _plan(ray, opts: SweepOptions, jobs: list[TrialJob]) -> TrialPlan:
+    """The trials' shares of the cluster (runtime/sweep/resources.py), with each trial's memory
+    estimated only when GPUs are shared and no --gpus-per-trial says how much each takes."""
+    cluster = cluster_of(ray.cluster_resources(), _local_gpu_bytes())
+    estimate = cluster.gpus > 0 and opts.device != "cpu" and opts.gpus_per_trial is None and cluster.gpu_bytes
+    sizes: dict[tuple, int | None] = {}
+    for job in jobs if estimate else []:
+        ident = (job.spec, tuple(sorted(job.overrides.items())), job.settings.get("batch"))
+        if ident not in sizes:
+            sizes[ident] = trial_memory_bytes(job.spec, job.overrides, job.settings.get("batch"))
+    trial_bytes = [sizes.get((j.spec, tuple(sorted(j.overrides.items())), j.settings.get("batch"))) for j in jobs]
+    return plan_trials(cluster, trial_bytes, max_concurrent=opts.max_concurrent,
+                       gpus_per_trial=opts.gpus_per_trial, device=opts.device)
+
+
+def _local_gpu_bytes() -> int | None:
+    """The memory of this machine's first GPU (taken as the cluster's), when it has one."""
+    try:
+        import torch
+        return torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else None
+    except Exception:
+        return None
 
 
 def sweep(opts: SweepOptions, console=None, on_start: Callable | None = None) -> SweepSummary:
@@ -143,11 +152,10 @@ def _results(run_dir: Path) -> dict:
 
 def _run_jobs(ray, opts, exp, todo: list[TrialJob], summary: SweepSummary, console, on_start) -> None:
     from .progress import SweepDisplay
-    concurrent, cpus_each, gpus_each, threads, device = _shares(ray, opts, len(todo))
-    remote = ray.remote(execute).options(num_cpus=cpus_each, num_gpus=gpus_each, max_retries=0)
-    display = SweepDisplay(console, exp, summary, total=len(todo) + len(summary.records),
-                           note=f"{concurrent} at a time, {cpus_each} CPU{'s' * (cpus_each != 1)}"
-                                + (f" and {gpus_each:g} GPU" if gpus_each else "") + " per trial")
+    shares = _plan(ray, opts, todo)
+    concurrent, fraction = shares.concurrent, dict(zip((j.key for j in todo), shares.gpu_fractions))
+    remote = ray.remote(execute)
+    display = SweepDisplay(console, exp, summary, total=len(todo) + len(summary.records), note=shares.describe())
     pending = list(todo)
     running: dict = {}
     try:
@@ -155,8 +163,9 @@ def _run_jobs(ray, opts, exp, todo: list[TrialJob], summary: SweepSummary, conso
             while pending or running:
                 while pending and len(running) < concurrent:
                     job = pending.pop(0)
-                    job.threads, job.device = threads, device
-                    running[remote.remote(job)] = job
+                    job.threads, job.device = shares.threads, shares.device
+                    task = remote.options(num_cpus=shares.cpus_per_trial, num_gpus=fraction[job.key], max_retries=0)
+                    running[task.remote(job)] = job
                     display.started(job)
                     if on_start is not None:
                         on_start(job)

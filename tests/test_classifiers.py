@@ -1,0 +1,230 @@
+"""The classifiers that judge coherence: class-balanced accuracy against scikit-learn, the papers'
+architectures trained with early stopping reaching their targets (stand-ins here, real MNIST and
+PolyMNIST in slow tests), and the mark on every coherence judged by a classifier below target."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import balanced_accuracy_score
+
+from runtime.data.dataset import DataModality
+from runtime.evaluate.classifier_nets import build_classifier
+from runtime.evaluate.classifiers import (accuracy_target, balanced_accuracy, load_or_train, scores,
+                                          train_classifier)
+from runtime.evaluate.coherence import CoherenceSink
+
+def _shared_data() -> Path:
+    """The team's offline real data (../shared/data of the checkout, or $MMSPEC_SHARED_DATA)."""
+    if os.environ.get("MMSPEC_SHARED_DATA"):
+        return Path(os.environ["MMSPEC_SHARED_DATA"])
+    here = Path(__file__).resolve()
+    return next((p / "shared" / "data" for p in here.parents if (p / "shared" / "data").is_dir()),
+                here.parents[2] / "shared" / "data")
+
+
+SHARED = _shared_data()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_balanced_accuracy_is_sklearns(seed):
+    rng = np.random.default_rng(seed)
+    true = rng.choice(10, size=300, p=np.r_[0.4, np.full(9, 0.6 / 9)])      # one class dominates
+    pred = np.where(rng.random(300) < 0.7, true, rng.integers(0, 10, 300))
+    ours = balanced_accuracy(torch.from_numpy(pred), torch.from_numpy(true))
+    assert ours == pytest.approx(balanced_accuracy_score(true, pred), abs=1e-12)
+
+
+def test_balanced_coherence_is_sklearns_over_the_chunks():
+    rng = np.random.default_rng(0)
+    true = rng.choice(4, size=200, p=[0.7, 0.1, 0.1, 0.1])
+    pred = np.where(rng.random(200) < 0.6, true, 0)                         # a judge that says "0" when unsure
+    calls = iter([torch.from_numpy(pred[:120]), torch.from_numpy(pred[120:])])
+    sink = CoherenceSink({"t": lambda x: next(calls)})
+    for part in (slice(0, 120), slice(120, 200)):
+        sink.add(("s",), "t", None, None, torch.from_numpy(true[part]))
+    assert sink.cross()["t"]["s"] == pytest.approx(float((pred == true).mean()))
+    assert sink.cross(balanced=True)["t"]["s"] == pytest.approx(balanced_accuracy_score(true, pred))
+    assert sink.cross(balanced=True)["t"]["s"] < sink.cross()["t"]["s"]     # the frequent class carried it
+
+
+@pytest.mark.parametrize("kind,shape,width", [("image", (1, 28, 28), 128), ("image", (3, 28, 28), 128),
+                                              ("image", (3, 32, 32), 128), ("image", (3, 64, 64), 128),
+                                              ("image", (1, 8, 8), 128), ("text", (8, 71), 128),
+                                              ("text", (32, 30), 128)])
+def test_the_papers_architectures_take_any_size(kind, shape, width):
+    net = build_classifier(kind, shape, 10).eval()
+    x = torch.rand(3, *shape)
+    assert net(x).shape == (3, 10) and net.features(x).shape == (3, width)
+
+
+def test_authors_layer_sizes_on_their_own_data():
+    """The MNIST net leaves 1 x 1 x 128 after three unpadded convs; PolyMNIST's flattens 20 x 7 x 7."""
+    mnist = build_classifier("image", (1, 28, 28), 10)
+    convs = [m for m in mnist.trunk if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.padding) for c in convs] == [(32, (0, 0)), (64, (0, 0)), (128, (0, 0))]
+    poly = build_classifier("image", (3, 28, 28), 10)
+    linears = [m for m in poly.trunk if isinstance(m, torch.nn.Linear)]
+    assert linears[0].in_features == 980 and linears[0].out_features == 128
+
+
+# ------------------------------------------------------------------ accuracy on the stand-ins
+def _standin(name: str, size: int):
+    from runtime.data import load_dataset
+    return load_dataset(name, source="standin", standin_size=size, seed=0)
+
+
+def test_standin_text_classifier_reaches_its_target_at_a_small_budget():
+    data = _standin("mst", 300)
+    model, record = train_classifier(data, "text", seed=0, steps=200)
+    acc = scores(model.predict, data, "text")
+    assert record["validation_items"] > 0
+    assert acc["accuracy"] >= accuracy_target("mst", "text", "standin") == 0.99, (acc, record)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modality", ["mnist", "text"])
+def test_standin_classifiers_reach_their_targets_at_the_default_budget(modality, tmp_path):
+    """The default stand-in (60,000 pairs) and the default budget (early stopping, 20,000-step cap)."""
+    from runtime.data import load_dataset
+    data = load_dataset("mst", source="standin", seed=0, cache_dir=str(tmp_path))
+    trained = load_or_train(data, "mst", modality, tmp_path, log=print)
+    print(f"stand-in {modality}: accuracy {trained.accuracy:.4f}, training {trained.training}")
+    assert trained.accuracy >= accuracy_target("mst", modality, "standin")
+
+
+def test_copies_of_one_source_show_the_same_image_and_other_sources_differ():
+    """The oracle for `source_items`: the pixels. MNIST-SVHN-Text shows each image in two pairs."""
+    data = _standin("mst", 400)
+    for m in ("mnist", "svhn"):
+        sources = data.source_items("train", m)
+        images = data.batch("train", torch.arange(sources.shape[0]))[m].flatten(1)
+        same = sources[:, None] == sources[None, :]
+        identical = (images[:, None] == images[None, :]).all(-1)
+        assert torch.equal(same, identical)
+        assert int(same.sum()) > sources.shape[0]           # some images really are in several pairs
+
+
+@pytest.mark.parametrize("name,modality", [("mst", "mnist"), ("mst", "text"), ("polymnist", "m0")])
+def test_the_validation_slice_holds_out_sources_and_keeps_every_class(name, modality):
+    from runtime.evaluate.classifiers import _holdout
+    data = _standin(name, 2000)
+    n = data.split_size("train")
+    sources, labels = data.source_items("train", modality), data.labels("train")
+    train, val = _holdout(data, modality, n, seed=0, device="cpu")
+    assert not set(sources[train].tolist()) & set(sources[val].tolist())     # no source on both sides
+    assert val.shape[0] == sources[val].unique().shape[0]                     # one item per held-out source
+    n_sources = sources.unique().shape[0]
+    assert val.shape[0] == n_sources // 10
+    every = set(labels.tolist())
+    assert set(labels[train].tolist()) == every and set(labels[val].tolist()) == every
+    held = torch.isin(sources, sources[val])
+    assert torch.equal(torch.sort(train).values, torch.nonzero(~held)[:, 0])  # every copy of a held-out source is out
+
+
+def test_classifiers_are_cached_with_their_scores(tmp_path):
+    data = _standin("mst", 300)
+    log: list[str] = []
+    first = load_or_train(data, "mst", "text", tmp_path, steps=100, log=log.append)
+    again = load_or_train(data, "mst", "text", tmp_path, steps=100, log=log.append)
+    assert not first.cached and again.cached and len(log) == 1
+    assert (again.accuracy, again.balanced_accuracy) == (first.accuracy, first.balanced_accuracy)
+    assert again.training == first.training
+    x = data.batch("test", torch.arange(20))["text"]
+    assert torch.equal(again.model.predict(x), first.model.predict(x))
+    longer = load_or_train(data, "mst", "text", tmp_path, steps=101, log=log.append)
+    assert not longer.cached                       # a higher step cap is another classifier
+    summary = first.summary(0.99)
+    assert summary["meets_target"] == (first.accuracy >= 0.99) and summary["target"] == 0.99
+
+
+# ------------------------------------------------------------------ real data (slow)
+class _RealMnist:
+    """Real MNIST as a one-modality dataset, straight from the IDX files (no pairing)."""
+
+    class_names = [str(d) for d in range(10)]
+
+    def __init__(self, root: Path):
+        from runtime.data import mnist
+        files = mnist.find_mnist(root)
+        if files is None:
+            pytest.skip(f"no MNIST under {root}")
+        self._split = {s: mnist.load_split(files, s) for s in ("train", "test")}
+        self.modalities = {"mnist": DataModality("mnist", "image", (1, 28, 28), "real", mnist.describe(files))}
+
+    def split_size(self, split):
+        return self._split[split][1].shape[0]
+
+    def labels(self, split):
+        return self._split[split][1]
+
+    def batch(self, split, index, generator=None):
+        return {"mnist": self._split[split][0][index].float() / 255}
+
+    def source_items(self, split, modality):
+        return torch.arange(self.split_size(split))          # every MNIST image once
+
+
+@pytest.mark.slow
+def test_real_mnist_classifier_reaches_0_99(tmp_path):
+    data = _RealMnist(SHARED / "mnist")
+    trained = load_or_train(data, "mst", "mnist", tmp_path, log=print)
+    print(f"real MNIST classifier: accuracy {trained.accuracy:.4f}, balanced {trained.balanced_accuracy:.4f}, "
+          f"training {trained.training}")
+    assert trained.accuracy >= accuracy_target("mst", "mnist", "real") == 0.99
+
+
+@pytest.mark.slow
+def test_real_polymnist_like_classifiers_reach_0_98(tmp_path):
+    from runtime.data import load_dataset
+    if not (SHARED / "polymnist_backgrounds").exists():
+        pytest.skip("no PolyMNIST backgrounds")
+    data = load_dataset("polymnist", data_root=str(SHARED), source="real", seed=0, cache_dir=str(tmp_path))
+    for m in data.modalities:
+        trained = load_or_train(data, "polymnist", m, tmp_path, log=print)
+        print(f"real PolyMNIST-like {m}: accuracy {trained.accuracy:.4f}, training {trained.training}")
+        assert trained.accuracy >= accuracy_target("polymnist", m, "real") == 0.98
+
+
+# ------------------------------------------------------------------ the mark in reports
+def _results(meets_a: bool) -> dict:
+    clf = lambda acc, target, meets: {"accuracy": acc, "balanced_accuracy": acc - 0.01, "target": target,
+                                      "meets_target": meets, "source": "real", "cached": False}
+    return {"model": "m", "dataset": "d", "modalities": ["a", "b"], "metrics": ["coherence"],
+            "classifiers": {"a": clf(0.95, 0.99, meets_a), "b": clf(0.995, 0.99, True)},
+            "coherence": {"cross": {"a": {"b": 0.5}, "b": {"a": 0.75}}, "joint": 0.25,
+                          "by_given_count": {1: 0.625}}}
+
+
+def test_a_coherence_judged_below_target_is_marked_in_report_terminal_and_plots():
+    from rich.console import Console
+    from runtime.report.tables import MARK, MARK_NOTE, coherence_table, to_markdown
+    from runtime.report.terminal import print_summary
+    from runtime.report.writer import _grid_note, markdown
+    low, fine = _results(False), _results(True)
+    table = to_markdown(coherence_table([low], digits=3))
+    assert f"0.500{MARK}" in table and f"0.750{MARK}" not in table and f"0.250{MARK}" in table
+    assert MARK not in to_markdown(coherence_table([fine], digits=3))
+    report = markdown(low)
+    assert MARK_NOTE in report and "plain accuracy" in report and "| a | real | 0.9500 | 0.9400 | 0.99 | **no**" in report
+    assert MARK_NOTE not in markdown(fine)
+    console = Console(record=True, width=200)
+    print_summary(console, low, Path("run"))
+    text = console.export_text()
+    assert "(clf 0.950†)" in text and "(clf 0.995)" in text and MARK_NOTE in text
+    assert _grid_note(low, ("b",), "a") == f"  (coherence 0.500{MARK} classifier below target)"
+    assert _grid_note(low, ("a",), "b") == "  (coherence 0.750)"
+
+
+def test_compare_marks_runs_whose_judge_misses_its_target(tmp_path):
+    import json
+    from runtime.report.compare import compare
+    from runtime.report.tables import MARK, MARK_NOTE
+    for name, res in (("low", _results(False)), ("fine", _results(True))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(res))
+    text = compare([tmp_path / "low", tmp_path / "fine"])
+    assert MARK_NOTE in text and text.count(f"0.50{MARK}") == 1 and "a 0.950†" in text
