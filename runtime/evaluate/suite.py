@@ -29,7 +29,8 @@ from .text import LevenshteinSink
 
 ALL_METRICS = ("coherence", "latent_probe", "fid", "elbo", "reconstruction_error", "cosine", "refinement_curve",
                "attribute_probe")
-ON_REQUEST = ("refinement_curve", "attribute_probe")   # not in the default list (see chosen_metrics)
+# Not in the default list (see chosen_metrics); the reconstruction error comes with `elbo` anyway.
+ON_REQUEST = ("refinement_curve", "attribute_probe", "reconstruction_error")
 ALIASES = {"joint_coherence": "coherence", "cross_coherence": "coherence", "levenshtein": "coherence",
            "probe": "latent_probe", "linear_probe": "latent_probe", "nll": "elbo", "iwnll": "elbo",
            "likelihood": "elbo", "similarity": "cosine", "cosine_similarity": "cosine",

@@ -4,6 +4,8 @@ matplotlib with the Agg backend, so plots are written on machines with no displa
 """
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 from typing import Callable
 
@@ -57,9 +59,9 @@ def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[
         else:
             texts = to_text(modality, tensor) if kind == "text" and to_text else \
                 [" ".join(f"{v:.1f}" for v in t.flatten()[:4].tolist()) for t in tensor]
-            for c, text in enumerate(texts):
-                ax.text(c + 0.5, len(rows) - r - 0.5, text.strip() or "·", ha="center", va="center",
-                        fontsize=6, family="monospace")
+            for c, text in enumerate(texts):      # wrapped to its cell: long captions must not run into the next
+                ax.text(c + 0.5, len(rows) - r - 0.5, _cell_text(text), ha="center", va="center",
+                        fontsize=5, family="monospace")
         ax.text(-0.1, len(rows) - r - 0.5, label, ha="right", va="center", fontsize=7)
     ax.set_xlim(0, items)
     ax.set_ylim(0, len(rows))
@@ -70,6 +72,12 @@ def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def _cell_text(text: str, width: int = 16, lines: int = 5) -> str:
+    """A caption folded to a grid cell (about 16 monospace characters at the grid's scale)."""
+    folded = textwrap.wrap(text.strip(), width) or ["·"]
+    return "\n".join(folded[:lines - 1] + [folded[lines - 1][:width - 1] + "…"] if len(folded) > lines else folded)
 
 
 MAX_PANELS = 12
