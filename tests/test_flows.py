@@ -122,7 +122,7 @@ def test_density_integrates_to_one_and_mc_kl_agrees_with_a_brute_force_integral(
     log_qf = torch.distributions.Normal(mu_a[item], torch.exp(0.5 * lv_a[item])).log_prob(z0).sum(-1) + logdet
     log_qj = torch.distributions.Normal(mu_j[item], torch.exp(0.5 * lv_j[item])).log_prob(zz).sum(-1)
     assert float((log_qf.exp() * cell).sum().detach()) == pytest.approx(1.0, abs=1e-3)
-    kl_grid = float((log_qj.exp() * (log_qj - log_qf) * cell).sum())
+    kl_grid = float((log_qj.exp() * (log_qj - log_qf) * cell).sum().detach())
 
     torch.manual_seed(3)
     ev = model.evaluation(batch)
