@@ -32,9 +32,7 @@ train epochs 1, batch 8, optimizer adam(lr=1e-3)
 LINE = re.compile(r"^\s+(\w+)\s+([\d.]+) samples/s\s+median step\s+([\d.]+) ms .*peak memory\s+(\d+) MiB", re.M)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_bench_cli_times_a_tiny_spec_and_reports_consistent_figures(tmp_path):

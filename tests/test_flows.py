@@ -33,12 +33,7 @@ infer (c) = qf[c]
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model_and_batch(dim: int = 3, seed: int = 0, **kw):

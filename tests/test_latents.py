@@ -32,9 +32,7 @@ infer S = (moe(qz[S]), qw[S])
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(k=1, text=TWO):

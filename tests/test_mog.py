@@ -30,12 +30,7 @@ infer S = poe(q[S])
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def compiled(prior="mog(k=3)", seed=0, **kw):

@@ -22,12 +22,7 @@ from spec_helpers import ROOT, FixedNoise, tiny_batch
 B, DIM = 3, 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def both_sides(name: str):

@@ -326,12 +326,7 @@ def method_of(path):
     return path.stem.rsplit("_", 1)[0]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_spec_has_a_reference():
