@@ -61,7 +61,7 @@ def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[
                 [" ".join(f"{v:.1f}" for v in t.flatten()[:4].tolist()) for t in tensor]
             for c, text in enumerate(texts):      # wrapped to its cell: long captions must not run into the next
                 ax.text(c + 0.5, len(rows) - r - 0.5, _cell_text(text), ha="center", va="center",
-                        fontsize=5, family="monospace")
+                        fontsize=6, family="monospace")
         ax.text(-0.1, len(rows) - r - 0.5, label, ha="right", va="center", fontsize=7)
     ax.set_xlim(0, items)
     ax.set_ylim(0, len(rows))
@@ -74,8 +74,8 @@ def cross_generation_grid(example: dict, given: tuple, target: str, kinds: dict[
     return path
 
 
-def _cell_text(text: str, width: int = 16, lines: int = 5) -> str:
-    """A caption folded to a grid cell (about 16 monospace characters at the grid's scale)."""
+def _cell_text(text: str, width: int = 14, lines: int = 5) -> str:
+    """A caption folded to a grid cell (about 14 monospace characters of 6 pt in a 0.8-inch cell)."""
     folded = textwrap.wrap(text.strip(), width) or ["·"]
     return "\n".join(folded[:lines - 1] + [folded[lines - 1][:width - 1] + "…"] if len(folded) > lines else folded)
 
