@@ -39,10 +39,12 @@ def iwae_value(ev, leaf: ir.IWAE) -> Tensor:
     log_a = constant(tuple(math.log(a) for _, a in parts), ev.like)
     dreg = leaf.estimator == "dreg"
     if ev.g.has_layout:             # components over several latents (mmspec/lower/latents.py)
-        log_w, scale = several.iwae_log_weights(ev, leaf, parts, dreg)
+        log_w, scale = log_weights_by_latent(ev, leaf, parts, dreg)
     else:
         z = torch.stack([ev.samples(c, leaf.k) for c, _ in parts])      # [J, K, B, D]
-        scale = _grad_scaled(z) if dreg and z.requires_grad else None
+        scale = [] if dreg and z.requires_grad else None
+        if scale is not None:
+            _scale_gradient(z, scale)
         q = ev.posterior(leaf.dist)
         log_w = log_weights(ev, leaf, z, q.detach() if dreg else q)    # [J, K, B]
     value = bound(log_w, log_a, leaf.form)
@@ -62,8 +64,7 @@ def log_weights(ev, leaf: ir.IWAE, z: Tensor, q) -> Tensor:
     one decoder pass per target over all J·K draws."""
     J, K, B, D = z.shape
     flat = z.reshape(J * K, B, D)
-    liks = ev.decode_logliks({t: flat for t in leaf.targets})
-    loglik = sum(ev.g.modalities[t].weight * liks[t] for t in leaf.targets)
+    loglik = _weighted_loglik(ev, leaf, {t: flat for t in leaf.targets})
     if leaf.prior is None:                  # prior=none: the importance-weighted reconstruction alone
         return loglik.reshape(J, K, B)
     log_w = loglik + ev.posterior(leaf.prior).log_prob(flat) - q.log_prob(flat)
@@ -87,10 +88,39 @@ def normalised_weights(log_w: Tensor, log_a: Tensor, form: str) -> Tensor:
     return torch.softmax(log_w, dim=1)
 
 
-def _grad_scaled(z: Tensor) -> list:
-    """Multiply the gradient reaching the draws z [J, K, B, D] by w~ (known only after the decoder
-    pass, so the caller appends it to the returned list). z is this term's own stacked copy of the
-    shared samples, so the gradients other terms send to the same samples stay unscaled."""
-    holder: list[Tensor] = []
-    z.register_hook(lambda grad: grad * holder[0].unsqueeze(-1))
-    return holder
+def log_weights_by_latent(ev, leaf: ir.IWAE, parts_of: list[tuple[str, float]], dreg: bool):
+    """log w [J, K, B] when the components describe several latents: each decoder reads its latents
+    from the component's draw or from their priors (mmspec/lower/latents.py), and the densities go
+    latent by latent; one decoder pass per target over all J·K draws. With DReG, the returned holder
+    scales the gradient reaching each component's draws, as for one latent."""
+    holder: list[Tensor] | None = [] if dreg else None
+    draws = []
+    for j, (comp, _) in enumerate(parts_of):
+        drawn = several.draw(ev, comp, leaf.k)
+        if dreg:
+            drawn = {l: _scale_gradient(z.clone(), holder, j) if z.requires_grad else z for l, z in drawn.items()}
+        draws.append(drawn)
+    inputs = {t: torch.cat([several.decoder_input(ev, c, d, t) for (c, _), d in zip(parts_of, draws)])
+              for t in leaf.targets}
+    log_w = _weighted_loglik(ev, leaf, inputs).reshape(len(draws), leaf.k, ev.B)
+    if leaf.prior is None:
+        return log_w, holder
+    densities = torch.stack([several.log_density(ev, leaf.prior, d)
+                             - several.log_density(ev, leaf.dist, d, detached=dreg) for d in draws])
+    return log_w + densities, holder
+
+
+def _weighted_loglik(ev, leaf: ir.IWAE, inputs: dict[str, Tensor]) -> Tensor:
+    """sum_t w_t log p(x_t | its decoder's input), one decoder pass per target -> [J·K, B]."""
+    liks = ev.decode_logliks(inputs)
+    return sum(ev.g.modalities[t].weight * liks[t] for t in leaf.targets)
+
+
+def _scale_gradient(z: Tensor, holder: list, component: int | None = None) -> Tensor:
+    """Multiply the gradient reaching the draws z by w~ (known only after the decoder pass, so the caller
+    appends it to `holder`): all of w~ for the stacked draws [J, K, B, D], row `component` of it for one
+    component's draws [K, B, D]. z is this term's own copy of the shared samples, so the gradients
+    other terms send to the same samples stay unscaled."""
+    pick = (lambda norm: norm) if component is None else (lambda norm: norm[component])
+    z.register_hook(lambda grad: grad * pick(holder[0]).unsqueeze(-1))
+    return z

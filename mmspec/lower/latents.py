@@ -81,37 +81,6 @@ def log_density(ev, key: str, parts: dict[str, Tensor], detached: bool = False) 
     return total
 
 
-def iwae_log_weights(ev, leaf, parts_of: list[tuple[str, float]], dreg: bool) -> tuple[Tensor, list | None]:
-    """log w [J, K, B] of an iwae(...) term whose components describe several latents, one decoder pass
-    per target over all J·K draws; with DReG the gradient reaching each component's draw is scaled by
-    its normalised weight (the caller appends it to the returned holder)."""
-    holder: list[Tensor] | None = [] if dreg else None
-    draws = []
-    for j, (comp, _) in enumerate(parts_of):
-        parts = draw(ev, comp, leaf.k)
-        if dreg:
-            parts = {l: _scaled(z, holder, j) for l, z in parts.items()}
-        draws.append(parts)
-    J, K = len(draws), leaf.k
-    inputs = {t: torch.cat([decoder_input(ev, c, p, t) for (c, _), p in zip(parts_of, draws)]) for t in leaf.targets}
-    liks = ev.decode_logliks(inputs)
-    log_w = sum(ev.g.modalities[t].weight * liks[t] for t in leaf.targets).reshape(J, K, ev.B)
-    if leaf.prior is None:
-        return log_w, holder
-    densities = torch.stack([log_density(ev, leaf.prior, p) - log_density(ev, leaf.dist, p, detached=dreg)
-                             for p in draws])
-    return log_w + densities, holder
-
-
-def _scaled(z: Tensor, holder: list, j: int) -> Tensor:
-    """A copy of draw z [K, B, D] whose gradient is multiplied by the normalised weights of component j."""
-    if not z.requires_grad:
-        return z
-    z = z.clone()
-    z.register_hook(lambda grad: grad * holder[0][j].unsqueeze(-1))
-    return z
-
-
 class Concatenated:
     """A distribution over the spec's whole latent vector (every latent, in declaration order; what
     evaluation encodes, samples and decodes): the latents the inferred distribution describes from it,
