@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..model.graph import MixturePrior, ModelGraph
-from .distributions import LOG_2PI
+from .distributions import DiagGaussian, DiagLaplace
 
 
 class MixtureParams(nn.Module):
@@ -53,12 +53,15 @@ class LearnedMixture:
     def mean(self) -> Tensor:
         return (self.log_weights.exp()[:, None] * self.means).sum(0).expand(self.batch, -1)
 
+    def components(self):
+        """The k components as one distribution over [k, D] (the shared Gaussian / Laplace densities)."""
+        if self.family == "laplace":
+            return DiagLaplace(self.means, torch.exp(self.log_scales))
+        return DiagGaussian(self.means, 2 * self.log_scales)
+
     def component_log_probs(self, z: Tensor) -> Tensor:
         """log p_c(z) for every component: z [..., B, D] -> [..., B, k]."""
-        diff = z[..., None, :] - self.means
-        if self.family == "laplace":
-            return (-math.log(2.0) - self.log_scales - diff.abs() * torch.exp(-self.log_scales)).sum(-1)
-        return -0.5 * (LOG_2PI + 2 * self.log_scales + diff ** 2 * torch.exp(-2 * self.log_scales)).sum(-1)
+        return self.components().log_prob(z[..., None, :])
 
     def log_prob(self, z: Tensor) -> Tensor:
         return torch.logsumexp(self.log_weights + self.component_log_probs(z), dim=-1)
