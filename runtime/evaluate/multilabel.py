@@ -21,22 +21,15 @@ out of the means instead of being counted as 0.5.
 from __future__ import annotations
 
 import numpy as np
-import torch
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .common import EvalData, nonempty_subsets, posterior_means, subset_label
+from .probe import as_numpy as _np, fit_probe
 
 PROTOCOL = ("one scikit-learn LogisticRegression (lbfgs, max_iter=2000) per attribute on standardised "
             "posterior means; fit on {n_train} training samples, accuracy, AUROC and average precision (one-vs-rest macro for "
             "attributes with more than two values) on {n_test} test samples; means over attributes with a "
             "defined AUROC")
-
-
-def _np(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def attribute_scores(train_x, train_y, test_x, test_y, *, seed: int = 0) -> tuple[float, float | None, float | None]:
@@ -46,8 +39,7 @@ def attribute_scores(train_x, train_y, test_x, test_y, *, seed: int = 0) -> tupl
     classes = np.unique(train_y)
     if classes.size < 2:
         return float(np.mean(test_y == classes[0])), None, None
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    clf.fit(_np(train_x).astype(np.float64), train_y)
+    clf = fit_probe(train_x, train_y, seed=seed)
     test_x = _np(test_x).astype(np.float64)
     accuracy = float(clf.score(test_x, test_y))
     seen = np.isin(test_y, classes)                 # a test value never seen in training has no score

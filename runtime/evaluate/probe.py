@@ -16,18 +16,23 @@ PROTOCOL = ("scikit-learn LogisticRegression (lbfgs, max_iter=2000) on standardi
             "fit on {n_train} training samples, accuracy on {n_test} test samples")
 
 
-def _np(x) -> np.ndarray:
+def as_numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def fit_probe(train_x, train_y, *, seed: int = 0):
+    """The probe of every latent-probe metric (PROTOCOL), fitted on standardised float64 means."""
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    return clf.fit(as_numpy(train_x).astype(np.float64), train_y)
 
 
 def linear_probe(train_x, train_y, test_x, test_y, *, seed: int = 0) -> float:
     """Test accuracy of a logistic regression fitted on (train_x, train_y)."""
-    train_y, test_y = _np(train_y), _np(test_y)
+    train_y, test_y = as_numpy(train_y), as_numpy(test_y)
     if np.unique(train_y).size < 2:
         return float(np.mean(test_y == train_y[0]))
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    clf.fit(_np(train_x).astype(np.float64), train_y)
-    return float(clf.score(_np(test_x).astype(np.float64), test_y))
+    clf = fit_probe(train_x, train_y, seed=seed)
+    return float(clf.score(as_numpy(test_x).astype(np.float64), test_y))
 
 
 def probe_subsets(train_means: dict, train_y, test_means: dict, test_y, *, seed: int = 0) -> dict[str, float]:
