@@ -90,6 +90,7 @@ def test_table_is_mean_and_std_over_seeds(swept):
     out, *_ = swept
     text = experiment_report(out)
     assert "quick" in text and "not** comparable" in text
+    assert "Coherence: plain accuracy" in text          # the table's coherence column is coherence.cross.*
     rows = list(csv.DictReader((out / "coherence.csv").open()))
     assert len(rows) == 4
     for row in rows:

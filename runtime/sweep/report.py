@@ -138,6 +138,13 @@ def _trials_section(data: ExperimentData) -> str:
     return "\n".join(lines)
 
 
+def _accuracy_kind(table) -> str:
+    """Which accuracy the table's coherences are: the papers' plain one or MultiVae's class-balanced one."""
+    paths = [c.path for c in table.columns if c.path.startswith("coherence.")]
+    kinds = sorted({"class-balanced" if p.startswith("coherence.cross_balanced") else "plain" for p in paths})
+    return f" Coherence: {' and '.join(kinds)} accuracy of the judges' predictions." if kinds else ""
+
+
 def experiment_report(folder: Path, digits: int = 3) -> str:
     """Write report.md, one CSV per table, one PNG + JSON per plot into the folder; return the markdown."""
     folder = Path(folder)
@@ -153,7 +160,8 @@ def experiment_report(folder: Path, digits: int = 3) -> str:
         (folder / f"{table.name}.csv").write_text(to_csv(records))
         scale = f" (×{table.scale:g})" if table.scale != 1 else ""
         parts += [f"## {table.title}{scale}", "", "Mean ± sample std over seeds; `paper`: the paper's numbers; "
-                  "Δ: our mean − the paper's.", "", markdown_table(header, body), "", f"CSV: {table.name}.csv", ""]
+                  "Δ: our mean − the paper's." + _accuracy_kind(table), "", markdown_table(header, body), "",
+                  f"CSV: {table.name}.csv", ""]
     for plot in exp.plots:
         png, js = draw(data, plot, folder)
         parts += [f"## {plot.title}", "", f"![{plot.name}]({png.name})", "", f"Plotted numbers: {js.name}", ""]
