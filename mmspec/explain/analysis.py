@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from ..check import Program, check_text
 from ..errors import SpecError
 from ..model import ir
-from ..model.graph import Expert, JointExpert, PoE, WeightedPoE, closure, mixture_parts
+from ..model.graph import (Detached, Expert, Flow, Joint, JointExpert, Marginal, Mixture, MixturePrior, PoE,
+                           WeightedPoE, closure, mixture_parts)
 from ..model.ir import decoded_pairs
 from . import refine
 
@@ -70,6 +71,9 @@ class Cost:
     kl_terms: int
     gradient_steps: int = 0     # objective gradients taken inside inference (refine, gradient_origin)
     update_passes: int = 0      # refinement update-network passes
+    prior_draws: int = 0        # latents drawn from their prior for a decoder (MMVAE+'s cross-generation)
+    flow_passes: int = 0        # flow transforms applied per item: T per density point, D·T per draw
+    mog_evaluations: int = 0    # points at which a learned mixture prior's density is evaluated
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -98,10 +102,62 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
                     draws[comp] = max(draws.get(comp, 0), k)
     products = sum(1 for k in needed if isinstance(g.nodes[k], (PoE, WeightedPoE)))
     inner = refine.inner_cost(program, needed, leaves)
+    flows, mogs = density_cost(g, leaves)
     return Cost(len(encoders), len({t for _, t in decoded} | inner["decoder_targets"]),
                 sum(decoded.values()) + inner["decoded_samples"], len(draws), sum(draws.values()), products,
                 sum(1 for l in leaves if isinstance(l, ir.KL)) + inner["kl_terms"], inner["gradient_steps"],
-                inner["update_passes"])
+                inner["update_passes"], prior_draws(g, decoded), flows + flow_draw_passes(g, draws), mogs)
+
+
+def prior_draws(g, decoded: dict[tuple[str, str], int]) -> int:
+    """Draws of latents a decoder reads that the decoded distribution does not describe: each comes
+    from its prior, K per (distribution, target) pair (mmspec/lower/latents.py)."""
+    if not g.has_layout:
+        return 0
+    return sum(k * sum(1 for l in g.decoder_reads(target) if l not in g.node_latents(source))
+               for (source, target), k in decoded.items() if source in g.nodes)
+
+
+def flow_draw_passes(g, draws: dict[str, int]) -> int:
+    """A draw from a flow inverts its T autoregressive transforms: D sequential passes each."""
+    return sum(k * g.nodes[f].transforms * g.node_dim(f)
+               for key, k in draws.items() for f in _factors(g, key) if isinstance(g.nodes[f], Flow))
+
+
+def density_cost(g, leaves) -> tuple[int, int]:
+    """(flow transform passes, mixture-prior points) of the densities the leaves evaluate: each
+    (distribution, drawn from, K) of `leaf.evaluated()` is a density at K draws of each component of
+    what was drawn, walked down to the flows and learned mixture priors that density reads."""
+    found = {"flow": 0, "mog": 0}
+    for leaf in leaves:
+        for dist, source, k in leaf.evaluated():
+            for comp, _ in mixture_parts(g, source):
+                at = set(g.node_latents(comp)) if g.has_layout else None
+                _walk_density(g, dist, at, k, found)
+    return found["flow"], found["mog"]
+
+
+def _walk_density(g, key: str, at: set[str] | None, points: int, found: dict) -> None:
+    """Add what evaluating `key`'s density at `points` draws over the latents `at` costs: a product of
+    experts is one Gaussian (its members' densities are not evaluated); a mixture, joint or marginal
+    evaluates its members on the latents they describe; a flow applies its transforms, then its base."""
+    node = g.nodes[key]
+    if at is not None and g.node_latents(key) and not at & set(g.node_latents(key)):
+        return                                      # describes none of the drawn latents
+    if isinstance(node, Flow):
+        found["flow"] += points * node.transforms
+        _walk_density(g, node.base, at, points, found)
+    elif isinstance(node, MixturePrior):
+        found["mog"] += points
+    elif isinstance(node, (Mixture, Joint, Marginal, Detached)):
+        for member in (node.member,) if isinstance(node, Detached) else node.members:
+            _walk_density(g, member, at, points, found)
+
+
+def _factors(g, key: str) -> list[str]:
+    """A joint is drawn factor by factor."""
+    node = g.nodes[key]
+    return [key] + [f for m in (node.members if isinstance(node, Joint) else ()) for f in _factors(g, m)]
 
 
 def cost_in_m(program: Program, sizes=(2, 3, 4, 5, 6)) -> dict | None:

@@ -128,7 +128,7 @@ def render_text(ex: Explanation, expand: bool = False) -> str:
     out += ["", "Model family: " + ", ".join(ex.family.labels)]
     out += [f"  - {r}" for r in ex.family.reasons]
     out += ["", "Cost per training step (per data item)"]
-    out += stages.cost_lines(p, _COST_LABELS) if staged else _cost_lines(ex)
+    out += stages.cost_lines(p, _COST_LABELS, _ONLY_WHEN_USED) if staged else _cost_lines(ex)
     out += ["", "Evaluation posterior (infer)"]
     order = list(g.modalities)
     for subset, key in p.ir.infer.items():
@@ -148,8 +148,12 @@ _COST_LABELS = {"encoder_passes": "encoder passes", "decoder_calls": "decoder ca
                 "decoded_samples": "latent samples decoded", "sampled_distributions": "distributions sampled",
                 "latent_draws": "reparameterised draws", "products": "products of experts (batched)",
                 "kl_terms": "divergence terms", "gradient_steps": "objective gradients inside inference",
-                "update_passes": "refinement update-network passes"}
-_ONLY_WHEN_USED = ("gradient_steps", "update_passes")      # refine(...), gradient_origin(...)
+                "update_passes": "refinement update-network passes",
+                "prior_draws": "latents drawn from their prior to decode",
+                "flow_passes": "flow transforms (T a point, D·T a draw)",
+                "mog_evaluations": "mixture-prior densities evaluated"}
+_ONLY_WHEN_USED = ("gradient_steps", "update_passes",      # refine(...), gradient_origin(...)
+                   "prior_draws", "flow_passes", "mog_evaluations")   # (z, w[m]) decoders, flow(...), mog(...)
 
 
 def _cost_lines(ex: Explanation) -> list[str]:

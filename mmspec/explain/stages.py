@@ -53,13 +53,16 @@ def text_lines(program: Program) -> list[str]:
     return out
 
 
-def cost_lines(program: Program, labels: dict[str, str]) -> list[str]:
-    """Cost per training step, one block per stage (the stages' objectives differ)."""
+def cost_lines(program: Program, labels: dict[str, str], only_when_used=()) -> list[str]:
+    """Cost per training step, one block per stage (the stages' objectives differ); a row of
+    `only_when_used` where some stage uses it."""
+    costs = {st.name: step_cost(program, st.objective).as_dict() for st in program.stages}
+    shown = {key: label for key, label in labels.items()
+             if key not in only_when_used or any(cost[key] for cost in costs.values())}
     out = []
     for st in program.stages:
-        cost = step_cost(program, st.objective).as_dict()
         out.append(f"  stage {st.name} (objective {st.objective})")
-        out += [f"    {label:<40} {cost[key]:>5}" for key, label in labels.items()]
+        out += [f"    {label:<40} {costs[st.name][key]:>5}" for key, label in shown.items()]
     return out
 
 

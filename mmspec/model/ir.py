@@ -136,6 +136,9 @@ class Rec:
     def sampled(self) -> tuple[tuple[str, int], ...]:
         return ((self.dist, self.k),)
 
+    def evaluated(self) -> tuple[tuple[str, str, int], ...]:
+        return ()
+
     def name(self, graph) -> str:
         k = f", k={self.k}" if self.k > 1 else ""
         how = ", stratified" if self.sampling == "stratified" else ""
@@ -158,6 +161,9 @@ class KL:
 
     def sampled(self) -> tuple[tuple[str, int], ...]:
         return ((self.q, self.k),) if self.estimator == "mc" else ()
+
+    def evaluated(self) -> tuple[tuple[str, str, int], ...]:
+        return ((self.q, self.q, self.k), (self.p, self.q, self.k)) if self.estimator == "mc" else ()
 
     def name(self, graph) -> str:
         est = "" if self.estimator == "closed" else f", {self.estimator}" + (f" k={self.k}" if self.estimator == "mc" else "")
@@ -190,6 +196,9 @@ class IWAE:
     def sampled(self) -> tuple[tuple[str, int], ...]:
         return ((self.dist, self.k),)
 
+    def evaluated(self) -> tuple[tuple[str, str, int], ...]:
+        return ((self.dist, self.dist, self.k),) + (((self.prior, self.dist, self.k),) if self.prior is not None else ())
+
     def name(self, graph) -> str:
         form = "" if self.form == "single" else f", {self.form}"
         targets = "*" if len(self.targets) == len(graph.modalities) else ",".join(self.targets)
@@ -202,6 +211,8 @@ Leaf = Union[Rec, KL, IWAE]
 #   distributions()  the distribution nodes it reads (what the lowering must compute for it)
 #   decoded()        the (distribution, target modality, K) pairs it decodes, as `Decoded`
 #   sampled()        (distribution, K): the distributions whose components it draws K samples of
+#   evaluated()      (distribution, drawn from, K): densities it evaluates at K draws of each component
+#                    of `drawn from` (a Monte Carlo KL: log q and log p at draws of q; IWAE: q and prior)
 #   name(graph)      how the term is named in progress bars, logs and reports
 
 
