@@ -115,7 +115,7 @@ def test_priors_print_as_p_whatever_defines_them():
     assert "q_{\\mathrm{pz}}" not in text and "q_{\\mathrm{p}}" not in text
     assert "p_{\\mathrm{pz}}(z) &= \\sum_{c=1}^{10} \\pi_c" in text
     assert "p(z, w_{\\mathrm{m0}}, w_{\\mathrm{m1}}, w_{\\mathrm{m2}}, w_{\\mathrm{m3}}, w_{\\mathrm{m4}}) &= p_{\\mathrm{pz}}(z) \\, p(w_{\\mathrm{m0}})" in text
-    assert "\\frac{p(z_{jk}) \\, \\prod_{m" in text                      # the bound's prior is p
+    assert "\\frac{p(z_{jk}, w_{j,jk}) \\, \\prod_{m" in text              # the bound's prior is p
 
 
 def test_several_latents_are_written_as_the_decoders_read_them():
@@ -131,8 +131,8 @@ def test_several_latents_are_written_as_the_decoders_read_them():
     assert all(f"\\cdot qw_{{\\mathrm{{{m}}}}}(w_{{\\mathrm{{{m}}}}} \\mid x_{{\\mathrm{{{m}}}}})" in row
                for m in ("m0", "m1", "m2", "m3", "m4"))
     mmvaeplus = latex_of(ROOT / "specs" / "mmvaeplus_polymnist.mms")
-    assert ("\\prod_{m \\in \\{\\mathrm{m0}, \\ldots, \\mathrm{m4}\\}} p(x_m \\mid z_{jk}, w_{m,jk})"
-            "}{q_{\\mathrm{mix}}(z_{jk} \\mid X)}") in mmvaeplus
+    assert ("\\frac{p(z_{jk}, w_{j,jk}) \\, \\prod_{m \\in \\{\\mathrm{m0}, \\ldots, \\mathrm{m4}\\}} "
+            "p(x_m \\mid z_{jk}, w_{m,jk})}{q_{\\mathrm{mix}}(z_{jk}, w_{j,jk} \\mid X)}") in mmvaeplus
     two = latex_of((ROOT / "specs" / "mmvaeplus_polymnist.mms").read_text().replace("iwae(mix -> *", "iwae(mix -> (m0, m3)"))
     assert "p(x_{\\mathrm{m0}} \\mid z_{jk}, w_{\\mathrm{m0},jk}) \\, p(x_{\\mathrm{m3}} \\mid z_{jk}, w_{\\mathrm{m3},jk})" in two
 
@@ -145,3 +145,21 @@ def test_rows_fit_the_page(tmp_path):
         done = compile_tex(tmp_path, name, document({name: latex_of(ROOT / "specs" / f"{name}.mms")}))
         assert done.returncode == 0, done.stdout[-2000:]
         assert "Overfull \\hbox" not in (tmp_path / f"{name}.log").read_text(errors="replace"), name
+
+
+def test_an_importance_weight_is_written_at_every_latent_of_the_draw():
+    """MMVAE+: component j draws (z, w_j), so the weight is p(z, w_j) ∏ p(x_m | z, w_m) / q_mix(z, w_j | X),
+    in LaTeX and in the plain text; one distribution over (z, w_m0) is evaluated at both of its latents."""
+    from mmspec.explain.leaves import leaf_text
+    path = ROOT / "specs" / "mmvaeplus_polymnist.mms"
+    program = check_spec(path)
+    text = leaf_text(program, program.objective.leaves()[0])
+    assert "w(z, w[j]) = p(z, w[j])·p(x_m0|z, w[m0])·" in text
+    assert "/ mix(z, w[j] | x_m0, x_m1, x_m2, x_m3, x_m4)" in text and "(z, w[j])_jk ~ component j of mix" in text
+    single = path.read_text().replace("iwae(mix -> *, k=10, estimator=dreg, form=looser)", "iwae(q[m0] -> *, k=10)")
+    assert ("\\frac{p(z_{k}, w_{\\mathrm{m0},k}) \\, \\prod_{m \\in \\{\\mathrm{m0}, \\ldots, \\mathrm{m4}\\}} "
+            "p(x_m \\mid z_{k}, w_{m,k})}{q_{\\mathrm{m0}}(z_{k}, w_{\\mathrm{m0},k} \\mid X)}") in latex_of(single)
+    program = check_spec(single)
+    assert "w(z, w[m0]) = p(z, w[m0])·" in leaf_text(program, program.objective.leaves()[0])
+    note = next(l for l in latex_of(path).splitlines() if "drawn from its prior" in l)
+    assert "$w_{\\mathrm{m3}} \\sim r_{\\mathrm{m3}}$" in note and "$z \\sim p$" in note     # r[m], not p

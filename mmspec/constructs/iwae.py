@@ -76,23 +76,43 @@ def _components(graph, leaf: ir.IWAE) -> list[tuple[str, float]]:
     return mixture_parts(graph, leaf.dist)
 
 
+def draw_latents(g, leaf: ir.IWAE) -> list[str]:
+    """The latents one draw holds, as explain writes them: `z` for one latent; with several, those
+    the drawn distribution (or component) describes, a component's own indexed latent as `w[j]` when
+    the components differ only in it (MMVAE+: component j draws (z, w[j]))."""
+    if not g.has_layout:
+        return ["z"]
+    own = [g.node_latents(c) for c, _ in _components(g, leaf)]
+    if len(set(own)) == 1:
+        return list(own[0]) or ["z"]
+    generic = [tuple(re.sub(r"\[.+\]$", "[j]", l) for l in latents) for latents in own]
+    if len(set(generic)) == 1:
+        return list(generic[0])
+    return [l for l in g.layout() if any(l in latents for latents in own)]
+
+
 def describe(program, leaf: ir.IWAE) -> str:
     """One line of Unicode math: the bound, the sampling, the weight w(z), the gradient."""
     g = program.graph
     lik = "·".join(f"p(x_{t}|{decoder_args(g, t)})" + (f"^{fmt(g.modalities[t].weight, 4)}" if g.modalities[t].weight != 1 else "")
                    for t in leaf.targets)
-    w = (f"w(z) = {g.label(leaf.prior)}(z)·{lik} / {conditioned(program, leaf.dist)}" if leaf.prior is not None
-         else f"w(z) = {lik}, the reconstruction alone (prior=none)")
+    drawn = ", ".join(draw_latents(g, leaf))
+    xs = ", ".join(f"x_{m}" for m in g.modalities if m in g.sees(leaf.dist))
+    q = f"{g.label(leaf.dist)}({drawn} | {xs})" if g.has_layout else conditioned(program, leaf.dist)
+    w = (f"w({drawn}) = {g.label(leaf.prior)}({drawn})·{lik} / {q}"
+         if leaf.prior is not None else f"w({drawn}) = {lik}, the reconstruction alone (prior=none)")
     grad = "DReG gradient" if leaf.estimator == "dreg" else "IWAE gradient"
     if g.has_layout:
         w += "; a latent a decoder reads that the draw does not describe is drawn from its prior"
+    u = "z" if drawn == "z" else f"({drawn})"          # one draw: z_k, or (z, w[j])_jk over several latents
     if leaf.form == "single":
-        bound = f"log 1/K Σ_k w(z_k), z_k ~ {g.label(leaf.dist)}"
+        bound = f"log 1/K Σ_k w({u}_k), {u}_k ~ {g.label(leaf.dist)}"
     else:
         parts = _components(g, leaf)
         names = ", ".join(f"{fmt(a, 4)}·{g.label(c)}" for c, a in parts)
-        outer = "Σ_j a_j log 1/K Σ_k w(z_jk)" if leaf.form == "looser" else "log Σ_j a_j 1/K Σ_k w(z_jk)"
-        bound = f"{outer}, z_jk ~ component j of {g.label(leaf.dist)} = {names}"
+        outer = (f"Σ_j a_j log 1/K Σ_k w({u}_jk)" if leaf.form == "looser"
+                 else f"log Σ_j a_j 1/K Σ_k w({u}_jk)")
+        bound = f"{outer}, {u}_jk ~ component j of {g.label(leaf.dist)} = {names}"
     return f"IWAE[{leaf.form}, K={leaf.k}]: {bound}; {w}  [{grad}]"
 
 
@@ -101,11 +121,12 @@ def describe_latex(program, leaf: ir.IWAE) -> str:
     idx = "k" if leaf.form == "single" else "jk"
     lik = _likelihood_latex(g, leaf.targets, idx)
     q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
+    drawn = ", ".join(_at_draw(l, idx) for l in draw_latents(g, leaf))
     if leaf.prior is None:
         w = lik
     else:
         p = conditioned(program, leaf.prior, True).rsplit("(", 1)[0]
-        w = f"\\frac{{{p}(z_{{{idx}}}) \\, {lik}}}{{{q}(z_{{{idx}}} \\mid X)}}"
+        w = f"\\frac{{{p}({drawn}) \\, {lik}}}{{{q}({drawn} \\mid X)}}"
     inner = f"\\frac{{1}}{{{leaf.k}}} \\sum_{{k=1}}^{{{leaf.k}}} {w}"
     grad = "\\text{DReG}" if leaf.estimator == "dreg" else "\\text{IWAE}"
     if leaf.form == "single":
@@ -132,8 +153,16 @@ def _likelihood_latex(g, targets: tuple[str, ...], idx: str) -> str:
 def _drawn(g, target: str, idx: str) -> str:
     """The draws `target`'s decoder reads: z_{jk}, or z_{jk}, w_{m0,jk} when it reads several latents."""
     reads = g.modalities[target].reads if g.has_layout else ()
-    return ", ".join(re.sub(r"^(\w+)\[(.+)\]$", lambda m: f"{m.group(1)}_{{\\mathrm{{{m.group(2)}}},{idx}}}", l)
-                     if "[" in l else f"{l}_{{{idx}}}" for l in reads) or f"z_{{{idx}}}"
+    return ", ".join(_at_draw(l, idx) for l in reads) or f"z_{{{idx}}}"
+
+
+def _at_draw(latent: str, idx: str) -> str:
+    """A latent at draw `idx`: z -> z_{jk}, w[m0] -> w_{\\mathrm{m0},jk}, w[j] (component j's) -> w_{j,jk}."""
+    m = re.fullmatch(r"(\w+)\[(.+)\]", latent)
+    if m is None:
+        return f"{latent}_{{{idx}}}"
+    index = m.group(2) if m.group(2) == "j" else f"\\mathrm{{{m.group(2)}}}"
+    return f"{m.group(1)}_{{{index},{idx}}}"
 
 
 def as_json(program, leaf: ir.IWAE) -> dict:

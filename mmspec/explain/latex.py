@@ -13,13 +13,32 @@ from fractions import Fraction
 
 from ..model import ir
 from ..model.graph import Joint, Mixture, PoE, WeightedPoE, closure
-from ..model.notation import latex_latent as latent, latex_name, operator_name  # noqa: F401  (this module's vocabulary)
+from ..model.notation import latex_dist_name, latex_latent as latent, latex_name, operator_name  # noqa: F401  (this module's vocabulary)
 
 CONTINUATION = 6        # `&\\quad + ` before a continued row
 PAGE_WIDTH = 60         # `visible_width` of an align* row (left side, relation, right side) that fits a page
 PREAMBLE = "% needs \\usepackage{amsmath,amssymb}"
 EVALUATION_ONLY = ("\\noindent\\textit{Evaluation only: the posteriors the \\texttt{infer} rules give "
                    "for other subsets of modalities; the objective does not use them.}")
+
+
+def prior_draws_note(program) -> list[str]:
+    """A sentence saying which prior each latent is drawn from when a decoder reads it and the decoded
+    distribution does not describe it (MMVAE+'s cross-generation); none without such latents."""
+    g = program.graph
+    if not g.latent_priors:
+        return []
+    pairs = ", ".join(f"${latent(l)} \\sim {_prior_name(g.label(k))}$" for l, k in g.latent_priors.items())
+    return ["\\noindent\\textit{A latent a decoder reads that the decoded distribution does not describe "
+            f"is drawn from its prior:}} {pairs}."]
+
+
+def _prior_name(label: str) -> str:
+    """A prior by its declared name (`r[m0]` -> r_{m0}, `pz` -> p_{pz}, `p`), so priors that all print
+    as p in a density (a Laplace with a learned scale among them) stay apart."""
+    if label == "p":
+        return "p"
+    return latex_dist_name(label) if "[" in label else "p_{\\mathrm{" + label.replace("_", "\\_") + "}}"
 
 
 def simple_fraction(x: float) -> Fraction | None:

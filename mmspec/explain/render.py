@@ -186,6 +186,7 @@ def render_latex(ex: Explanation) -> str:
 
     for block in latex_parts.definition_blocks(p, [k for k in g.nodes if k in used], conditioned, updates):
         out += ["\\begin{align*}", *block, "\\end{align*}"]
+    out += latex_parts.prior_draws_note(p)
     out.append("\\begin{align*}")                  # its own block: a long definition does not push it right
     for obj in p.ir.objectives.values():
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
