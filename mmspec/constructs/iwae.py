@@ -116,17 +116,12 @@ def describe(program, leaf: ir.IWAE) -> str:
     return f"IWAE[{leaf.form}, K={leaf.k}]: {bound}; {w}  [{grad}]"
 
 
-def describe_latex(program, leaf: ir.IWAE) -> str:
+def describe_latex(program, leaf: ir.IWAE, weight: str | None = None) -> str:
+    """The bound in LaTeX; `weight`: a name written in place of the importance weight (which
+    `weight_latex` then gives for a row of its own, when the whole bound is too wide for one)."""
     g = program.graph
-    idx = "k" if leaf.form == "single" else "jk"
-    lik = _likelihood_latex(g, leaf.targets, idx)
-    q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
-    drawn = ", ".join(_at_draw(l, idx) for l in draw_latents(g, leaf))
-    if leaf.prior is None:
-        w = lik
-    else:
-        p = conditioned(program, leaf.prior, True).rsplit("(", 1)[0]
-        w = f"\\frac{{{p}({drawn}) \\, {lik}}}{{{q}({drawn} \\mid X)}}"
+    idx = draw_index(leaf)
+    w = weight or weight_latex(program, leaf)[0]
     inner = f"\\frac{{1}}{{{leaf.k}}} \\sum_{{k=1}}^{{{leaf.k}}} {w}"
     grad = "\\text{DReG}" if leaf.estimator == "dreg" else "\\text{IWAE}"
     if leaf.form == "single":
@@ -137,17 +132,42 @@ def describe_latex(program, leaf: ir.IWAE) -> str:
     return f"\\log \\sum_{{j=1}}^{{{n}}} a_j {inner}\\;[{grad}]"
 
 
+def weight_latex(program, leaf: ir.IWAE) -> tuple[str, list[str]]:
+    """The importance weight of draw k (jk for a mixture): as one fraction, and as factors to break
+    over rows (p/q first, then each likelihood)."""
+    g = program.graph
+    idx = draw_index(leaf)
+    lik = _likelihood_latex(g, leaf.targets, idx)
+    if leaf.prior is None:
+        return lik, _likelihood_factors(g, leaf.targets, idx)
+    q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
+    p = conditioned(program, leaf.prior, True).rsplit("(", 1)[0]
+    drawn = ", ".join(_at_draw(l, idx) for l in draw_latents(g, leaf))
+    return (f"\\frac{{{p}({drawn}) \\, {lik}}}{{{q}({drawn} \\mid X)}}",
+            [f"\\frac{{{p}({drawn})}}{{{q}({drawn} \\mid X)}}"] + _likelihood_factors(g, leaf.targets, idx))
+
+
+def draw_index(leaf: ir.IWAE) -> str:
+    """The subscript of one draw: k, or jk (component j) for a mixture."""
+    return "k" if leaf.form == "single" else "jk"
+
+
 def _likelihood_latex(g, targets: tuple[str, ...], idx: str) -> str:
     """p(x_t | draws) for each target; three or more unweighted targets whose decoders read alike as
     one product over them, \\prod_{m in {m0, ..., m4}} p(x_m | z_jk, w_m,jk), so the bound fits a page."""
-    factors = [f"p(x_{{\\mathrm{{{t}}}}} \\mid {_drawn(g, t, idx)})"
-               + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "") for t in targets]
+    factors = _likelihood_factors(g, targets, idx)
     alike = {_drawn(g, t, idx).replace(f"\\mathrm{{{t}}}", "m") for t in targets}
     if len(targets) < 3 or len(alike) > 1 or any(g.modalities[t].weight != 1 for t in targets):
         return " \\, ".join(factors)
     names = [f"\\mathrm{{{t}}}" for t in targets]
     shown = ", ".join(names if len(names) <= 3 else [names[0], "\\ldots", names[-1]])
     return f"\\prod_{{m \\in \\{{{shown}\\}}}} p(x_m \\mid {alike.pop()})"
+
+
+def _likelihood_factors(g, targets: tuple[str, ...], idx: str) -> list[str]:
+    """p(x_t | the draws its decoder reads)^{w_t}, one factor per target."""
+    return [f"p(x_{{\\mathrm{{{t}}}}} \\mid {_drawn(g, t, idx)})"
+            + (f"^{{{fmt(g.modalities[t].weight, 4)}}}" if g.modalities[t].weight != 1 else "") for t in targets]
 
 
 def _drawn(g, target: str, idx: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from ..constructs import iwae, schedules
 from ..model import ir
 from ..model.graph import Joint, Mixture, PoE, WeightedPoE, closure
 from ..model.notation import latex_dist_name, latex_latent as latent, latex_name, operator_name  # noqa: F401  (this module's vocabulary)
@@ -56,6 +57,56 @@ def number(x: float) -> str:
     return f"{x:.6g}"
 
 
+def coefficient(t: ir.LinearTerm, i: int) -> str:
+    """` - 0.25\\, ` before a term (nothing for the first +, no 1), a scheduled weight as `0.25 \\cdot \\beta`."""
+    sign, weight = schedules.coefficient_text(t, True) if t.scheduled else (
+        "-" if t.coefficient < 0 else "+", number(abs(t.coefficient)))
+    weight = "" if weight == "1" else weight + "\\, "
+    return f"{' - ' if sign == '-' else (' + ' if i else '')}{weight}"
+
+
+def terms(program, linear_terms: list[ir.LinearTerm], leaf_text) -> list[str]:
+    """Each term of an objective with its coefficient (a stop-gradient marked), to be joined into rows."""
+    return [f"{coefficient(t, i)}{leaf_text(program, t.leaf, True)}" + (" \\text{ (sg)}" if t.detached else "")
+            for i, t in enumerate(linear_terms)]
+
+
+def objective_rows(program, sym: str, linear_terms: list[ir.LinearTerm], leaf_text) -> list[str]:
+    """align* rows of an objective: its terms broken into rows that fit the page; an importance-weighted
+    term too wide for a row names its weight (\\omega_{jk}) and defines it on rows of its own below."""
+    width = right_side_width([sym])
+    texts = terms(program, linear_terms, leaf_text)
+    where: list[str] = []
+    named = 0
+    for i, t in enumerate(linear_terms):
+        if isinstance(t.leaf, ir.IWAE) and visible_width(texts[i]) > width:
+            name = "\\omega" + "'" * named + f"_{{{iwae.draw_index(t.leaf)}}}"    # not w: a latent may be w
+            named += 1
+            texts[i] = f"{coefficient(t, i)}{iwae.describe_latex(program, t.leaf, name)}"
+            where += weight_rows(program, t.leaf, name, right_side_width([sym, name]))
+    first, *rest = rows(texts, "", width)
+    return [f"{sym} &= {first} \\\\"] + [f"  &\\quad{row} \\\\" for row in rest] + where
+
+
+def weight_rows(program, leaf: ir.IWAE, name: str, width: float) -> list[str]:
+    """`\\omega_{jk} &= \\frac{p(z_jk) ...}{q(z_jk | X)}`: one fraction where it fits, else p/q and the
+    likelihoods as factors broken over rows."""
+    whole, factors = iwae.weight_latex(program, leaf)
+    if visible_width(whole) <= width:
+        return [f"{name} &= {whole} \\\\"]
+    first, *rest = rows(factors, " \\, ", width)
+    return [f"{name} &= {first} \\\\"] + [f"  &\\quad \\cdot {row} \\\\" for row in rest]
+
+
+def hanging_rows(head: str, parts: list[str], joiner: str = "", follow: str = "") -> list[str]:
+    """align* rows starting at the left margin: `head` on a row of its own (when it is more than a
+    name), `parts` below it indented, broken into rows that fit the page; `follow` starts each
+    continued row. For a block of its own (its left column empty)."""
+    chunks = rows(parts, joiner, PAGE_WIDTH - 2 * CONTINUATION)
+    return [f"& {head} \\\\"] + [f"  &\\qquad {follow + ' ' if follow and i else ''}{c.lstrip()} \\\\"
+                                   for i, c in enumerate(chunks)]
+
+
 def kl_estimator(leaf: ir.KL) -> str:
     """The estimator tag after a KL: closed form, Jensen bound or Monte Carlo with its K."""
     text = {"closed": "\\text{closed form}", "jensen": "\\text{Jensen bound}",
@@ -98,6 +149,10 @@ def definition_blocks(program, keys: list[str], conditioned, extra=lambda key: [
     hanging: set[str] = set()
     left = 0.0
     for key in keys:
+        if any(row.startswith("& ") for row in extra(key)):     # rows from the left margin: a block of their own
+            groups += [[key], []]
+            left = 0.0
+            continue
         found = _relation_and_parts(program, key, conditioned)
         if found is not None:
             own = visible_width(conditioned(program, key, True))
@@ -142,7 +197,8 @@ def _relation_and_parts(program, key: str, conditioned) -> tuple[str, list[str],
 
 def visible_width(tex: str) -> float:
     """About how many characters wide a piece of math prints: source spaces print nothing, a binary
-    operator takes its spacing, sub- and superscripts print smaller."""
+    operator takes its spacing, sub- and superscripts print smaller, a fraction as wide as its wider part."""
+    tex = _fractions_as_widest_part(tex)
     tex = re.sub(r"\\tfrac\{(\w+)\}\{(\w+)\}", r"\1/\2", tex)
     tex = re.sub(r"\\(mathrm|mathbb|mathcal|operatorname|text|texttt)\{", "{", tex)
     tex = re.sub(r"\\(left|right|[,;!])", "", tex)
@@ -164,6 +220,25 @@ def visible_width(tex: str) -> float:
             width += scale * (2.0 if ch in "+-=|" else 1.0)
         script = False
     return width
+
+
+def _fractions_as_widest_part(tex: str) -> str:
+    """`\\frac{A}{B}` replaced by the wider of A and B (displayed, the two are stacked)."""
+    start = tex.find("\\frac{")
+    if start < 0:
+        return tex
+    groups, i = [], start + len("\\frac")
+    for _ in range(2):
+        depth, j = 0, i
+        while j < len(tex):
+            depth += (tex[j] == "{") - (tex[j] == "}")
+            if depth == 0:
+                break
+            j += 1
+        groups.append(tex[i + 1:j])
+        i = j + 1
+    wider = max(groups, key=visible_width)
+    return tex[:start] + "{" + wider + "}" + _fractions_as_widest_part(tex[i:])
 
 
 def right_side_width(left_sides: list[str]) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..model import ir
 from ..model.graph import GradientOrigin, Iterate, Refined, closure
 from ..model.notation import conditioned, fmt
+from . import latex
 from .leaves import leaf_text
 
 GRAD_TEXT = {"detached": "gradients detached (first order, the reference implementation)",
@@ -61,7 +62,8 @@ def definition(program, key: str) -> str:
 
 
 def latex_lines(program, key: str) -> list[str]:
-    """align* rows for `explain --latex`."""
+    """align* rows for `explain --latex`, from the left margin (a block of their own, see
+    latex.definition_blocks): the update rule and the inner objective each broken over rows."""
     g = program.graph
     node = g.nodes[key]
     if isinstance(node, Iterate):
@@ -69,15 +71,17 @@ def latex_lines(program, key: str) -> list[str]:
     it = conditioned(program, node.iterate, True).rsplit("(", 1)[0]
     L = f"\\mathcal{{L}}\\left({it}\\right)"
     name = conditioned(program, key, True)
-    inner = f"{L} &= {objective_text(program, node, True)} \\\\"
+    inner = latex.hanging_rows(f"{L} =", latex.terms(program, inner_terms(node), leaf_text))
     if isinstance(node, GradientOrigin):
-        return [f"{name} &= \\mathcal{{N}}\\left(\\mu(z_0'), \\operatorname{{diag}} e^{{\\mathrm{{lv}}(z_0')}}\\right),"
-                f" \\quad z_0' = z_0 + \\nabla_{{z_0}} {L},\\ z_0 = 0 \\\\", inner]
+        return latex.hanging_rows(
+            f"{name} = \\mathcal{{N}}\\left(\\mu(z_0'), \\operatorname{{diag}} e^{{\\mathrm{{lv}}(z_0')}}\\right),",
+            [f"z_0' = z_0 + \\nabla_{{z_0}} {L},\\ z_0 = 0"]) + inner
     init = conditioned(program, node.init, True).rsplit("(", 1)[0]
-    return [f"{name} &: \\mu_{{t+1}} = g_\\mu \\odot \\mu_t + (1 - g_\\mu) \\odot \\tilde\\mu_t,\\ "
-            f"\\log\\sigma_{{t+1}} = g_\\sigma \\odot \\log\\sigma_t + (1 - g_\\sigma) \\odot \\widetilde{{\\log\\sigma}}_t,"
-            f"\\ t = 0..{node.steps - 1},\\ (\\mu_0, \\sigma_0) \\text{{ from }} {init} \\\\",
-            inner]
+    update = [f"\\mu_{{t+1}} = g_\\mu \\odot \\mu_t + (1 - g_\\mu) \\odot \\tilde\\mu_t,",
+              f"\\log\\sigma_{{t+1}} = g_\\sigma \\odot \\log\\sigma_t + (1 - g_\\sigma) \\odot \\widetilde{{\\log\\sigma}}_t,",
+              f"t = 0..{node.steps - 1},\\ (\\mu_0, \\sigma_0) \\text{{ from }} {init}"]
+    rows = latex.hanging_rows(f"{name}\\colon", update[:1])
+    return rows + [f"  &\\qquad {u} \\\\" for u in update[1:]] + inner
 
 
 def json_fields(program, key: str) -> dict:

@@ -192,9 +192,7 @@ def render_latex(ex: Explanation) -> str:
         sym = "\\mathcal{L}" if obj.direction == "maximize" else "\\mathcal{J}"
         if stages.is_staged(p):
             sym = stages.objective_symbol(obj.name, obj.direction)
-        terms = [f"{_latex_coefficient(t, i)}{leaf_text(p, t.leaf, True)}" for i, t in enumerate(obj.linear_terms())]
-        first, *rest = latex_parts.rows(terms, "", latex_parts.right_side_width([sym]))
-        out += [f"{sym} &= {first} \\\\"] + [f"  &\\quad{row} \\\\" for row in rest]
+        out += latex_parts.objective_rows(p, sym, obj.linear_terms(), leaf_text)
     out += schedules.latex_lines(g.schedules)
     out.append("\\end{align*}")
     evaluation_only = latex_parts.definition_blocks(     # an infer rule's joint is the product its rule writes
@@ -205,14 +203,6 @@ def render_latex(ex: Explanation) -> str:
         out += [row for block in evaluation_only for row in ["\\begin{align*}", *block, "\\end{align*}"]]
     out += stages.latex_lines(p) if stages.is_staged(p) else []
     return "\n".join(out)
-
-
-def _latex_coefficient(t: ir.LinearTerm, i: int) -> str:
-    """` - 0.25\\, ` before a term (nothing for the first +, no 1), a scheduled weight as `0.25 \\cdot \\beta`."""
-    sign, weight = schedules.coefficient_text(t, True) if t.scheduled else (
-        "-" if t.coefficient < 0 else "+", latex_parts.number(abs(t.coefficient)))
-    weight = "" if weight == "1" else weight + "\\, "
-    return f"{' - ' if sign == '-' else (' + ' if i else '')}{weight}"
 
 
 # ---- JSON -------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def cost_lines(program: Program, labels: dict[str, str], only_when_used=()) -> l
 def latex_lines(program: Program) -> list[str]:
     """An enumerate of the stages, after the align* block of objectives."""
     groups = parameter_groups(program.graph)
-    out = ["\\begin{enumerate}"]
+    out = ["\\begin{enumerate}\\raggedright"]          # names like q[$\\ast$] and settings do not hyphenate
     for st in program.stages:
         obj = program.ir.objectives[st.objective]
         sym = objective_symbol(obj.name, obj.direction)
