@@ -184,7 +184,7 @@ def test_a_bound_too_wide_for_a_row_names_its_weight_and_defines_it_below():
     assert order == sorted(order) and joined.count("p(x_") == 3
 
 
-def test_refinement_rules_start_at_the_margin_in_a_block_of_their_own():
+def test_refinement_rules_start_at_the_margin_in_a_block_after_the_definitions():
     """MIAI's update rule and inner objective: the refined posterior's name on its own row, the rule's
     three parts and the objective's terms indented below it, without `1 \\cdot`."""
     text = latex_of(ROOT / "specs" / "miai_mst.mms")
@@ -192,4 +192,6 @@ def test_refinement_rules_start_at_the_margin_in_a_block_of_their_own():
     assert block[0].endswith("\\colon \\\\") and text[:text.index(block[0])].rstrip().endswith("\\begin{align*}")
     assert block[1].startswith("  &\\qquad \\mu_{t+1} = ") and block[2].startswith("  &\\qquad \\log\\sigma_{t+1} = ")
     assert block[4] == "& \\mathcal{L}\\left(r_{\\mathrm{mnist}}^{(t)}\\right) = \\\\"
-    assert all(r.startswith("  &\\qquad ") for r in block[5:]) and "1 \\cdot" not in " ".join(block)
+    terms = block[5:next(i for i in range(5, len(block)) if block[i].startswith("& "))]
+    assert len(terms) > 1 and all(r.startswith("  &\\qquad ") for r in terms) and "1 \\cdot" not in " ".join(block)
+    assert "& r_{\\mathrm{svhn}}(z" in " ".join(block)        # the refinements share one block, after the rest

@@ -143,15 +143,15 @@ def definition_rows(program, key: str, conditioned, width: float = PAGE_WIDTH / 
 def definition_blocks(program, keys: list[str], conditioned, extra=lambda key: []) -> list[list[str]]:
     """The definitions of `keys` as align* blocks (lists of rows). One block aligns them all at its
     longest left side; a definition whose widest member would then run off the page starts a new
-    block. `extra(key)` gives rows that follow a key's definition (a refinement's update)."""
+    block. `extra(key)` gives rows that follow a key's definition (a refinement's update); keys whose
+    rows start at the left margin share one block after the others (nothing to align them with)."""
     blocks: list[list[str]] = []
     groups: list[list[str]] = [[]]
     hanging: set[str] = set()
-    left = 0.0
+    margin = [k for k in keys if any(row.startswith("& ") for row in extra(k))]   # rows from the left margin:
+    left = 0.0                                                                     # one block of them, last
     for key in keys:
-        if any(row.startswith("& ") for row in extra(key)):     # rows from the left margin: a block of their own
-            groups += [[key], []]
-            left = 0.0
+        if key in margin:
             continue
         found = _relation_and_parts(program, key, conditioned)
         if found is not None:
@@ -167,7 +167,7 @@ def definition_blocks(program, keys: list[str], conditioned, extra=lambda key: [
                 left = 0.0
             left = max(left, own)
         groups[-1].append(key)
-    for group in groups:
+    for group in groups + [margin]:
         width = right_side_width([conditioned(program, k, True) for k in group
                                   if _relation_and_parts(program, k, conditioned) is not None])
         rows_ = [row for k in group
