@@ -38,9 +38,11 @@ def test_prior_draws_follow_the_targets_written():
 
 
 def test_dmvae_decodes_from_joints_that_describe_every_latent():
-    """c = (joint, qw[*]) and u[m] = (qz[m], qw[*]) describe z and every w[m]: no prior draw."""
+    """c = (joint, qw[*]) and u[m] = (qz[m], qw[*]) describe z and every w[m]: no prior draw. The joints
+    are drawn factor by factor, each factor once: joint, qz[m0..m4], qw[m0..m4]."""
     c = cost(SPECS / "dmvae_polymnist.mms")
     assert c["prior_draws"] == 0 and c["decoded_samples"] == 5 + 5 * 5
+    assert c["sampled_distributions"] == c["latent_draws"] == 1 + 5 + 5
 
 
 def test_jnf_counts_flow_transforms_per_density_point_and_per_draw():
@@ -87,10 +89,15 @@ class CountingNoise(FixedNoise):
 
     def __init__(self):
         self.prior_draws = 0
+        self.sampled: dict[str, int] = {}       # distribution -> draws (an encoder over several latents
+                                                # draws each latent's noise under `NAME on LATENT`)
 
     def _count(self, key, shape):
         if " for " in key and " from " in key:
             self.prior_draws += shape[0]
+        else:
+            name = key.split(" on ")[0]
+            self.sampled[name] = max(self.sampled.get(name, 0), shape[0])
 
     def normal(self, key, shape, like):
         self._count(key, shape)
@@ -125,12 +132,13 @@ def lowered_counts(text_or_path, monkeypatch, objective=None, batch=2) -> dict:
     model = compile_spec(text_or_path)
     noise = CountingNoise()
     model.loss(tiny_batch(model.modalities, batch=batch, dtype=torch.float32), noise, objective)
-    return {"prior_draws": noise.prior_draws, "flow_passes": counts["flow"], "mog_evaluations": counts["mog"]}
+    return {"prior_draws": noise.prior_draws, "flow_passes": counts["flow"], "mog_evaluations": counts["mog"],
+            "sampled_distributions": len(noise.sampled), "latent_draws": sum(noise.sampled.values())}
 
 
 def table(text_or_path, objective=None) -> dict:
     c = cost(text_or_path, objective)
-    return {k: c[k] for k in ("prior_draws", "flow_passes", "mog_evaluations")}
+    return {k: c[k] for k in ("prior_draws", "flow_passes", "mog_evaluations", "sampled_distributions", "latent_draws")}
 
 
 @pytest.mark.usefixtures("one_thread")
@@ -140,9 +148,14 @@ def test_the_table_counts_what_the_lowering_does(monkeypatch):
     jnf = (SPECS / "jnf_polymnist.mms").read_text().replace("param dim = 512", "param dim = 6").replace(
         "minimize unimodal: sum m: kl(qj || qf[m], estimator=mc, k=1)",
         "minimize unimodal: sum m: kl(qj || qf[m], estimator=mc, k=3) - rec(qf[m0] -> m0, k=2)")
+    dmvae = (SPECS / "dmvae_polymnist.mms").read_text()
     for old, new in small:
-        cmvae = cmvae.replace(old, new)
-    assert lowered_counts(cmvae, monkeypatch) == table(cmvae) == {"prior_draws": 200, "flow_passes": 0,
-                                                                  "mog_evaluations": 50}
+        cmvae, dmvae = cmvae.replace(old, new), dmvae.replace(old, new)
+    assert lowered_counts(cmvae, monkeypatch) == table(cmvae) == {
+        "prior_draws": 200, "flow_passes": 0, "mog_evaluations": 50, "sampled_distributions": 5, "latent_draws": 50}
     assert lowered_counts(jnf, monkeypatch, "unimodal") == table(jnf, "unimodal") == {
-        "prior_draws": 0, "flow_passes": 5 * 3 * 2 + 2 * 2 * 6, "mog_evaluations": 0}
+        "prior_draws": 0, "flow_passes": 5 * 3 * 2 + 2 * 2 * 6, "mog_evaluations": 0,
+        "sampled_distributions": 2, "latent_draws": 3 + 2}               # qj (k=3), qf[m0] (k=2)
+    assert lowered_counts(dmvae, monkeypatch) == table(dmvae) == {      # the joints c and u[m] factor by factor:
+        "prior_draws": 0, "flow_passes": 0, "mog_evaluations": 0,       # the PoE, qz[m0..m4], qw[m0..m4]
+        "sampled_distributions": 11, "latent_draws": 11}

@@ -103,8 +103,13 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
     products = sum(1 for k in needed if isinstance(g.nodes[k], (PoE, WeightedPoE)))
     inner = refine.inner_cost(program, needed, leaves)
     flows, mogs = density_cost(g, leaves)
+    sampled: dict[str, int] = {}                    # a joint is drawn factor by factor, a factor once
+    for key, k in draws.items():
+        for f in _factors(g, key):
+            if not isinstance(g.nodes[f], Joint):
+                sampled[f] = max(sampled.get(f, 0), k)
     return Cost(len(encoders), len({t for _, t in decoded} | inner["decoder_targets"]),
-                sum(decoded.values()) + inner["decoded_samples"], len(draws), sum(draws.values()), products,
+                sum(decoded.values()) + inner["decoded_samples"], len(sampled), sum(sampled.values()), products,
                 sum(1 for l in leaves if isinstance(l, ir.KL)) + inner["kl_terms"], inner["gradient_steps"],
                 inner["update_passes"], prior_draws(g, decoded), flows + flow_draw_passes(g, draws), mogs)
 
