@@ -18,7 +18,7 @@ from ..model.sets import Env, Value, all_subsets, value_label
 from ..syntax import ast
 from ..constructs import schedules
 from ..model import numeric
-from . import families, latents as several
+from . import conditional, families, latents as several
 
 __all__ = ["AGGREGATORS", "DIST_FUNCS", "DistDecl", "ESTIMATORS", "Elaborator", "Env", "Invalid", "Value"]
 
@@ -352,6 +352,8 @@ class Elaborator:
         arg = call.args[0]
         hidden = self._hidden(call, env)
         family = families.encoder_family(self, call)
+        if call.kwarg("given") is not None:     # a conditional encoder (CVAE): check/conditional.py
+            return conditional.encoder(self, call, env, owner, on, hidden, family)
         if isinstance(arg, (ast.Star, ast.Tuple)) or (isinstance(arg, ast.Name) and isinstance(env.bindings.get(arg.id), frozenset)):
             mods = tuple(self.modality_set(arg, env))
             if isinstance(on, tuple):
@@ -374,11 +376,11 @@ class Elaborator:
     def _hidden(self, call: ast.Call, env: Env) -> tuple[int, ...]:
         hidden: tuple[int, ...] = ()
         for kw in call.kwargs:
-            if kw.name == "family":
+            if kw.name in ("family", "given"):
                 continue
             if kw.name != "hidden":
-                self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...], family=laplace",
-                          did_you_mean(kw.name, ["hidden", "family"]))
+                self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...], family=laplace, given=DATA",
+                          did_you_mean(kw.name, ["hidden", "family", "given"]))
             items = kw.value.items if isinstance(kw.value, ast.ListLit) else [kw.value]
             hidden = tuple(numeric.whole_number(self, i, env, "a hidden size") for i in items)
         return hidden
