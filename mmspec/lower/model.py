@@ -175,7 +175,14 @@ class CompiledSpec:
 
     def _generation(self) -> tuple[bool, str]:
         """Unconditional generation samples N(0, I); it is meaningful only when the objective ties
-        the latent to that prior."""
+        the latent to that prior, and no decoder needs given data (a CVAE generates conditionally)."""
+        conditioned = [m for m in self.graph.modalities.values() if m.given]
+        if conditioned:
+            given = sorted({c for m in conditioned for c in m.given})
+            return False, (f"the decoders of {', '.join(m.name for m in conditioned)} read given data "
+                           f"({', '.join(given)}), so every generation is conditional: evaluation reports it as "
+                           f"the {'+'.join(self.givens)} -> target pairs (z from the infer rule for the given "
+                           "data alone)")
         used = closure(self.graph, [k for low in self.lowered.values() for l in low.leaves
                                     for k in l.distributions()])
         if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior, MixturePrior, Flow)) and not self.graph.sees(k)
