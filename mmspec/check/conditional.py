@@ -122,3 +122,13 @@ def infer_given(checker, rules, program_ir) -> None:
                                hint="the prior, or a distribution that reads given data only")
             continue
         program_ir.infer[frozenset(rule.names)] = key
+    everything = frozenset(g.givens)
+    if g.givens and everything not in program_ir.infer:      # default: the spec's data-free prior
+        free = [k for k in g.nodes if k in g.prior_keys and not g.sees(k)]
+        if free:
+            program_ir.infer[everything] = free[0]
+        else:
+            first = next(iter(g.givens.values()))
+            checker.sink.error("evaluation needs the latent's distribution when only the given data is observed, "
+                               "and the spec has no data-free prior to default to", first.span,
+                               hint=f"add `infer ({', '.join(g.givens)}) = ...` (e.g. a prior that reads the given data)")
