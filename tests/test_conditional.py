@@ -135,3 +135,35 @@ def test_graph_draws_an_edge_from_the_given_data(tmp_path):
     g = model_graph(check_spec(COND))
     assert g.has_edge("x:c", "dec:x") and g.has_edge("x:d", "dec:x") and g.has_edge("x:c", "enc:q")
     assert not g.has_edge("x:d", "enc:q")
+
+
+def test_a_learned_conditional_prior_and_the_evaluation_elbo_it_gives():
+    """`prior p = encoder(given=c)`: p(z | x_c) in the KL, in the infer rule for the given data alone, and in
+    evaluation's importance weights log p(x | z, c, d) + log p(z | x_c) - log q(z | x, c), written out here."""
+    from runtime.evaluate.likelihood import log_weights
+    model = _model(COND.replace("prior p = normal()", "prior p = encoder(given=c, hidden=[3])"))
+    batch = spec_batch(model, batch=3)
+    noise = FixedNoise()
+    mu, logvar = model.module.joint_encoders["q"](batch)
+    pmu, plogvar = model.module.joint_encoders["p"](batch)
+    torch.testing.assert_close(model.encode(batch, ["c", "d"]).mean, pmu)
+    kl = 0.5 * (plogvar - logvar + (torch.exp(logvar) + (mu - pmu) ** 2) / torch.exp(plogvar) - 1).sum(-1)
+    assert model.loss(batch, noise).terms["kl(q||p)"].item() == pytest.approx(kl.mean().item(), rel=1e-12)
+    posterior = model.encode(batch, ["x"])
+    torch.manual_seed(1)
+    got = log_weights(model, batch, posterior, 4)
+    torch.manual_seed(1)
+    z = posterior.rsample(4)
+    lin = model.module.decoders["x"][0]
+    inputs = torch.cat([z, batch["c"].expand(4, 3, 3), batch["d"].expand(4, 3, 2)], -1)
+    normal = torch.distributions.Normal
+    want = (_gauss_loglik(batch["x"], inputs @ lin.weight.T + lin.bias, 0.5)
+            + normal(pmu, torch.exp(0.5 * plogvar)).log_prob(z).sum(-1)
+            - normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1))
+    torch.testing.assert_close(got, want.double())
+
+
+def test_an_encoder_of_given_data_alone_is_a_prior():
+    text = _error(COND.replace("posterior q = encoder(x, given=c, hidden=[5])",
+                               "posterior q = encoder(given=c, hidden=[5])"))
+    assert "declare it with `prior`" in text and ":9:" in text

@@ -15,10 +15,20 @@ from spec_helpers import ROOT, spec_batch
 from test_multivae_latents import PatternNoise, multivae_noise  # noqa: F401  (the fixture)
 
 
-def _models(beta: str = "1"):
+PRIOR_NETWORK = ("prior p = normal()", "prior p = encoder(given=m1, hidden=[512, 512])")   # p(z | x_m1), learned
+
+
+def _models(beta: str = "1", tmp_path=None):
+    """The shipped spec; with `tmp_path`, its variant with MultiVae's optional prior network."""
     from runtime.bench import multivae_side
     torch.manual_seed(0)
-    model = compile_spec(ROOT / "specs" / "cvae_polymnist.mms", {"dim": "4", "beta": beta})
+    spec = ROOT / "specs" / "cvae_polymnist.mms"
+    if tmp_path is not None:
+        text = spec.read_text()
+        assert PRIOR_NETWORK[0] in text
+        spec = tmp_path / "cvae_prior.mms"
+        spec.write_text(text.replace(*PRIOR_NETWORK))
+    model = compile_spec(spec, {"dim": "4", "beta": beta})
     model.module.double()
     mv = multivae_side.build(model).double()
     return model, mv
@@ -56,3 +66,21 @@ def test_cvae_spec_and_multivae_have_the_same_gradients(multivae_noise):
     # the decoder's first layer reads z then x_m1: its columns for x_m1 get gradients too
     first = next(p for p in model.module.decoders["m0"].parameters() if p.dim() == 2)
     assert first.shape[1] == 4 + 3 * 28 * 28 and first.grad[:, 4:].abs().sum() > 0 and checked > 4
+
+
+def test_cvae_with_a_prior_network_equals_multivae_with_its_prior_network(multivae_noise, tmp_path):
+    """`prior p = encoder(given=m1)`: MultiVae's prior_network (a joint encoder of the conditioning
+    modalities), KL(q(z | x_m0, x_m1) || p(z | x_m1)) in closed form; loss and the prior's gradients agree."""
+    from runtime.bench import multivae_side
+    model, mv = _models("1", tmp_path)
+    assert mv.prior_network is not None
+    assert multivae_side.network_count(mv) == multivae_side.spec_network_count(model)
+    batch = spec_batch(model, batch=3)
+    ours = model.loss(batch, PatternNoise())
+    out = mv(multivae_side._multivae()[1](data=batch))
+    assert ours.loss.item() == pytest.approx(out.loss.item(), rel=1e-12)
+    assert ours.terms["kl(q||p)"].item() == pytest.approx(out.metrics["kl"].item(), rel=1e-12)
+    ours.loss.backward()
+    out.loss.backward()
+    for a, b in zip(mv.prior_network.net.parameters(), model.module.joint_encoders["p"].parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-9, atol=1e-12)

@@ -75,10 +75,12 @@ def decoder_given(elab, stmt: ast.ModalityStmt) -> tuple[str, ...]:
 
 
 def encoder(elab, call: ast.Call, env: Env, owner: str, on, hidden: tuple[int, ...], family: str) -> str:
-    """`encoder(m0, given=m1)`: q(z | x_m0, x_m1), a joint encoder over m0's data and the given data."""
+    """`encoder(m0, given=m1)`: q(z | x_m0, x_m1), a joint encoder over m0's data and the given data;
+    `encoder(given=m1)`: a distribution of the given data alone, the conditional prior p(z | x_m1)."""
     given = given_names(elab, call.kwarg("given"), "in given=")
-    arg = call.args[0]
-    mods = tuple(elab.modality_set(arg, env))
+    if len(call.args) > 1:
+        elab.fail("encoder takes at most one modality or set of modalities besides given=", call.args[1])
+    mods = tuple(elab.modality_set(call.args[0], env)) if call.args else ()
     for name in given:
         if elab.g.givens[name].net is None:
             elab.fail(f"an encoder reads given data '{name}' through a network, and '{name}' has none", call,
@@ -86,6 +88,9 @@ def encoder(elab, call: ast.Call, env: Env, owner: str, on, hidden: tuple[int, .
     if isinstance(on, tuple):
         elab.fail("a conditional encoder describes one latent", call)
     latent = on or elab.latent_for(mods[0] if len(mods) == 1 else None, owner, call)
+    if not mods and elab.decls.get(owner.split("[")[0]) is not None and elab.decls[owner.split("[")[0]].stmt.role != "prior":
+        elab.fail("an encoder of given data alone is a conditional prior p(z | x_c): declare it with `prior`",
+                  call, hint=f"prior {owner} = encoder(given={', '.join(given)})")
     node = JointExpert(key=f"encoder:{owner}", modalities=mods, network=owner, hidden=hidden, latent=latent,
                        family=family, given=given)
     return elab.add_node(node, owner)

@@ -347,13 +347,14 @@ class Elaborator:
         if owner is None:
             self.fail("encoder(...) creates trainable weights, so it must be the whole right-hand side "
                       "of a posterior declaration", call, hint="declare `posterior q[m] = encoder(m)` and use q[m]")
+        if call.kwarg("given") is not None:     # a conditional encoder or prior (CVAE): check/conditional.py
+            return conditional.encoder(self, call, env, owner, on, self._hidden(call, env),
+                                       families.encoder_family(self, call))
         if len(call.args) != 1:
             self.fail("encoder takes one modality (encoder(m)) or a set (encoder(*), encoder((a, b)))", call)
         arg = call.args[0]
         hidden = self._hidden(call, env)
         family = families.encoder_family(self, call)
-        if call.kwarg("given") is not None:     # a conditional encoder (CVAE): check/conditional.py
-            return conditional.encoder(self, call, env, owner, on, hidden, family)
         if isinstance(arg, (ast.Star, ast.Tuple)) or (isinstance(arg, ast.Name) and isinstance(env.bindings.get(arg.id), frozenset)):
             mods = tuple(self.modality_set(arg, env))
             if isinstance(on, tuple):

@@ -23,21 +23,27 @@ def decoder_note(g, modality: str) -> str:
     return f"   decoder also given ({', '.join(given)})" if given else ""
 
 
-def encoder_note(node) -> str:
-    """`, given m1` after a conditional encoder's description."""
-    given = getattr(node, "given", ())
-    return f", given {', '.join(given)}" if given else ""
+def encoder_inputs(node) -> str:
+    """What a joint encoder reads: `over a, b`, `over m0, given m1`, or `of the given data m1` (a prior)."""
+    given = ", ".join(getattr(node, "given", ()))
+    if not node.modalities:
+        return f"of the given data {given}"
+    return f"over {', '.join(node.modalities)}" + (f", given {given}" if given else "")
 
 
 def family_notes(program) -> tuple[list[str], list[str]]:
     """A spec whose decoders read given data is a conditional model p(x | z, c) (CVAE)."""
+    from ..model.graph import given_read
     g = program.graph
     pairs = [(m.name, m.given) for m in g.modalities.values() if m.given]
     if not pairs:
         return [], []
     shown = "; ".join(f"p(x_{m} | z, {', '.join('x_' + c for c in given)})" for m, given in pairs)
-    return ["conditional"], [f"conditional generation (CVAE, Sohn et al. 2015): {shown}; the given data is read, "
-                             "never generated"]
+    reasons = [f"conditional generation (CVAE, Sohn et al. 2015): {shown}; the given data is read, never generated"]
+    priors = [k for k in g.nodes if k in g.prior_keys and not g.sees(k) and given_read(g, k)]
+    reasons += [f"the prior {g.label(k)} is conditional: p(z | {', '.join('x_' + c for c in given_read(g, k))}), "
+                "learned" for k in priors]
+    return ["conditional"], reasons
 
 
 def infer_order(g) -> list[str]:

@@ -67,7 +67,7 @@ def definition(program: Program, key: str) -> str:
     if isinstance(node, Marginal):
         return f"the factor on {node.latent} of {conditioned(program, node.members[0])}"
     if isinstance(node, JointExpert):
-        return f"{dist} from a joint encoder {node.network} over {', '.join(node.modalities)}{conditional.encoder_note(node)}"
+        return f"{dist} from a joint encoder {node.network} {conditional.encoder_inputs(node)}"
     members = [conditioned(program, m) for m in getattr(node, "members", ())]
     if isinstance(node, PoE):
         return "∝ " + " · ".join(members) + "   (product of experts)"

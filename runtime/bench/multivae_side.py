@@ -18,7 +18,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from mmspec.model.graph import Flow, MixturePrior
+from mmspec.model.graph import Flow, JointExpert, MixturePrior
 
 from ..errors import RunError
 
@@ -237,10 +237,12 @@ def _build_conditional(model, cls_name: str, cfg_name: str) -> nn.Module:
     _, JointEncoder, Decoder, _ = _wrappers()
     g, module = model.graph, model.module
     (main,) = g.modalities.values() if len(g.modalities) == 1 else (None,)
-    joints = [n for n in g.networks.values() if n.role == "joint_encoder"]
-    if main is None or len(joints) != 1 or g.networks.keys() - {joints[0].name, f"decoder.{main.name}"}:
-        raise RunError("MultiVae's CVAE has one generated modality, one encoder (`encoder(m, given=c)`) and one "
-                       "conditional decoder")
+    encoders = [n for n in g.nodes.values() if isinstance(n, JointExpert) and n.modalities]
+    priors = [n for n in g.nodes.values() if isinstance(n, JointExpert) and not n.modalities]   # p(z | x_c)
+    wanted = {n.network for n in encoders + priors} | {f"decoder.{main.name}" if main else ""}
+    if main is None or len(encoders) != 1 or len(priors) > 1 or set(g.networks) != wanted:
+        raise RunError("MultiVae's CVAE has one generated modality, one encoder (`encoder(m, given=c)`), one "
+                       "conditional decoder and at most one prior network (`prior pc = encoder(given=c)`)")
     lik = main.likelihood
     config = dict(input_dims={m: tuple(i.shape) for m, i in {**model.modalities, **model.givens}.items()},
                   latent_dim=model.latent_dim, conditioning_modalities=list(main.given), main_modality=main.name,
@@ -252,8 +254,10 @@ def _build_conditional(model, cls_name: str, cfg_name: str) -> nn.Module:
                                     tuple(main.shape))
     decoder.network = Decoder(copy.deepcopy(module.decoders[main.name]),
                               model.links[main.name] == "sigmoid" and lik.name in ("laplace", "gaussian"))
-    encoder = JointEncoder(copy.deepcopy(module.joint_encoders[joints[0].name]), model.latent_dim)
-    return getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoder=encoder, decoder=decoder)
+    encoder = JointEncoder(copy.deepcopy(module.joint_encoders[encoders[0].network]), model.latent_dim)
+    prior = JointEncoder(copy.deepcopy(module.joint_encoders[priors[0].network]), model.latent_dim) if priors else None
+    return getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoder=encoder, decoder=decoder,
+                                     prior_network=prior)
 
 
 def _copy_clusters(model, mv: nn.Module, clusters: list) -> None:
