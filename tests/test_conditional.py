@@ -87,6 +87,8 @@ def test_decoding_without_the_given_data_says_what_is_missing():
     model = _model()
     with pytest.raises(ValueError, match="conditioned on the given data c"):
         model.decode("x", torch.zeros(1, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="encoding needs the given data c, d"):
+        model.encode({"x": torch.zeros(2, 4, dtype=torch.float64)}, ["x"])
     assert not model.can_generate and "given data" in model.generation_note
     assert set(model.givens) == {"c", "d"} and list(model.modalities) == ["x"]
 

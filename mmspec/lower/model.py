@@ -104,6 +104,10 @@ class CompiledSpec:
 
     def _seen(self, batch: dict[str, Tensor], subset: Sequence[str]) -> dict[str, Tensor]:
         """The subset's modalities, and the given (conditioning) data every item carries."""
+        missing = [c for c in self.givens if c not in batch]
+        if missing:
+            raise conditional.MissingGiven(f"encoding needs the given data {', '.join(missing)}: a conditional "
+                                           "spec's batches carry it with every subset of modalities")
         return {m: batch[m] for m in [*subset, *self.givens] if m in batch}
 
     def encode(self, batch: dict[str, Tensor], subset: Sequence[str]) -> DiagGaussian | MixtureOf:
