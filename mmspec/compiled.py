@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from .model.settings import (MetricRequest, OptimizerSettings, SchedulerSettings, Selection, StageSettings,
                              TrainSettings)
 
-__all__ = ["CompiledModel", "LossOutput", "MetricRequest", "ModalityInfo", "NoiseSource", "OptimizerSettings",
+__all__ = ["CompiledModel", "GivenInfo", "LossOutput", "MetricRequest", "ModalityInfo", "NoiseSource", "OptimizerSettings",
            "Posterior", "SchedulerSettings", "Selection", "StageSettings", "TrainSettings", "default_device"]
 
 
@@ -47,6 +47,14 @@ class ModalityInfo:
     weight: float              # likelihood weight w_m (1, a number, or the `rescale` value)
 
 
+@dataclass(frozen=True)
+class GivenInfo:
+    """Data a conditional spec reads and never generates (`given m1: ...`, a CVAE's conditioning input)."""
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+
+
 @dataclass
 class LossOutput:
     loss: Tensor                 # scalar to minimise (graph attached)
@@ -70,6 +78,7 @@ class CompiledModel(Protocol):
     dataset: str                               # the spec's `data` name (mst, polymnist, ...)
     data_decl: Any                             # mmspec.data.decl.DataDecl of `data NAME { ... }`, else None
     modalities: dict[str, ModalityInfo]        # in spec order
+    givens: dict[str, GivenInfo]               # conditioning data (`given m1: ...`); {} unless the spec is conditional
     latent_dim: int
     params: dict[str, float]                   # resolved params (after --set overrides)
     train: TrainSettings                       # staged specs: epochs = the sum over stages
@@ -99,10 +108,11 @@ class CompiledModel(Protocol):
     def encode_subsets(self, batch: dict[str, Tensor], subsets: Sequence[Sequence[str]]) -> list[Posterior]:
         """`encode` for each subset, sharing the encoder passes between them."""
 
-    def decode(self, modality: str, z: Tensor) -> Tensor:
-        """Likelihood mean in data space: [*, *shape]; text gives probabilities [*, L, V]."""
+    def decode(self, modality: str, z: Tensor, given: dict[str, Tensor] | None = None) -> Tensor:
+        """Likelihood mean in data space: [*, *shape]; text gives probabilities [*, L, V]. A decoder
+        conditioned on given data (`given m1`) reads it from `given` (the batch: {name: [B, ...]})."""
 
-    def log_likelihood(self, modality: str, z: Tensor, x: Tensor) -> Tensor:
+    def log_likelihood(self, modality: str, z: Tensor, x: Tensor, given: dict[str, Tensor] | None = None) -> Tensor:
         """w-unweighted log p(x_m | z) summed over the modality's dims: z [..., B, D] -> [..., B]."""
 
     def prior(self, batch_size: int) -> Posterior: ...

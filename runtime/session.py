@@ -109,7 +109,7 @@ def check_trainable(model, dataset) -> None:
 def check_compatible(model, dataset) -> None:
     """Every spec modality must exist in the dataset with the same kind and shape."""
     problems = []
-    for name, info in model.modalities.items():
+    for name, info in {**model.modalities, **getattr(model, "givens", {})}.items():   # given data too (CVAE)
         got = dataset.modalities.get(name)
         if got is None:
             problems.append(f"modality {name!r} is not in dataset {model.dataset!r} "
@@ -356,7 +356,7 @@ def evaluate_loaded(run_dir: Path, model, dataset, cfg: EvalConfig, log, merge: 
     if merge:
         results = _merged(run_dir, results, log)
     _flag_not_finite(results, log)
-    kinds = {m: i.kind for m, i in model.modalities.items()}
+    kinds = {m: i.kind for m, i in {**model.modalities, **getattr(model, "givens", {})}.items()}   # + given data
     write_all(run_dir, results, evaluation.grids, kinds=kinds, to_text=dataset.text_to_strings,
               history=info.get("history", []), steps=info.get("log_steps", []))
     log(f"report: {Path(run_dir) / 'report.md'}")

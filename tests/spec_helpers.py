@@ -33,7 +33,7 @@ def tiny_batch(modalities: dict, batch: int = 3, seed: int = 0, dtype=torch.floa
     g = torch.Generator().manual_seed(seed)
     out = {}
     for name, info in modalities.items():
-        if info.kind == "text" or info.likelihood == "categorical":
+        if info.kind == "text" or getattr(info, "likelihood", None) == "categorical":
             length, vocab = info.shape if len(info.shape) == 2 else (1, info.shape[0])
             idx = torch.randint(0, vocab, (batch, length), generator=g)
             x = F.one_hot(idx, vocab).to(dtype)
@@ -41,6 +41,11 @@ def tiny_batch(modalities: dict, batch: int = 3, seed: int = 0, dtype=torch.floa
         else:
             out[name] = torch.rand((batch, *info.shape), generator=g, dtype=dtype)
     return out
+
+
+def spec_batch(model, batch: int = 3, seed: int = 0, dtype=torch.float64) -> dict:
+    """tiny_batch of a compiled spec's modalities and of the given data a conditional spec reads."""
+    return tiny_batch({**model.modalities, **getattr(model, "givens", {})}, batch, seed, dtype)
 
 
 # ---- the reference maths -------------------------------------------------------------------

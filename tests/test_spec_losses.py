@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mmspec import compile_spec
-from spec_helpers import SPECS, FixedNoise, Ref, tiny_batch
+from spec_helpers import SPECS, FixedNoise, Ref, spec_batch, tiny_batch
 
 SMALL = {"dim": "6"}          # small latents keep the ResNet heads cheap; the maths is unchanged
 
@@ -306,9 +306,20 @@ def telbo_unimodal(r, P):
     return sum(r.rec(r.enc(f"q[{m}]", m), f"q[{m}]", [m]) - r.kl(r.enc(f"q[{m}]", m), r.prior()) for m in r.mods)
 
 
+def cvae(r, P):
+    """CVAE (Sohn et al. 2015), written from the paper's conditional ELBO: q(z | x_m0, x_m1) from the joint
+    encoder, E_q[log N(x_m0; dec(z ⊕ flat(x_m1)), 1)] - beta KL(q || N(0, I)); the decoder reads z, then
+    x_m1's pixels flattened (MultiVae's ConditionalDecoderMLP), and polymnist_conv's link is the identity."""
+    q = r.joint_enc("q")
+    z = r.sample(q, "q")[0]
+    decoded = r.model.module.decoders["m0"](torch.cat([z, r.batch["m1"].reshape(r.B, -1)], -1))
+    lik = (-0.5 * (r.batch["m0"] - decoded) ** 2 - 0.5 * math.log(2 * math.pi)).flatten(1).sum(-1)
+    return lik - P["beta"] * r.kl(q, r.prior())
+
+
 REFERENCES = {f.__name__: f for f in (independent, avg, poe, moe, mopoe, mvae, mmjsd, mmjsd_poe, mvtcae,
                                       mvtcae_rescale, crmvae, crmvae_multivae, jmvae, smvae, mmvm,
-                                      mmvae_dreg, smvgon, mmvaeplus, dmvae, cmvae)}
+                                      mmvae_dreg, smvgon, mmvaeplus, dmvae, cmvae, cvae)}
 REFERENCES["mmvae"] = moe        # the ELBO version of MMVAE is the MoE objective
 REFERENCES["mopoe5"] = mopoe      # MoPoE on all five Translated-PolyMNIST views (seed 001 Figure 2)
 REFERENCES["miai"] = poe         # its first objective (stage 1) is the PoE source model
@@ -339,7 +350,7 @@ def test_compiled_loss_matches_reference(path):
     torch.manual_seed(0)
     model = compile_spec(path, SMALL)
     model.module.double()
-    batch = tiny_batch(model.modalities)
+    batch = spec_batch(model)
     noise = FixedNoise()
     got = model.loss(batch, noise).loss
     with torch.no_grad():
@@ -351,7 +362,7 @@ def test_compiled_loss_matches_reference(path):
 def test_every_parameter_gets_a_gradient(path):
     torch.manual_seed(0)
     model = compile_spec(path, SMALL)
-    batch = tiny_batch(model.modalities, dtype=torch.float32)
+    batch = spec_batch(model, dtype=torch.float32)
     sum(model.loss(batch, objective=name).loss for name in model.lowered).backward()   # every stage's objective
     silent = [n for n, p in model.module.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
     assert not silent, f"no gradient reaches {silent}"
@@ -387,7 +398,7 @@ def test_every_spec_trains_a_few_steps_and_evaluates(path):
     """A few optimiser steps on one batch lower the loss; every subset encodes and decodes."""
     torch.manual_seed(0)
     model = compile_spec(path, SMALL)
-    batch = tiny_batch(model.modalities, batch=4, dtype=torch.float32)
+    batch = spec_batch(model, batch=4, dtype=torch.float32)
     opt = torch.optim.Adam(model.module.parameters(), lr=1e-3)
     noise = FixedNoise()
     losses = []
@@ -404,7 +415,7 @@ def test_every_spec_trains_a_few_steps_and_evaluates(path):
         for subset in [mods] + [[m] for m in mods]:
             z = model.encode(batch, subset).rsample(2)
             for m in model.modalities:
-                assert model.decode(m, z).shape == (2, 4, *model.modalities[m].shape)
+                assert model.decode(m, z, given=batch).shape == (2, 4, *model.modalities[m].shape)
 
 
 

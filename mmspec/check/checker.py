@@ -26,7 +26,7 @@ from ..model.numeric import MAX_COUNT, whole_number
 from .values import check_options
 from ..syntax.parser import parse
 from .elaborate import DistDecl, Elaborator, _text
-from . import latents as several
+from . import conditional, latents as several
 from .terms import TermBuilder
 
 KINDS = {"image": 3, "text": 2, "vector": 1}
@@ -86,6 +86,7 @@ class Checker:
         self.modalities_pass1()
         self.params()
         graph.latents = self.latents()
+        conditional.declare_givens(self)        # `given m1: ...`, before the decoders that read it
         self.modalities_pass2()
         several.check_layout(self)
         self.sink.raise_if_any()
@@ -156,20 +157,34 @@ class Checker:
                 self.sink.error(f"modality '{s.name}' is declared twice", s.name_span,
                                 hint=f"first declared on line {self._mod_stmts[s.name].span.line}")
                 continue
-            if s.kind.name not in KINDS:
-                self.sink.error(f"unknown modality kind '{s.kind.name}'", s.kind.span, one_of(KINDS),
-                                did_you_mean(s.kind.name, KINDS))
-            elif len(s.kind.dims) != KINDS[s.kind.name]:
-                form = {"image": "image(C, H, W)", "text": "text(length, vocabulary)", "vector": "vector(D)"}
-                self.sink.error(f"{s.kind.name} takes {KINDS[s.kind.name]} sizes", s.kind.span, form[s.kind.name])
-            elif any(d <= 0 for d in s.kind.dims):
-                self.sink.error("sizes must be positive", s.kind.span)
-            elif any(d > MAX_COUNT for d in s.kind.dims):
-                self.sink.error(f"sizes must be at most {MAX_COUNT:,}", s.kind.span)
+            self.kind_ok(s.kind)
             self._mod_stmts[s.name] = s
         if not self._mod_stmts:
             self.sink.error("a spec needs at least one modality", Span(1, 1, 1, 1), "'modality NAME: KIND(...) ~ LIKELIHOOD, net NET'")
         self.graph.modalities = {n: None for n in self._mod_stmts}  # M is known from here on
+
+    def kind_ok(self, kind: ast.Kind) -> bool:
+        """A modality's (or given data's) kind and sizes; a problem is recorded and False returned."""
+        if kind.name not in KINDS:
+            self.sink.error(f"unknown modality kind '{kind.name}'", kind.span, one_of(KINDS),
+                            did_you_mean(kind.name, KINDS))
+        elif len(kind.dims) != KINDS[kind.name]:
+            form = {"image": "image(C, H, W)", "text": "text(length, vocabulary)", "vector": "vector(D)"}
+            self.sink.error(f"{kind.name} takes {KINDS[kind.name]} sizes", kind.span, form[kind.name])
+        elif any(d <= 0 for d in kind.dims):
+            self.sink.error("sizes must be positive", kind.span)
+        elif any(d > MAX_COUNT for d in kind.dims):
+            self.sink.error(f"sizes must be at most {MAX_COUNT:,}", kind.span)
+        else:
+            return True
+        return False
+
+    def modality_statements(self) -> dict[str, ast.ModalityStmt]:
+        return self._mod_stmts
+
+    def plain_elaborator(self) -> Elaborator:
+        """An elaborator for numbers and names outside any distribution declaration."""
+        return Elaborator(self.graph, self.sink, {}, lambda *a: None)
 
     def params(self) -> None:
         env_elab = Elaborator(self.graph, self.sink, {}, lambda *a: None)
@@ -230,10 +245,11 @@ class Checker:
                     weight = self.guard(self.likelihood_weight, s.weight, elab)
                     text = _text(self.spec.source, s.weight)
             reads = self.guard(several.decoder_reads, elab, s)
-            if likelihood is None or net is None or weight is None or reads is None:
+            given = self.guard(conditional.decoder_given, elab, s)
+            if likelihood is None or net is None or weight is None or reads is None or given is None:
                 continue
             self.graph.modalities[name] = Modality(name, s.kind.name, tuple(s.kind.dims), likelihood, net,
-                                                   float(weight), text, s.span, reads)
+                                                   float(weight), text, s.span, reads, given)
         self.graph.modalities = {n: m for n, m in self.graph.modalities.items() if m is not None}
 
     def likelihood_weight(self, expr: ast.Expr, elab: Elaborator) -> float:
@@ -349,7 +365,7 @@ class Checker:
         order = list(self.graph.modalities)
         for rule in rules:
             for name in rule.names if rule.pattern == "exact" else []:
-                if name not in self.graph.modalities:
+                if name not in self.graph.modalities and name not in self.graph.givens:
                     self.sink.error(f"unknown modality '{name}'", rule.span, one_of(order), did_you_mean(name, order))
             program_ir.infer_rules.append(ir.InferRule(rule.pattern, tuple(rule.names), _text(self.spec.source, rule)))
         self.elab.allow_mixed_latents = True
@@ -363,6 +379,7 @@ class Checker:
             if key is None:
                 return
             program_ir.infer[subset] = key
+        conditional.infer_given(self, rules, program_ir)     # `infer (m1) = p`: given data alone (CVAE)
         self.elab.allow_mixed_latents = False
 
     def infer_node(self, rule: ast.InferStmt, subset: frozenset) -> str:
@@ -437,7 +454,7 @@ class Checker:
                 self.graph.networks[node.network] = NetworkInstance(node.network, "encoder", (node.modality,))
             elif isinstance(node, JointExpert):
                 self.graph.networks[node.network] = NetworkInstance(node.network, "joint_encoder",
-                                                                    node.modalities, node.hidden)
+                                                                    node.modalities + node.given, node.hidden)
         refine.register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
         flows.register_networks(self.graph)            # flow(...) transforms
         mog.register_networks(self.graph)              # mog(...) prior parameters

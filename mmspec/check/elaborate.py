@@ -18,7 +18,7 @@ from ..model.sets import Env, Value, all_subsets, value_label
 from ..syntax import ast
 from ..constructs import schedules
 from ..model import numeric
-from . import families, latents as several
+from . import conditional, families, latents as several
 
 __all__ = ["AGGREGATORS", "DIST_FUNCS", "DistDecl", "ESTIMATORS", "Elaborator", "Env", "Invalid", "Value"]
 
@@ -347,6 +347,9 @@ class Elaborator:
         if owner is None:
             self.fail("encoder(...) creates trainable weights, so it must be the whole right-hand side "
                       "of a posterior declaration", call, hint="declare `posterior q[m] = encoder(m)` and use q[m]")
+        if call.kwarg("given") is not None:     # a conditional encoder or prior (CVAE): check/conditional.py
+            return conditional.encoder(self, call, env, owner, on, self._hidden(call, env),
+                                       families.encoder_family(self, call))
         if len(call.args) != 1:
             self.fail("encoder takes one modality (encoder(m)) or a set (encoder(*), encoder((a, b)))", call)
         arg = call.args[0]
@@ -374,11 +377,11 @@ class Elaborator:
     def _hidden(self, call: ast.Call, env: Env) -> tuple[int, ...]:
         hidden: tuple[int, ...] = ()
         for kw in call.kwargs:
-            if kw.name == "family":
+            if kw.name in ("family", "given"):
                 continue
             if kw.name != "hidden":
-                self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...], family=laplace",
-                          did_you_mean(kw.name, ["hidden", "family"]))
+                self.fail(f"unknown option '{kw.name}' for encoder", kw, "hidden=[...], family=laplace, given=DATA",
+                          did_you_mean(kw.name, ["hidden", "family", "given"]))
             items = kw.value.items if isinstance(kw.value, ast.ListLit) else [kw.value]
             hidden = tuple(numeric.whole_number(self, i, env, "a hidden size") for i in items)
         return hidden

@@ -26,10 +26,13 @@ def decoder_reads(elab, stmt: ast.ModalityStmt) -> tuple[str, ...]:
         return ()
     items = stmt.reads.items if isinstance(stmt.reads, ast.Tuple) else [stmt.reads]
     for item in items:
+        if isinstance(item, ast.Name) and item.id in elab.g.givens and item.id not in elab.g.latents:
+            elab.fail(f"'{item.id}' is given data: after 'from' a decoder reads latents", item,
+                      one_of(elab.g.layout()), f"a decoder also reads given data with `, given {item.id}`")
         if isinstance(item, ast.Name) and item.id in elab.g.modalities and item.id not in elab.g.latents:
             elab.fail(f"'{item.id}' is a modality: a decoder reads latents", item, one_of(elab.g.layout()),
-                      "a decoder that also reads a modality's data (a conditional decoder, CVAE) is not "
-                      "in the language yet")
+                      "a decoder that also reads data (a CVAE) reads data declared `given NAME: KIND`: "
+                      "write `, given NAME` (docs/language.md, 'Conditional networks')")
     reads = tuple(elab.latent_ref(item, Env({}), "after 'from'") for item in items)
     if len(set(reads)) != len(reads):
         elab.fail("a latent appears twice in what this decoder reads", stmt.reads)

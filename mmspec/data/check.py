@@ -79,8 +79,8 @@ def check_program_data(program, data_root=None, folder=None) -> DataPlan | None:
     stmt = next(iter(spec.of_type(ast.DataStmt)), None)
     if stmt is None:
         return None
-    declared = {s.name: Declared(s.kind.name, tuple(s.kind.dims), s.name_span)
-                for s in spec.of_type(ast.ModalityStmt)}
+    declared = {s.name: Declared(s.kind.name, tuple(s.kind.dims), s.name_span)      # given data is data too
+                for s in spec.of_type(ast.ModalityStmt) + spec.of_type(ast.GivenStmt)}
     metrics = {}
     for s in spec.of_type(ast.EvaluateStmt):
         for item in s.items:

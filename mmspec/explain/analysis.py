@@ -14,6 +14,7 @@ from ..model.graph import (Detached, Expert, Flow, Joint, JointExpert, Marginal,
                            WeightedPoE, closure, mixture_parts)
 from ..model.ir import decoded_pairs
 from . import refine
+from ..constructs import conditional
 
 
 @dataclass
@@ -44,7 +45,7 @@ def model_family(program: Program) -> Family:
                        "without cross-generation")
     coupled = any(len(g.sees(l.dist) | {l.target}) > 1 for l in recs) or \
         any(len(g.sees(l.q) | g.sees(l.p)) > 1 for l in kls)
-    if not coupled:
+    if not coupled and not g.givens:
         labels.append("independent")
         reasons.append("no term couples two modalities")
     priors = [k for k in g.nodes if k in g.prior_keys and g.sees(k)]   # node order: deterministic
@@ -52,6 +53,8 @@ def model_family(program: Program) -> Family:
         labels.append("data-dependent prior")
         reasons.append("; ".join(f"the prior {g.label(k)} is built from the encoders of "
                                  f"{', '.join(sorted(g.sees(k)))}" for k in priors))
+    given_labels, given_reasons = conditional.family_notes(program)     # CVAE: decoders given data
+    labels, reasons = labels + given_labels, reasons + given_reasons
     if not labels:
         labels.append("aggregation-based")
         reasons.append("a joint posterior aggregated from unimodal experts, without cross-generation "

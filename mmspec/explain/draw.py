@@ -55,6 +55,8 @@ def _full_graph(program: Program, show_infer: bool) -> nx.DiGraph:
     graph, g = program.graph, nx.DiGraph()
     for m in graph.modalities.values():
         g.add_node(f"x:{m.name}", kind="data", label=f"x_{m.name}\n{m.kind}{m.shape}")
+    for c in graph.givens.values():             # conditioning data (CVAE): read, never generated
+        g.add_node(f"x:{c.name}", kind="data", label=f"x_{c.name} (given)\n{c.kind}{c.shape}")
     used = used_by_objectives(program)
     evaluation = set(hidden_posteriors(program)) if show_infer else set()
     for key in graph.nodes:
@@ -70,8 +72,11 @@ def _full_graph(program: Program, show_infer: bool) -> nx.DiGraph:
         lik = m.likelihood
         scale = f"({lik.scale:g})" if lik.scale else ("(learned scale)" if lik.learned else "")
         reads = f"\nreads ({', '.join(m.reads)})" if m.reads else ""
+        reads += f"\ngiven ({', '.join(m.given)})" if m.given else ""
         g.add_node(f"dec:{m.name}", kind="decoder", reads=m.reads,
                    label=f"decoder {m.name}: {m.net.name}{reads}\n→ x_{m.name} ~ {lik.name}{scale}")
+        for c in m.given:                       # a conditional decoder p(x_m | z, x_c)
+            g.add_edge(f"x:{c}", f"dec:{m.name}")
     return g
 
 
@@ -89,8 +94,8 @@ def _add_distribution(g: nx.DiGraph, graph: ModelGraph, key: str, evaluation_onl
         role, _, net = group.partition(".")
         g.add_node(f"enc:{net}", kind="encoder", label=f"{_NETWORK_ROLES.get(role, role)} {net}",
                    family=_family(net))
-        for m in graph.modalities:
-            if m in reads:
+        for m in [*graph.modalities, *getattr(node, "given", ())]:   # a conditional encoder's given data too
+            if m in reads or m in graph.givens:
                 g.add_edge(f"x:{m}", f"enc:{net}")
         g.add_edge(f"enc:{net}", f"d:{key}")
 

@@ -15,7 +15,7 @@ def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
         if latex:
             q = conditioned(program, leaf.dist, True).rsplit("(", 1)[0]
             how = "\\;(\\text{stratified})" if leaf.sampling == "stratified" else ""
-            args = (decoder_args(g, leaf.target, True) if g.has_layout
+            args = (decoder_args(g, leaf.target, True) if g.has_layout or g.modalities[leaf.target].given
                     else latent(g.nodes[leaf.dist].latent or "z"))        # z_{m} where each modality has its own
             return f"\\mathbb{{E}}_{{{q}}}\\left[\\log p(x_{{\\mathrm{{{leaf.target}}}}} \\mid {args})\\right]{k}{how}"
         how = stratified.describe(program, leaf) if leaf.sampling == "stratified" else ""

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from ..check import Program
-from ..constructs import flows, iwae, mog, schedules
+from ..constructs import conditional, flows, iwae, mog, schedules
 from ..model import ir
 from ..model.graph import (Average, Detached, Expert, Joint, JointExpert, LaplacePrior, Marginal, Mixture, NormalPrior,
                            PoE, WeightedPoE)
@@ -67,7 +67,7 @@ def definition(program: Program, key: str) -> str:
     if isinstance(node, Marginal):
         return f"the factor on {node.latent} of {conditioned(program, node.members[0])}"
     if isinstance(node, JointExpert):
-        return f"{dist} from a joint encoder {node.network} over {', '.join(node.modalities)}"
+        return f"{dist} from a joint encoder {node.network} {conditional.encoder_inputs(node)}"
     members = [conditioned(program, m) for m in getattr(node, "members", ())]
     if isinstance(node, PoE):
         return "∝ " + " · ".join(members) + "   (product of experts)"
@@ -97,7 +97,9 @@ def render_text(ex: Explanation, expand: bool = False) -> str:
         extra = "scale learned" if lik.learned else (f"scale {fmt(lik.scale)}" if lik.scale else "")
         weight = "" if m.weight == 1 else f"   w = {fmt(m.weight)} ({m.weight_text})"
         reads = f"   decoder reads ({', '.join(m.reads)})" if m.reads else ""
-        out.append(f"  {m.name:<8} {m.kind}{m.shape}  ~ {lik.name}({extra})   net {m.net.name}{weight}{reads}")
+        out.append(f"  {m.name:<8} {m.kind}{m.shape}  ~ {lik.name}({extra})   net {m.net.name}{weight}{reads}"
+                   + conditional.decoder_note(g, m.name))
+    out += conditional.given_lines(g)
     out.append("Latents")
     for l in g.latents.values():
         out.append(f"  {l.name}{'[m]' if l.indexed else ''} ∈ R^{l.dim}" + ("   (one per modality)" if l.indexed else ""))
@@ -130,7 +132,7 @@ def render_text(ex: Explanation, expand: bool = False) -> str:
     out += ["", "Cost per training step (per data item)"]
     out += stages.cost_lines(p, _COST_LABELS, _ONLY_WHEN_USED) if staged else _cost_lines(ex)
     out += ["", "Evaluation posterior (infer)"]
-    order = list(g.modalities)
+    order = conditional.infer_order(g)
     for subset, key in p.ir.infer.items():
         out.append(f"  {subset_label(subset, order):<24} -> {g.label(key)}")
     t = p.train
@@ -209,12 +211,14 @@ def render_latex(ex: Explanation) -> str:
 
 def render_json(ex: Explanation) -> str:
     p, g = ex.program, ex.program.graph
-    order = list(g.modalities)
+    order = conditional.infer_order(g)
     data = {
         "model": g.name, "data": g.dataset, "M": g.M,
         "modalities": [{"name": m.name, "kind": m.kind, "shape": list(m.shape), "likelihood": m.likelihood.name,
                         "scale": m.likelihood.scale, "learned_scale": m.likelihood.learned, "net": m.net.name,
-                        "weight": m.weight, "decoder_reads": list(m.reads)} for m in g.modalities.values()],
+                        "weight": m.weight, "decoder_reads": list(m.reads), "decoder_given": list(m.given)}
+                       for m in g.modalities.values()],
+        "given": [{"name": c.name, "kind": c.kind, "shape": list(c.shape)} for c in g.givens.values()],
         "latents": [{"name": l.name, "dim": l.dim, "per_modality": l.indexed} for l in g.latents.values()],
         "distributions": [{"name": g.label(k), "type": type(n).__name__, "sees": sorted(g.sees(k)),
                            "latent": n.latent, "latents": list(g.node_latents(k)), "math": definition(p, k),

@@ -21,7 +21,7 @@ from .batched import BatchedGroups, run_networks
 from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed,
                             laplace_prior, product_of_experts, standard_normal)
 from .iwae import iwae_value
-from . import flows, latents as several, mog, refine, stratified
+from . import conditional, flows, latents as several, mog, refine, stratified
 
 
 class TorchNoise:
@@ -236,6 +236,7 @@ class Evaluation:
 
     def decode_logliks(self, zs: dict[str, Tensor]) -> dict[str, Tensor]:
         """decode_loglik for every target; identical decoders as one batched call when enabled."""
+        zs = {t: conditional.with_given(self.g, t, z, self.batch) for t, z in zs.items()}   # CVAE: + x_given
         groups = getattr(self.module, "batched", None)
         if groups is None:
             return {t: self.decode_loglik(t, z) for t, z in zs.items()}

@@ -11,13 +11,13 @@ import torch
 from torch import Tensor
 
 from ..check import Program
-from ..compiled import LossOutput, ModalityInfo
+from ..compiled import GivenInfo, LossOutput, ModalityInfo
 from ..explain.leaves import leaf_name
 from ..model import ir
 from ..model.graph import Flow, LaplacePrior, MixturePrior, NormalPrior, closure
 from ..networks import output_link
 from ..constructs.schedules import shortfall
-from . import latents as several, likelihoods, refine, schedules
+from . import conditional, latents as several, likelihoods, refine, schedules
 from .distributions import DiagGaussian, MixtureOf, constant, standard_normal
 from .engine import Evaluation, data_free_prior
 from .modules import SpecModule
@@ -36,6 +36,7 @@ class CompiledSpec:
         self.data_decl = program.data                 # own files (`data NAME { ... }`), else None
         self.modalities = {n: ModalityInfo(n, m.kind, m.shape, m.likelihood.name, m.weight)
                            for n, m in g.modalities.items()}
+        self.givens = {n: GivenInfo(n, c.kind, c.shape) for n, c in g.givens.items()}
         self.latent_dim = g.latent_dim()
         self.params = dict(g.params)
         self.train, self.evaluate = program.train, program.evaluate
@@ -101,9 +102,16 @@ class CompiledSpec:
             raise KeyError(f"no infer rule for {sorted(subset)}; modalities: {list(self.modalities)}")
         return key
 
+    def _seen(self, batch: dict[str, Tensor], subset: Sequence[str]) -> dict[str, Tensor]:
+        """The subset's modalities, and the given (conditioning) data every item carries."""
+        missing = [c for c in self.givens if c not in batch]
+        if missing:
+            raise conditional.MissingGiven(f"encoding needs the given data {', '.join(missing)}: a conditional "
+                                           "spec's batches carry it with every subset of modalities")
+        return {m: batch[m] for m in [*subset, *self.givens] if m in batch}
+
     def encode(self, batch: dict[str, Tensor], subset: Sequence[str]) -> DiagGaussian | MixtureOf:
-        given = {m: batch[m] for m in subset}
-        return self._inferred(self.evaluation(given), self._infer_key(subset))
+        return self._inferred(self.evaluation(self._seen(batch, subset)), self._infer_key(subset))
 
     def _inferred(self, ev: Evaluation, key: str):
         """The infer rule's distribution; with several latents, over the whole latent vector (the
@@ -116,7 +124,7 @@ class CompiledSpec:
         shared = self.evaluation(batch)
         out = []
         for subset in subsets:
-            ev = self.evaluation({m: batch[m] for m in subset})
+            ev = self.evaluation(self._seen(batch, subset))
             ev.experts_from = shared
             out.append(self._inferred(ev, self._infer_key(subset)))
         return out
@@ -129,18 +137,20 @@ class CompiledSpec:
         """[q^0, ..., q^T] of a refined posterior for T = steps (its objective may read all of `batch`)."""
         return refine.trajectory_of(self, batch, name, steps)
 
-    def _decoder_input(self, modality: str, z: Tensor) -> Tensor:
-        return several.reads_from_whole(self.graph, modality, z) if self.graph.has_layout else z
+    def _decoder_input(self, modality: str, z: Tensor, given: dict[str, Tensor] | None) -> Tensor:
+        z = several.reads_from_whole(self.graph, modality, z) if self.graph.has_layout else z
+        return conditional.with_given(self.graph, modality, z, given)
 
-    def decode(self, modality: str, z: Tensor) -> Tensor:
+    def decode(self, modality: str, z: Tensor, given: dict[str, Tensor] | None = None) -> Tensor:
+        """`given`: the batch's conditioning data, for a decoder that reads some (`given m1`)."""
         mod = self.graph.modalities[modality]
-        z = self._decoder_input(modality, z)
+        z = self._decoder_input(modality, z, given)
         raw = self.module.decoders[modality](z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], *mod.shape)
         return likelihoods.mean(mod.likelihood, self.links[modality], raw)
 
-    def log_likelihood(self, modality: str, z: Tensor, x: Tensor) -> Tensor:
+    def log_likelihood(self, modality: str, z: Tensor, x: Tensor, given: dict[str, Tensor] | None = None) -> Tensor:
         mod = self.graph.modalities[modality]
-        z = self._decoder_input(modality, z)
+        z = self._decoder_input(modality, z, given)
         raw = self.module.decoders[modality](z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], *mod.shape)
         scale = self.module.log_scales[modality] if modality in self.module.log_scales else None
         return likelihoods.log_likelihood(mod.likelihood, self.links[modality], raw, x, scale, len(mod.shape))
@@ -169,7 +179,14 @@ class CompiledSpec:
 
     def _generation(self) -> tuple[bool, str]:
         """Unconditional generation samples N(0, I); it is meaningful only when the objective ties
-        the latent to that prior."""
+        the latent to that prior, and no decoder needs given data (a CVAE generates conditionally)."""
+        conditioned = [m for m in self.graph.modalities.values() if m.given]
+        if conditioned:
+            given = sorted({c for m in conditioned for c in m.given})
+            return False, (f"the decoders of {', '.join(m.name for m in conditioned)} read given data "
+                           f"({', '.join(given)}), so every generation is conditional: evaluation reports it as "
+                           f"the {'+'.join(self.givens)} -> target pairs (z from the infer rule for the given "
+                           "data alone)")
         used = closure(self.graph, [k for low in self.lowered.values() for l in low.leaves
                                     for k in l.distributions()])
         if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior, MixturePrior, Flow)) and not self.graph.sees(k)

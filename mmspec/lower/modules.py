@@ -23,8 +23,8 @@ class JointEncoder(nn.Module):
         super().__init__()
         self.modalities = modalities
         bodies, width = {}, 0
-        for m in modalities:
-            mod = graph.modalities[m]
+        for m in modalities:                    # generated modalities, then given (conditioning) data
+            mod = graph.modalities[m] if m in graph.modalities else graph.givens[m]
             body, features = build_encoder_body(mod.net.name, mod.net.as_dict(), mod.kind, mod.shape, latent_dim)
             bodies[m] = body
             width += features

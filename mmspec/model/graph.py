@@ -38,10 +38,30 @@ class Modality:
     weight_text: str
     span: Span
     reads: tuple[str, ...] = ()     # latent ids its decoder reads, concatenated (`from (z, w[m])`); () = the one latent
+    given: tuple[str, ...] = ()     # conditioning data its decoder also reads after the latents (`given m1`, CVAE)
 
     @property
     def dim(self) -> int:
         """Number of data dimensions; text counts positions x vocabulary, as the one-hot input does."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+@dataclass(frozen=True)
+class Given:
+    """Data the model reads and never generates (`given m1: image(3, 28, 28), net NET`): a CVAE's
+    conditioning input. A decoder reads it flattened after its latents; a conditional encoder reads it
+    through the network's encoder body. It is not one of the M modalities (`*`, `sum m`, M exclude it)."""
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    net: NetRef | None
+    span: Span
+
+    @property
+    def dim(self) -> int:
         n = 1
         for s in self.shape:
             n *= s
@@ -115,6 +135,7 @@ class JointExpert(Node):
     hidden: tuple[int, ...]
     latent: str | None = None
     family: str = "gaussian"
+    given: tuple[str, ...] = ()     # conditioning data it also reads (`encoder(m0, given=m1)`); not in its view
 
     def view(self) -> frozenset[str]:
         return frozenset(self.modalities)
@@ -272,6 +293,12 @@ def closure(g: "ModelGraph", keys, expand=lambda node: True) -> set[str]:
     return seen
 
 
+def given_read(g: "ModelGraph", key: str) -> tuple[str, ...]:
+    """The given (conditioning) data a distribution reads through its encoders (`encoder(m0, given=m1)`)."""
+    found = {c for k in closure(g, [key]) for c in getattr(g.nodes[k], "given", ())}
+    return tuple(c for c in g.givens if c in found)
+
+
 def dependents(g: "ModelGraph", keys) -> set[str]:
     """Every node whose value depends on one of `keys` (the keys included): closure reversed."""
     keys = set(keys)
@@ -319,6 +346,7 @@ class ModelGraph:
     schedules: dict[str, object] = field(default_factory=dict)   # param -> constructs.schedules.Schedule
     prior_keys: set[str] = field(default_factory=set)          # nodes declared with `prior`
     latent_priors: dict[str, str] = field(default_factory=dict)   # latent id -> the data-free prior a missing one is drawn from
+    givens: dict[str, Given] = field(default_factory=dict)        # conditioning data (`given m1: ...`), not modalities
     parts_cache: dict[str, list] = field(default_factory=dict, repr=False, compare=False)   # mixture_parts'
 
     @property
@@ -384,8 +412,10 @@ class ModelGraph:
         return self.modalities[modality].reads
 
     def decoder_input_dim(self, modality: str) -> int:
-        reads = self.modalities[modality].reads
-        return sum(self.latent_size(l) for l in reads) if reads else next(iter(self.latents.values())).dim
+        """The latents the decoder reads, then the flattened conditioning data it is given."""
+        mod = self.modalities[modality]
+        latents = sum(self.latent_size(l) for l in mod.reads) if mod.reads else next(iter(self.latents.values())).dim
+        return latents + sum(self.givens[c].dim for c in mod.given)
 
     def label(self, key: str) -> str:
         return self.display.get(key, key)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .graph import LaplacePrior, NormalPrior
+from .graph import LaplacePrior, NormalPrior, given_read
 
 
 def fmt(x, digits: int = 6) -> str:
@@ -25,7 +25,7 @@ def conditioned(program, key: str, latex: bool = False) -> str:
         if latex:
             z = z.replace("·", "\\cdot")
     sees = g.sees(key)
-    seen = [m for m in g.modalities if m in sees]
+    seen = [m for m in g.modalities if m in sees] + list(given_read(g, key))    # then given data (CVAE)
     name = g.label(key)
     if latex:
         name = latex_name(g, key)
@@ -95,9 +95,10 @@ def operator_name(label: str, name) -> str | None:
 def decoder_args(g, target: str, latex: bool = False) -> str:
     """What the decoder of `target` reads, as written after the bar: `z`, or `z, w[m0]` (several latents)."""
     reads = g.modalities[target].reads if g.has_layout else ()
-    if not reads:
-        return "z"
-    return ", ".join(latex_latent(l) if latex else l for l in reads)
+    latents = ", ".join(latex_latent(l) if latex else l for l in reads) if reads else "z"
+    given = g.modalities[target].given           # a conditional decoder: p(x_m0 | z, x_m1)
+    xs = [f"x_{{\\mathrm{{{c}}}}}" if latex else f"x_{c}" for c in given]
+    return ", ".join([latents, *xs])
 
 
 def from_priors(g, source: str, target: str) -> list[str]:

@@ -150,6 +150,15 @@ class ModalityStmt(Node):
     net: Optional[Expr]
     weight: Optional[Expr]
     reads: Optional[Expr] = None        # `from (z, w[m0])`: the latents its decoder reads
+    given: Optional[Expr] = None        # `given m1`: conditioning data its decoder also reads (CVAE)
+
+
+class GivenStmt(Node):
+    """`given m1: image(3, 28, 28), net polymnist_conv`: data the model reads and never generates."""
+    name: str
+    name_span: Span
+    kind: Kind
+    net: Optional[Expr]
 
 
 class ParamStmt(Node):
@@ -204,7 +213,7 @@ class StageStmt(Node):
 
 
 Statement = Union[ModelStmt, DataStmt, LatentStmt, DistStmt, ModalityStmt, ParamStmt,
-                  ObjectiveStmt, TrainStmt, EvaluateStmt, InferStmt, StageStmt]
+                  ObjectiveStmt, TrainStmt, EvaluateStmt, InferStmt, StageStmt, GivenStmt]
 
 
 class Spec(BaseModel):
@@ -218,7 +227,7 @@ class Spec(BaseModel):
 
 
 for _cls in (LatentStmt, Indexed, KwArg, Arrow, DBar, Call, BinOp, Neg, Pow, Tuple, ListLit, BigOp, DeclIndex,
-             DistStmt, ModalityStmt, ParamStmt, ObjectiveStmt, Setting, EvaluateStmt, InferStmt, StageClause,
+             DistStmt, ModalityStmt, GivenStmt, ParamStmt, ObjectiveStmt, Setting, EvaluateStmt, InferStmt, StageClause,
              StageStmt):
     _cls.model_rebuild()
 

@@ -18,7 +18,7 @@ from .diagnostics import syntax_diagnostic
 from .limits import check_nesting
 
 KEYWORDS = ("model", "data", "latent", "prior", "posterior", "modality", "param", "maximize",
-            "minimize", "train", "evaluate", "infer", "stage")
+            "minimize", "train", "evaluate", "infer", "stage", "given")
 STAGE_WORDS = ("objective", "freeze", "select", "epochs", "batch", "optimizer", "scheduler")   # inside `stage {}`
 
 _FRIENDLY = {
@@ -158,12 +158,21 @@ class _ToAst(DataBlockTransformer):
     def reads_option(self, meta, items):
         return ("reads", items[0])
 
+    def given_option(self, meta, items):
+        return ("given", items[0])
+
     def modality_stmt(self, meta, items):
         name, kind, likelihood, *options = items
         opts = {k: v for k, v in options}
         return ast.ModalityStmt(span=_span(meta), name=str(name), name_span=_tok_span(name),
                                 kind=kind, likelihood=likelihood, net=opts.get("net"),
-                                weight=opts.get("weight"), reads=opts.get("reads"))
+                                weight=opts.get("weight"), reads=opts.get("reads"), given=opts.get("given"))
+
+    def given_stmt(self, meta, items):
+        name, kind, *options = items
+        opts = {k: v for k, v in options}
+        return ast.GivenStmt(span=_span(meta), name=str(name), name_span=_tok_span(name), kind=kind,
+                             net=opts.get("net"))
 
     def param_stmt(self, meta, items):
         return ast.ParamStmt(span=_span(meta), name=str(items[0]), expr=items[1])

@@ -18,7 +18,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from mmspec.model.graph import Flow, MixturePrior
+from mmspec.model.graph import Flow, JointExpert, MixturePrior
 
 from ..errors import RunError
 
@@ -43,6 +43,8 @@ SUPPORTED = {
     "jnf": ("JNF", "JNFConfig", {"warmup": 10}),
     "telbo": ("TELBO", "TELBOConfig", {"warmup": 10}),
     "dmvae": ("DMVAE", "DMVAEConfig", {}),
+    # a conditional spec (`given m1: ...`): main modality and conditioning modalities come from the spec
+    "cvae": ("CVAE", "CVAEConfig", {}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -66,6 +68,8 @@ NOTES = {
     "jnf": "same objectives; MultiVae's second phase is -sum_m log qf_m(z), the spec's sum_m KL(qj || qf_m) (the "
            "same gradient: qj is frozen)",
     "telbo": "same objectives, except that MultiVae's unimodal KL reads the joint encoder's log-variance",
+    "cvae": "same objective (tests/test_multivae_cvae.py): MultiVae's own ConditionalDecoderMLP concatenation "
+            "around the spec's decoder; both average the loss over the batch",
 }
 
 
@@ -161,6 +165,8 @@ def build(model) -> nn.Module:
     Encoder, JointEncoder, _, _ = _wrappers()
     g, module, d = model.graph, model.module, model.latent_dim
     encoders, joint = {}, None
+    if g.givens:
+        return _build_conditional(model, cls_name, cfg_name)
     if g.has_layout:
         clusters = [n for n in g.nodes.values() if isinstance(n, MixturePrior)]
         extra = dict(extra, number_of_clusters=clusters[0].components) if clusters else extra
@@ -220,6 +226,38 @@ def _build_multilatent(model, cls_name: str, cfg_name: str, extra: dict) -> nn.M
             if owner in module.prior_logits and m in getattr(mv, "logvars_priors", {}):
                 mv.logvars_priors[m].copy_(module.prior_logits[owner][None])
     return mv
+
+
+def _build_conditional(model, cls_name: str, cfg_name: str) -> nn.Module:
+    """CVAE: one generated modality whose decoder reads the given data; the spec's conditional encoder as
+    MultiVae's joint encoder; MultiVae's own ConditionalDecoderMLP (its concatenation [z, x_c.view(B, -1)])
+    around a copy of the spec's decoder network."""
+    models, *_ = _multivae()
+    from multivae.models.nn.default_architectures import ConditionalDecoderMLP
+    _, JointEncoder, Decoder, _ = _wrappers()
+    g, module = model.graph, model.module
+    (main,) = g.modalities.values() if len(g.modalities) == 1 else (None,)
+    encoders = [n for n in g.nodes.values() if isinstance(n, JointExpert) and n.modalities]
+    priors = [n for n in g.nodes.values() if isinstance(n, JointExpert) and not n.modalities]   # p(z | x_c)
+    wanted = {n.network for n in encoders + priors} | {f"decoder.{main.name}" if main else ""}
+    if main is None or len(encoders) != 1 or len(priors) > 1 or set(g.networks) != wanted:
+        raise RunError("MultiVae's CVAE has one generated modality, one encoder (`encoder(m, given=c)`), one "
+                       "conditional decoder and at most one prior network (`prior pc = encoder(given=c)`)")
+    lik = main.likelihood
+    config = dict(input_dims={m: tuple(i.shape) for m, i in {**model.modalities, **model.givens}.items()},
+                  latent_dim=model.latent_dim, conditioning_modalities=list(main.given), main_modality=main.name,
+                  decoder_dist={"laplace": "laplace", "gaussian": "normal"}.get(lik.name, lik.name),
+                  decoder_dist_params={"scale": float(lik.scale)} if lik.scale else {})
+    if "beta" in model.params:
+        config["beta"] = float(model.params["beta"])
+    decoder = ConditionalDecoderMLP(model.latent_dim, {c: tuple(model.givens[c].shape) for c in main.given},
+                                    tuple(main.shape))
+    decoder.network = Decoder(copy.deepcopy(module.decoders[main.name]),
+                              model.links[main.name] == "sigmoid" and lik.name in ("laplace", "gaussian"))
+    encoder = JointEncoder(copy.deepcopy(module.joint_encoders[encoders[0].network]), model.latent_dim)
+    prior = JointEncoder(copy.deepcopy(module.joint_encoders[priors[0].network]), model.latent_dim) if priors else None
+    return getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoder=encoder, decoder=decoder,
+                                     prior_network=prior)
 
 
 def _copy_clusters(model, mv: nn.Module, clusters: list) -> None:
@@ -304,9 +342,6 @@ def spec_network_count(model) -> int:
 
 def network_count(mv_model: nn.Module) -> int:
     """Parameters of MultiVae's encoders and decoders (and joint encoder): the networks only."""
-    parts = [mv_model.encoders, mv_model.decoders]
-    if getattr(mv_model, "joint_encoder", None) is not None:
-        parts.append(mv_model.joint_encoder)
-    if getattr(mv_model, "flows", None) is not None:            # JNF
-        parts.append(mv_model.flows)
-    return sum(parameter_count(x) for x in parts)
+    names = ("encoders", "decoders", "joint_encoder", "flows",     # flows: JNF
+             "encoder", "decoder", "prior_network")                 # CVAE's single networks
+    return sum(parameter_count(x) for n in names if (x := getattr(mv_model, n, None)) is not None)

@@ -79,7 +79,8 @@ def bench(opts: BenchOptions, log=print) -> dict:
     batched = device.type == "cuda" if opts.batched is None else opts.batched
     model = compile_for_bench(opts.spec, opts.overrides, device, opts.seed, batched)
     batch = opts.batch or model.train.batch
-    data = SyntheticData(model.modalities, opts.items or 4 * batch, device, seed=opts.seed)
+    data = SyntheticData({**model.modalities, **getattr(model, "givens", {})},    # + a CVAE's given data
+                         opts.items or 4 * batch, device, seed=opts.seed)
     steps = {}
     mv_model = None
     if opts.against == "multivae":

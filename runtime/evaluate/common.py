@@ -83,10 +83,39 @@ class EvalData:
             yield {m: full[m] for m in self.modalities}, labels[idx]
 
 
+def given_names(model) -> list[str]:
+    """The data a conditional spec reads and never generates (`given m1: ...`, a CVAE); [] for others."""
+    return list(getattr(model, "givens", None) or {})
+
+
+def conditional_pairs(model) -> list[tuple[Subset, str]]:
+    """(given data, target) for a conditional spec: z from what its `infer` rule gives for the given data
+    alone (the prior), each target decoded given that data — the CVAE's conditional generation."""
+    given = tuple(given_names(model))
+    return [(given, t) for t in model.modalities] if given else []
+
+
+def decode(model, target: str, z: Tensor, batch: dict[str, Tensor]) -> Tensor:
+    """model.decode, passing the batch's given data to a conditional spec's decoders."""
+    given = given_names(model)
+    if not given:
+        return model.decode(target, z)
+    return model.decode(target, z, given={c: batch[c] for c in given})
+
+
+def log_likelihood(model, target: str, z: Tensor, batch: dict[str, Tensor]) -> Tensor:
+    """model.log_likelihood of the batch's `target`, with the given data a conditional decoder reads."""
+    given = given_names(model)
+    if not given:
+        return model.log_likelihood(target, z, batch[target])
+    return model.log_likelihood(target, z, batch[target], given={c: batch[c] for c in given})
+
+
 def encode(model, batch: dict[str, Tensor], subset: Subset):
-    """The posterior for `subset`, computed with autograd enabled (see the module docstring)."""
+    """The posterior for `subset` (and the given data every item carries), computed with autograd
+    enabled (see the module docstring)."""
     with torch.enable_grad():
-        return model.encode({m: batch[m] for m in subset}, list(subset))
+        return model.encode({m: batch[m] for m in (*subset, *given_names(model)) if m in batch}, list(subset))
 
 
 def encode_many(model, batch: dict[str, Tensor], subsets: Sequence[Subset]) -> dict[Subset, object]:

@@ -12,7 +12,7 @@ from typing import Protocol, Sequence
 import torch
 from torch import Tensor
 
-from .common import EvalData, Subset, encode, encode_many
+from .common import EvalData, Subset, decode, encode, encode_many
 
 
 class Sink(Protocol):
@@ -22,15 +22,16 @@ class Sink(Protocol):
     def end_chunk(self) -> None: ...
 
 
-def to_data_space(model, target: str, z: Tensor) -> Tensor:
-    """Decode `target` from z and bring it to the dataset's conventions.
+def to_data_space(model, target: str, z: Tensor, batch: dict[str, Tensor]) -> Tensor:
+    """Decode `target` from z (given the batch's conditioning data, for a conditional spec) and bring
+    it to the dataset's conventions.
 
     Text becomes the one-hot of its most likely characters (what a reader of the string sees);
     images are clamped to [0, 1].
     """
     info = model.modalities[target]
     with torch.no_grad():
-        x = model.decode(target, z).float()
+        x = decode(model, target, z, batch).float()
     if info.kind == "text":
         return torch.nn.functional.one_hot(x.argmax(-1), x.shape[-1]).to(x.dtype)
     if info.kind == "image":
@@ -62,7 +63,7 @@ def sweep(model, data: EvalData, split: str, n: int | None, pairs: Sequence[tupl
         for given, targets in by_given.items():
             z = sample_given(model, batch, given, size, posteriors.get(given))
             for target in targets:
-                generated = to_data_space(model, target, z)
+                generated = to_data_space(model, target, z, batch)
                 for sink in sinks:
                     sink.add(given, target, generated, batch, labels)
         for sink in sinks:

@@ -37,7 +37,7 @@ def grid_examples(model, data: EvalData, pairs: list[tuple[Subset, str]], *, ite
     out = {}
     for given, target in pairs:
         z = sample_given(model, small, given, idx.shape[0], posteriors.get(given), samples=samples)
-        draws = to_data_space(model, target, z).cpu().unflatten(0, (samples, idx.shape[0]))
+        draws = to_data_space(model, target, z, small).cpu().unflatten(0, (samples, idx.shape[0]))
         out[(given, target)] = {"given": {m: small[m].cpu() for m in given}, "generated": draws,
                                 "truth": small[target].cpu(), "labels": labels[idx].cpu()}
     return out

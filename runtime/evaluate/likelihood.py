@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .common import EvalData, encode
+from .common import EvalData, encode, given_names, log_likelihood
 
 
 def elbo_and_nll(model, data: EvalData, split: str = "test", n: int | None = None, k: int = 12) -> dict:
@@ -34,6 +34,8 @@ def elbo_and_nll(model, data: EvalData, split: str = "test", n: int | None = Non
 def log_weights(model, batch: dict, posterior, k: int):
     """log w_k = sum_m log p(x_m | z_k) + log p(z_k) - log q(z_k | X) for z_k ~ q: [K, B] in float64."""
     z = posterior.rsample(k)                                                # [K, B, D]
-    log_w = sum(model.log_likelihood(m, z, batch[m]) for m in model.modalities)
+    log_w = sum(log_likelihood(model, m, z, batch) for m in model.modalities)    # given data to a CVAE's decoders
     batch_size = next(iter(batch.values())).shape[0]
-    return (log_w + model.prior(batch_size).log_prob(z) - posterior.log_prob(z)).double()
+    given = tuple(given_names(model))      # a CVAE's prior is the infer rule's for its given data: p(z | x_c)
+    prior = encode(model, batch, given) if given else model.prior(batch_size)
+    return (log_w + prior.log_prob(z) - posterior.log_prob(z)).double()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .common import EvalData, encode_many
+from .common import EvalData, encode_many, log_likelihood
 
 DEFINITION = ("-log p(x_m | z), z ~ q(z | given), unweighted likelihood, nats per item; "
               "all: every modality given; self: each modality given only itself; *_total: the sum over modalities")
@@ -33,7 +33,7 @@ def reconstruction_error(model, data: EvalData, split: str = "test", n: int | No
             z_all = posteriors[everything].rsample(k)              # [K, B, D], one draw decodes every modality
             for m in names:
                 for which, z in (("all", z_all), ("self", posteriors[(m,)].rsample(k) if len(names) > 1 else z_all)):
-                    sums[(which, m)] += -model.log_likelihood(m, z, batch[m]).double().mean(0).sum().cpu()
+                    sums[(which, m)] += -log_likelihood(model, m, z, batch).double().mean(0).sum().cpu()
         items += labels.shape[0]
     out: dict = {"samples": k, "items": items, "definition": DEFINITION}
     for which in ("all", "self"):

@@ -14,7 +14,8 @@ import torch
 
 from . import classifiers as clf
 from .coherence import CoherenceSink, mean_by_given_size
-from .common import EvalData, cross_pairs, headline_pairs, nonempty_subsets, posterior_means
+from .common import (EvalData, conditional_pairs, cross_pairs, given_names, headline_pairs, nonempty_subsets,
+                     posterior_means)
 from .fid import INCEPTION, ImageSink, resolve_weights
 from .frechet import FeatureSink
 from .generation import sweep
@@ -87,10 +88,16 @@ def evaluate(model, dataset, cfg: EvalConfig, log: Callable[[str], None] = print
     """Run the chosen metrics on the test split; returns JSON-ready results and grid examples."""
     chosen, notes = chosen_metrics(model, cfg)
     names = list(model.modalities)
-    data = EvalData(dataset, names, seed=cfg.seed, chunk=cfg.chunk)
+    data = EvalData(dataset, names + given_names(model), seed=cfg.seed, chunk=cfg.chunk)   # + a CVAE's given data
     n_test = data.size("test", cfg.n_test)
     res: dict = {"model": model.name, "dataset": model.dataset, "modalities": names,
                  "metrics": sorted(chosen), "notes": notes, "test_items": n_test, "timing_s": {}}
+    if given_names(model):           # a CVAE: say what its numbers are of
+        given = ", ".join(given_names(model))
+        res["notes"].append(f"conditional spec: the model reads {given} and never generates it; every likelihood, "
+                            f"reconstruction and generation is of {', '.join(names)} given {given} (the ELBO and NLL "
+                            f"bound log p({', '.join('x_' + m for m in names)} | {', '.join('x_' + c for c in given_names(model))})); coherence {given} -> target decodes z from "
+                            f"the infer rule for {given} alone (the prior), given {given}'s data")
     device = data.device()
     was_training = model.module.training
     model.module.eval()
@@ -99,7 +106,7 @@ def evaluate(model, dataset, cfg: EvalConfig, log: Callable[[str], None] = print
             torch.manual_seed(cfg.seed)
             _generation_metrics(model, dataset, data, cfg, chosen, res, log)
             grids = _timed(res, "grids", lambda: grid_examples(
-                model, data, headline_pairs(names), items=cfg.grid_items))
+                model, data, headline_pairs(names) + conditional_pairs(model), items=cfg.grid_items))
             if "latent_probe" in chosen or "cosine" in chosen:
                 _latent_metrics(model, data, cfg, chosen, res, log)
             if "attribute_probe" in chosen:
@@ -163,7 +170,7 @@ def _generation_metrics(model, dataset, data, cfg, chosen, res, log) -> None:
         return
     names = list(model.modalities)
     nets = _timed(res, "classifiers", lambda: _classifiers(dataset, model, cfg, res, log))
-    pairs = cross_pairs(names)
+    pairs = cross_pairs(names) + conditional_pairs(model)     # a CVAE: each target given its given data
     if model.can_generate:
         pairs += [((), t) for t in names]
     else:
@@ -174,7 +181,7 @@ def _generation_metrics(model, dataset, data, cfg, chosen, res, log) -> None:
     features = FeatureSink({m: n.features for m, n in nets.items() if model.modalities[m].kind == "image"}) \
         if want_fid and nets else None
     weights, why = resolve_weights(cfg.fid_weights) if want_fid else (None, "")
-    fid_pairs = headline_pairs(names) + [p for p in pairs if not p[0]]
+    fid_pairs = headline_pairs(names) + conditional_pairs(model) + [p for p in pairs if not p[0]]
     limit = int(_param(chosen, "fid", "samples", None, cfg.fid_samples))
     images = ImageSink(fid_pairs, _kinds(model, "image"), limit) if weights is not None else None
     sinks = [s for s in (coherence, text, features, images) if s is not None]

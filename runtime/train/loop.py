@@ -61,7 +61,7 @@ class Trainer:
     def __init__(self, model, dataset, cfg: LoopConfig, *, run_dir: Path | None, meta: dict, display=None):
         self.model, self.dataset, self.cfg = model, dataset, cfg
         self.run_dir, self.meta, self.display = run_dir, meta, display
-        self.modalities = list(model.modalities)
+        self.modalities = list(model.modalities) + list(getattr(model, "givens", {}))   # + a CVAE's given data
         self.device = dataset.labels("train").device
         self.n_train = int(dataset.split_size("train"))
         self.batch = min(cfg.batch, self.n_train)
