@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .graph import LaplacePrior, NormalPrior
+from .graph import Conditional, LaplacePrior, NormalPrior
 
 
 def fmt(x, digits: int = 6) -> str:
@@ -24,6 +24,8 @@ def conditioned(program, key: str, latex: bool = False) -> str:
         z = ", ".join(latex_latent(l) if latex else l for l in latents) if latents else "·"
         if latex:
             z = z.replace("·", "\\cdot")
+    if isinstance(node, Conditional):             # given(...): a hierarchy
+        return _given_conditioned(g, key, z, latex)
     sees = g.sees(key)
     seen = [m for m in g.modalities if m in sees]
     name = g.label(key)
@@ -33,6 +35,27 @@ def conditioned(program, key: str, latex: bool = False) -> str:
         return f"{name}({z if g.has_layout else latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
     xs = ", ".join(f"x_{m}" for m in seen)
     return f"{name}({z}" + (f" | {xs})" if xs else ")")
+
+
+def given_condition(g, key: str, latex: bool = False) -> str:
+    """What a given(...) is conditioned on: `s`, or `msg(sg(z[m0]), sg(z[m1]))` (messages of draws)."""
+    node = g.nodes[key]
+    draws = []
+    for k in node.inputs:
+        member = getattr(g.nodes[k], "member", None)
+        latents = ", ".join(g.node_latents(member or k))
+        draws.append(f"sg({latents})" if member else latents)
+    cond = ", ".join(list(node.given) + ([f"msg({', '.join(draws)})"] if node.message else draws))
+    if latex:
+        cond = re.sub(r"(\w+)\[(\w+)\]", r"\1_{\\mathrm{\2}}", cond)
+        cond = cond.replace("msg(", "\\mathrm{msg}(").replace("sg(", "\\mathrm{sg}(")
+    return cond
+
+
+def _given_conditioned(g, key: str, z: str, latex: bool) -> str:
+    """`pz[m0](z[m0] | s)`, `top[{m0,m1}](s | msg(sg(z[m0]), sg(z[m1])))`."""
+    cond = given_condition(g, key, latex)
+    return f"{latex_name(g, key)}({z} \\mid {cond})" if latex else f"{g.label(key)}({z} | {cond})"
 
 
 def latex_name(g, key: str) -> str:

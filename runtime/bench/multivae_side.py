@@ -18,7 +18,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from mmspec.model.graph import Flow, MixturePrior
+from mmspec.model.graph import Conditional, Flow, MixturePrior
 
 from ..errors import RunError
 
@@ -43,6 +43,8 @@ SUPPORTED = {
     "jnf": ("JNF", "JNFConfig", {"warmup": 10}),
     "telbo": ("TELBO", "TELBOConfig", {"warmup": 10}),
     "dmvae": ("DMVAE", "DMVAEConfig", {}),
+    # a latent z[m] per modality and a top latent (`given(...)`, hierarchical latents)
+    "nexus": ("Nexus", "NexusConfig", {"aggregator": "mean", "dropout_rate": 0.0, "warmup": 20}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -65,6 +67,8 @@ NOTES = {
              "the mixture prior's exact log density; DReG values differ as for mmvaeplus",
     "jnf": "same objectives; MultiVae's second phase is -sum_m log qf_m(z), the spec's sum_m KL(qj || qf_m) (the "
            "same gradient: qj is frozen)",
+    "nexus": "same objective (tests/test_multivae_nexus.py) late in training; MultiVae's KL warm-up is "
+             "min(epoch/20, 1) with epochs from 1, the spec's warmup(0 -> 1, epochs=20) rises from 0 at every step",
     "telbo": "same objectives, except that MultiVae's unimodal KL reads the joint encoder's log-variance",
 }
 
@@ -161,6 +165,8 @@ def build(model) -> nn.Module:
     Encoder, JointEncoder, _, _ = _wrappers()
     g, module, d = model.graph, model.module, model.latent_dim
     encoders, joint = {}, None
+    if any(isinstance(n, Conditional) for n in g.nodes.values()):
+        return _build_hierarchical(model, cls_name, cfg_name, extra)
     if g.has_layout:
         clusters = [n for n in g.nodes.values() if isinstance(n, MixturePrior)]
         extra = dict(extra, number_of_clusters=clusters[0].components) if clusters else extra
@@ -220,6 +226,72 @@ def _build_multilatent(model, cls_name: str, cfg_name: str, extra: dict) -> nn.M
             if owner in module.prior_logits and m in getattr(mv, "logvars_priors", {}):
                 mv.logvars_priors[m].copy_(module.prior_logits[owner][None])
     return mv
+
+
+def _build_hierarchical(model, cls_name: str, cfg_name: str, extra: dict) -> nn.Module:
+    """Nexus: each modality's encoder over its own latent z[m], the top posterior's message networks
+    (MultiVae's top encoders), its body and heads (the joint encoder) and each conditional prior p(z_m | s)
+    (the top decoders), all deep copies of the spec's networks."""
+    models, *_ = _multivae()
+    _, _, BaseEncoder, BaseDecoder, _, ModelOutput = _multivae()
+    Encoder = _wrappers()[0]
+    g, module = model.graph, model.module
+    tops = {n.network for n in g.nodes.values() if isinstance(n, Conditional) and n.message}
+    if len(tops) != 1:
+        raise RunError("MultiVae's Nexus has one top posterior over averaged messages: "
+                       "`posterior top[S in subsets(*)] = given(mean m in S: sg(q[m]), message=K) on s`")
+    top = copy.deepcopy(module.conditionals[tops.pop()])
+    node = next(n for n in g.nodes.values() if isinstance(n, Conditional) and n.network == top_name(g))
+
+    class Message(BaseEncoder):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, z):
+            return ModelOutput(embedding=self.net(z))
+
+    class Joint(BaseEncoder):
+        def __init__(self, body, mean, log_var):
+            super().__init__()
+            self.body, self.mean, self.log_var = body, mean, log_var
+
+        def forward(self, msg):
+            h = self.body(msg)
+            return ModelOutput(embedding=self.mean(h), log_covariance=self.log_var(h))
+
+    class TopDecoder(BaseDecoder):
+        def __init__(self, net, sigmoid: bool):
+            BaseDecoder.__init__(self)
+            self.net, self.sigmoid = net, sigmoid
+
+        def forward(self, s):
+            mean = self.net.mean(self.net.body(s))
+            return ModelOutput(reconstruction=torch.sigmoid(mean) if self.sigmoid else mean)
+
+    encoders, top_decoders, dims = {}, {}, {}
+    for n in g.nodes.values():
+        if type(n).__name__ == "Expert":
+            encoders[n.modality] = Encoder(copy.deepcopy(module.encoders[n.network]), g.latent_size(n.latent))
+            dims[n.modality] = g.latent_size(n.latent)
+        elif isinstance(n, Conditional) and n.given:
+            (m,) = [x for x in g.modalities if n.latent.endswith(f"[{x}]")]
+            if n.scale != 1.0:
+                raise RunError("MultiVae's Nexus top decoders are N(mean, 1): write given(s, ..., scale=1)")
+            top_decoders[m] = TopDecoder(copy.deepcopy(module.conditionals[n.network]), n.link == "sigmoid")
+    config = _config(model, extra, g.latent_size(node.latent))
+    params = model.params
+    config.update(modalities_specific_dim=dims, msg_dim=node.message, top_beta=float(params.get("top_beta", 1.0)),
+                  bottom_betas={m: float(params.get("bottom_beta", 1.0)) for m in g.modalities},
+                  gammas={m: float(params.get("gamma", 1.0)) for m in g.modalities})
+    return getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoders=encoders, decoders=_decoders(model),
+                                     top_encoders={m: Message(top.messages[m]) for m in g.modalities},
+                                     joint_encoder=Joint(top.body, top.mean, top.log_var), top_decoders=top_decoders)
+
+
+def top_name(g) -> str:
+    """The declaration of a hierarchical spec's top posterior (the given(...) over messages)."""
+    return next(n.network for n in g.nodes.values() if isinstance(n, Conditional) and n.message)
 
 
 def _copy_clusters(model, mv: nn.Module, clusters: list) -> None:
@@ -299,12 +371,13 @@ def parameter_count(module: nn.Module) -> int:
 def spec_network_count(model) -> int:
     """Parameters of the spec's networks (learned likelihood scales excluded: MultiVae has none)."""
     m = model.module
-    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders, m.flows))
+    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders, m.flows, m.conditionals))
 
 
 def network_count(mv_model: nn.Module) -> int:
     """Parameters of MultiVae's encoders and decoders (and joint encoder): the networks only."""
     parts = [mv_model.encoders, mv_model.decoders]
+    parts += [getattr(mv_model, a) for a in ("top_encoders", "top_decoders") if hasattr(mv_model, a)]   # Nexus
     if getattr(mv_model, "joint_encoder", None) is not None:
         parts.append(mv_model.joint_encoder)
     if getattr(mv_model, "flows", None) is not None:            # JNF
