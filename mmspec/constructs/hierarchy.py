@@ -55,6 +55,8 @@ def elaborate(elab, call: ast.Call, env: Env, owner: str | None, on) -> str:
     opts = _options(elab, call)
     inputs, senders, given = _conditioning(elab, call.args[0], env)
     message = elab.whole_number(opts["message"], env, "a message size") if "message" in opts else None
+    if isinstance(call.args[0], ast.BigOp) and message is None:
+        elab.fail("mean m: ... averages messages: say their size", call.args[0], "message=K, e.g. message=10")
     network = _network_name(owner)
     if network != owner and message is None:
         elab.fail("a declaration indexed by subsets shares one network across them, so it must read averaged "
@@ -219,7 +221,7 @@ def rec_term(builder, call: ast.Call, q: str, target_expr: ast.Expr, env: Env, k
     prior = conditional_prior(g, lower[0], upper)
     if prior is None:
         builder.fail(f"no prior over {lower[0]} given {', '.join(upper)} to score {g.label(target)}'s draw with",
-                     call, f"`prior pz[m] = given({upper[0].split('[')[0]}) on {lower[0].split('[')[0]}...`",
+                     call, f"a prior declared `= given({upper[0]}, ...) on {lower[0]}`",
                      "rec(q -> D) decodes D's latent with its conditional prior (docs/language.md, 'Hierarchical latents')")
     return ir.LeafTerm(ir.LatentRec(q, target, prior, k))
 
