@@ -112,3 +112,25 @@ def _error(text: str) -> str:
 def test_mistakes_with_hierarchical_latents_are_located(edit, message, line):
     text = _error(HIER.replace(*edit))
     assert message in text and f":{line}:" in text, text
+
+
+def test_graph_draws_the_hierarchy_between_latents(one_thread):
+    from mmspec.explain.draw import model_graph
+    g = model_graph(check_spec(HIER.replace("k=K", "k=1")))
+    assert g.has_edge("z:s", "z:z[a]") and g.has_edge("z:s", "z:z[b]")            # p(z_m | s)
+    term = "t:rec(top[{a,b}]->sg(q[a]))"
+    assert g.has_edge("z:s", term) and g.has_edge("z:z[a]", term) and g.has_edge("d:given:pz[a]", term)
+    assert g.has_edge("d:sg(encoder:q[a])", "d:given:top[{a,b}]")                 # q(s | msg(sg z_a, sg z_b))
+    assert "pz[a](· | s)" in g.nodes["z:z[a]"]["label"]
+
+
+def test_explain_writes_the_hierarchy(one_thread):
+    from mmspec.explain.render import Explanation, render_latex, render_text
+    program = check_spec(HIER.replace("k=K", "k=1"))
+    text = render_text(Explanation.of(program))
+    assert "pz[a](z[a] | s) = N(μ, 0.5²·I)" in text
+    assert "top[{a,b}](s | msg(sg(z[a]), sg(z[b])))" in text
+    assert "E_top[{a,b}][log pz[b](sg(z[b]) | s)], z[b] = the step's draw of q[b]" in text
+    latex = render_latex(Explanation.of(program))
+    assert "p_{\\mathrm{pz_{a}}}" in latex or "pz_{\\mathrm{a}}" in latex
+    assert "\\mathrm{msg}(\\mathrm{sg}(z_{\\mathrm{a}}), \\mathrm{sg}(z_{\\mathrm{b}}))" in latex
