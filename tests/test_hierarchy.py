@@ -133,4 +133,5 @@ def test_explain_writes_the_hierarchy(one_thread):
     assert "E_top[{a,b}][log pz[b](sg(z[b]) | s)], z[b] = the step's draw of q[b]" in text
     latex = render_latex(Explanation.of(program))
     assert "p_{\\mathrm{pz_{a}}}" in latex or "pz_{\\mathrm{a}}" in latex
-    assert "\\mathrm{msg}(\\mathrm{sg}(z_{\\mathrm{a}}), \\mathrm{sg}(z_{\\mathrm{b}}))" in latex
+    assert "(s \\mid \\mathrm{msg}[\\mathrm{sg}[z_{\\mathrm{a}}], \\mathrm{sg}[z_{\\mathrm{b}}]]) &= \\mathcal{N}" in latex
+    assert "pz_{\\mathrm{a}}(z_{\\mathrm{a}} \\mid s) &= \\mathcal{N}\\big(f_{\\mathrm{pz}_{\\mathrm{a}}}(s),\\, 0.5^2 I\\big)" in latex

@@ -31,7 +31,7 @@ import re
 from ..errors import did_you_mean, one_of
 from ..model import ir
 from ..model.graph import Conditional, Detached, ModelGraph, NetworkInstance
-from ..model.notation import fmt, given_condition, latex_latent, latex_name
+from ..model.notation import _given_conditioned, fmt, given_condition, latex_latent, latex_name
 from ..model.sets import Env
 from ..syntax import ast
 
@@ -216,8 +216,9 @@ def rec_term(builder, call: ast.Call, q: str, target_expr: ast.Expr, env: Env, k
     if len(lower) != 1:
         builder.fail(f"rec(... -> {g.label(target)}) scores a draw of one latent; {g.label(target)} describes "
                      f"{', '.join(lower) or 'none'}", target_expr)
-    if not upper:
-        builder.fail(f"{g.label(q)} describes no latent to condition on", call)
+    if len(upper) != 1:
+        builder.fail(f"rec({g.label(q)} -> ...) conditions on a draw of one latent; {g.label(q)} describes "
+                     f"{', '.join(upper) or 'none'}", call, "a distribution over the latent the prior is given")
     prior = conditional_prior(g, lower[0], upper)
     if prior is None:
         builder.fail(f"no prior over {lower[0]} given {', '.join(upper)} to score {g.label(target)}'s draw with",
@@ -251,11 +252,13 @@ def latex_rows(program, key: str) -> list[str]:
     node = g.nodes[key]
     if not isinstance(node, Conditional):
         return []
-    f = "f_{\\mathrm{" + node.network.replace("_", "\\_") + "}}"
-    arg = given_condition(g, key, True)
+    f = "f_{" + re.sub(r"(\w+)\[(\w+)\]", r"\\mathrm{\1}_{\\mathrm{\2}}", node.network.replace("_", "\\_")) + "}"
+    if "[" not in node.network:
+        f = "f_{\\mathrm{" + node.network.replace("_", "\\_") + "}}"
+    arg = given_condition(g, key, True) if not node.inputs else "\\cdot"          # the messages: on the left
     mean = f"\\operatorname{{sigmoid}}({f}({arg}))" if node.link == "sigmoid" else f"{f}({arg})"
     cov = f"{fmt(node.scale)}^2 I" if node.scale is not None else "\\operatorname{diag}\\sigma^2"
-    return [f"  &\\quad = \\mathcal{{N}}\\big({mean},\\, {cov}\\big) \\\\"]
+    return [f"{_given_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big) \\\\"]
 
 
 def describe(program, leaf: ir.LatentRec, latex: bool = False) -> str:
@@ -266,7 +269,7 @@ def describe(program, leaf: ir.LatentRec, latex: bool = False) -> str:
     detached = isinstance(g.nodes[leaf.target], Detached)
     if latex:
         v, given = latex_latent(lower), ", ".join(latex_latent(l) for l in upper)
-        v_shown = f"\\mathrm{{sg}}({v})" if detached else v
+        v_shown = f"\\mathrm{{sg}}[{v}]" if detached else v
         q = latex_name(g, leaf.dist)
         return (f"\\mathbb{{E}}_{{{q}}}\\left[\\log {latex_name(g, leaf.prior)}({v_shown} \\mid {given})\\right]{k}")
     v = f"sg({lower})" if detached else lower

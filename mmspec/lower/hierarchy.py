@@ -100,10 +100,10 @@ def distribution(ev, node: Conditional, bound: dict[str, Tensor] | None = None) 
 
 def latent_rec_value(ev, leaf) -> Tensor:
     """E_{s~dist}[log prior(v | s)] per item [B]: K draws of dist, the one draw v of the target."""
-    from .latents import draw                 # a draw per latent, joints included
-    parts = draw(ev, leaf.dist, leaf.k)
+    (upper,) = ev.g.node_latents(leaf.dist)             # the checker admits a distribution over one latent
     value = draw_of(ev, leaf.target)
-    return distribution(ev, ev.g.nodes[leaf.prior], parts).log_prob(value).mean(0)
+    prior = distribution(ev, ev.g.nodes[leaf.prior], {upper: ev.samples(leaf.dist, leaf.k)})
+    return prior.log_prob(value).mean(0)
 
 
 class GivenPrior:

@@ -38,24 +38,24 @@ def conditioned(program, key: str, latex: bool = False) -> str:
 
 
 def given_condition(g, key: str, latex: bool = False) -> str:
-    """What a given(...) is conditioned on: `s`, or `msg(sg(z[m0]), sg(z[m1]))` (messages of draws)."""
+    """What a given(...) is conditioned on: `s`, or `msg(sg(z[m0]), sg(z[m1]))` (messages of draws);
+    in LaTeX with square brackets (`\\mathrm{msg}[\\mathrm{sg}[z_{m0}], ...]`), so that the
+    distribution's name is what precedes its last parenthesis, as for every other distribution."""
     node = g.nodes[key]
+    name = latex_latent if latex else (lambda l: l)
+    wrap = (lambda f, x: f"\\mathrm{{{f}}}[{x}]") if latex else (lambda f, x: f"{f}({x})")
     draws = []
     for k in node.inputs:
         member = getattr(g.nodes[k], "member", None)
-        latents = ", ".join(g.node_latents(member or k))
-        draws.append(f"sg({latents})" if member else latents)
-    cond = ", ".join(list(node.given) + ([f"msg({', '.join(draws)})"] if node.message else draws))
-    if latex:
-        cond = re.sub(r"(\w+)\[(\w+)\]", r"\1_{\\mathrm{\2}}", cond)
-        cond = cond.replace("msg(", "\\mathrm{msg}(").replace("sg(", "\\mathrm{sg}(")
-    return cond
+        latents = ", ".join(name(l) for l in g.node_latents(member or k))
+        draws.append(wrap("sg", latents) if member else latents)
+    return ", ".join([name(l) for l in node.given] + ([wrap("msg", ", ".join(draws))] if node.message else draws))
 
 
 def _given_conditioned(g, key: str, z: str, latex: bool) -> str:
     """`pz[m0](z[m0] | s)`, `top[{m0,m1}](s | msg(sg(z[m0]), sg(z[m1])))`."""
     cond = given_condition(g, key, latex)
-    return f"{latex_name(g, key)}({z} \\mid {cond})" if latex else f"{g.label(key)}({z} | {cond})"
+    return f"{latex_name(g, key)}({latex_latent(z)} \\mid {cond})" if latex else f"{g.label(key)}({z} | {cond})"
 
 
 def latex_name(g, key: str) -> str:
