@@ -131,6 +131,8 @@ def test_explain_writes_the_hierarchy(one_thread):
     assert "pz[a](z[a] | s) = N(μ, 0.5²·I)" in text
     assert "top[{a,b}](s | msg(sg(z[a]), sg(z[b])))" in text
     assert "E_top[{a,b}][log pz[b](sg(z[b]) | s)], z[b] = the step's draw of q[b]" in text
+    assert "Model family: " in text and "hierarchical" in text.split("Model family: ")[1].splitlines()[0]
+    assert "p(z[a] | s), p(z[b] | s)" in text
     latex = render_latex(Explanation.of(program))
     assert "p_{\\mathrm{pz_{a}}}" in latex or "pz_{\\mathrm{a}}" in latex
     assert "(s \\mid \\mathrm{msg}[\\mathrm{sg}[z_{\\mathrm{a}}], \\mathrm{sg}[z_{\\mathrm{b}}]]) &= \\mathcal{N}" in latex

@@ -282,3 +282,16 @@ def as_json(program, leaf: ir.LatentRec) -> dict:
     g = program.graph
     return {"kind": "latent_rec", "posterior": g.label(leaf.dist), "target": g.label(leaf.target),
             "prior": g.label(leaf.prior), "k": leaf.k}
+
+
+def family_notes(program, leaves) -> tuple[list[str], list[str]]:
+    """`hierarchical` where an objective scores a lower latent's draw under a conditional prior."""
+    g = program.graph
+    found = [l for l in leaves if isinstance(l, ir.LatentRec)]
+    if not found:
+        return [], []
+    edges = sorted(latent_edges(g, priors=True))
+    shown = ", ".join(f"p({b} | {a})" for a, b in edges[:4]) + (f" and {len(edges) - 4} more" if len(edges) > 4 else "")
+    tops = sorted({g.label(l.dist) for l in found})
+    return ["hierarchical"], [f"latents conditioned on draws of other latents: {shown}; the top level "
+                              f"({', '.join(tops[:2])}) is fitted to the lower latents' draws"]
