@@ -114,6 +114,12 @@ def test_mistakes_with_hierarchical_latents_are_located(edit, message, line):
     assert message in text and f":{line}:" in text, text
 
 
+def test_decoding_a_latent_whose_conditional_prior_has_no_draw_to_read_is_located():
+    text = _error(HIER.replace("from z[b]", "from (z[a], z[b])").replace("+ sum m: rec(q[m] -> m)", "+ rec(q[a] -> b)"))
+    assert "draws z[b] from pz[b], which is conditioned on s, which q[a] does not describe" in text
+    assert ":12:" in text
+
+
 def test_graph_draws_the_hierarchy_between_latents(one_thread):
     from mmspec.explain.draw import model_graph
     g = model_graph(check_spec(HIER.replace("k=K", "k=1")))
