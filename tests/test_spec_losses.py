@@ -315,11 +315,34 @@ def cvae(r, P):
     decoded = r.model.module.decoders["m0"](torch.cat([z, r.batch["m1"].reshape(r.B, -1)], -1))
     lik = (-0.5 * (r.batch["m0"] - decoded) ** 2 - 0.5 * math.log(2 * math.pi)).flatten(1).sum(-1)
     return lik - P["beta"] * r.kl(q, r.prior())
+def nexus(r, P):
+    """Nexus (Vasco et al. 2022) as MultiVae computes it, late in training (warm-up weight 1): the bottom
+    ELBOs sum_m [log p(x_m | z_m) - bottom_beta KL(q_m || N(0, I))], z_m ~ q_m, plus the top ELBO on the
+    detached draws: gamma sum_m log N(z_m; sigmoid(f_m(s)), I) - top_beta KL(q(s | .) || N(0, I)), with
+    s ~ q(s | .) = N(mu, diag exp(lv)), (mu, lv) the heads of the top network on the mean of the messages
+    msg_m(z_m). The networks are the compiled model's; the formulas are written out here."""
+    mod, total, draws = r.model.module, 0.0, {}
+    for m in r.mods:
+        mu, lv = mod.encoders[f"q[{m}]"](r.batch[m])
+        z = mu + torch.exp(0.5 * lv) * r.noise.normal(f"q[{m}]", (1, r.B, mu.shape[-1]), r.like)
+        draws[m] = z[0].detach()
+        std = (torch.zeros_like(mu), torch.zeros_like(mu))
+        total = total + laplace_loglik(r, m, z)[0] - P["bottom_beta"] * Ref.kl((mu, lv), std)
+    top = mod.conditionals["top"]
+    h = top.body(torch.stack([top.messages[m](draws[m]) for m in r.mods]).mean(0))
+    mu, lv = top.mean(h), top.log_var(h)
+    key = "top[{" + ",".join(r.mods) + "}]"
+    s = mu + torch.exp(0.5 * lv) * r.noise.normal(key, (1, r.B, mu.shape[-1]), r.like)[0]
+    for m in r.mods:
+        pz = mod.conditionals[f"pz[{m}]"]
+        loc = torch.sigmoid(pz.mean(pz.body(s)))
+        total = total + P["gamma"] * (-0.5 * (draws[m] - loc) ** 2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+    return total - P["top_beta"] * Ref.kl((mu, lv), (torch.zeros_like(mu), torch.zeros_like(mu)))
 
 
 REFERENCES = {f.__name__: f for f in (independent, avg, poe, moe, mopoe, mvae, mmjsd, mmjsd_poe, mvtcae,
                                       mvtcae_rescale, crmvae, crmvae_multivae, jmvae, smvae, mmvm,
-                                      mmvae_dreg, smvgon, mmvaeplus, dmvae, cmvae, cvae)}
+                                      mmvae_dreg, smvgon, mmvaeplus, dmvae, cmvae, cvae, nexus)}
 REFERENCES["mmvae"] = moe        # the ELBO version of MMVAE is the MoE objective
 REFERENCES["mopoe5"] = mopoe      # MoPoE on all five Translated-PolyMNIST views (seed 001 Figure 2)
 REFERENCES["miai"] = poe         # its first objective (stage 1) is the PoE source model

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..constructs import flows, mog, refine, stages
+from ..constructs import flows, hierarchy, mog, refine, stages
 from ..errors import DiagnosticSink, Invalid, SpecError, Span, did_you_mean, one_of
 from ..model import ir
 from ..constructs import schedules
@@ -458,6 +458,7 @@ class Checker:
         refine.register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
         flows.register_networks(self.graph)            # flow(...) transforms
         mog.register_networks(self.graph)              # mog(...) prior parameters
+        hierarchy.register_networks(self.graph)        # given(...) networks
         for m in self.graph.modalities:
             self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))
 

@@ -5,7 +5,7 @@ is what lets `explain` print each term with one number and the loss add them up.
 """
 from __future__ import annotations
 
-from ..constructs import iwae, stratified
+from ..constructs import hierarchy, iwae, stratified
 from ..errors import Invalid, did_you_mean, one_of
 from ..model import ir
 from ..model.sets import Env, value_label
@@ -150,6 +150,8 @@ class TermBuilder:
         arrow = self._arrow(call, "rec")
         opts = self._options(call, {"k": "samples", "sampling": "exact or stratified (mixtures)"})
         q = self.e.dist(arrow.left, env)
+        if hierarchy.is_latent_target(self, arrow.right, env):      # rec(top -> sg(q[m])): a latent's draw
+            return hierarchy.rec_term(self, call, q, arrow.right, env, self._k(opts, env))
         sampling = stratified.rec_sampling(self, opts, q, call)
         if sampling == "stratified" and self.g.has_layout and several.is_joint(self.g, q):
             self.fail("sampling=stratified gives each item one sample of one latent; the components of "

@@ -13,6 +13,7 @@ from ..model import ir
 from ..model.graph import (Detached, Expert, Flow, Joint, JointExpert, Marginal, Mixture, MixturePrior, PoE,
                            WeightedPoE, closure, mixture_parts)
 from ..model.ir import decoded_pairs
+from ..constructs import hierarchy
 from . import refine
 from ..constructs import conditional
 
@@ -60,7 +61,8 @@ def model_family(program: Program) -> Family:
         reasons.append("a joint posterior aggregated from unimodal experts, without cross-generation "
                        "or coordination terms")
     more_labels, more_reasons = refine.family_notes(program, leaves)    # refine, gradient_origin
-    return Family(labels + more_labels, reasons + more_reasons)
+    given_labels, given_reasons = hierarchy.family_notes(program, leaves)    # given(...)
+    return Family(labels + more_labels + given_labels, reasons + more_reasons + given_reasons)
 
 
 @dataclass
@@ -99,8 +101,8 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
             decoded[(f"stratified {leaf.dist}", leaf.target)] = max(
                 decoded.get((f"stratified {leaf.dist}", leaf.target), 0), leaf.k)
     for leaf in leaves:
-        if isinstance(leaf, ir.KL):
-            for dist, k in leaf.sampled():          # a Monte Carlo KL draws from q
+        if isinstance(leaf, (ir.KL, ir.LatentRec)):
+            for dist, k in leaf.sampled():          # a Monte Carlo KL draws from q; a hierarchy's term from its top
                 for comp, _ in mixture_parts(g, dist):
                     draws[comp] = max(draws.get(comp, 0), k)
     products = sum(1 for k in needed if isinstance(g.nodes[k], (PoE, WeightedPoE)))

@@ -19,7 +19,8 @@ from pathlib import Path
 import networkx as nx
 
 from ..check import Program
-from ..constructs import schedules
+from ..constructs import hierarchy, schedules
+from ..model import ir
 from ..model.graph import ModelGraph, closure, members_of, mixture_parts
 from .latex import simple_fraction, used_by_objectives
 from .leaves import leaf_name
@@ -110,6 +111,9 @@ def _add_terms(g: nx.DiGraph, program: Program) -> None:
             node = f"t:{obj.name}:{name}" if len(objectives) > 1 else f"t:{name}"
             g.add_node(node, kind="term", label=f"{stage}{weight_text(t)} {name}", stage=stage,
                        weight=weight_text(t), leaf=t.leaf)
+            if isinstance(t.leaf, ir.LatentRec):
+                _add_latent_rec(g, graph, t.leaf, node)
+                continue
             decoded = {d.dist for d in t.leaf.decoded()}
             for dist in t.leaf.distributions():
                 if dist not in decoded:
@@ -122,6 +126,24 @@ def _add_terms(g: nx.DiGraph, program: Program) -> None:
                     g.add_edge(f"d:{source}", z)
                     g.add_edge(z, node)
                 g.add_edge(node, f"dec:{d.target}")
+
+
+def _add_latent_rec(g: nx.DiGraph, graph: ModelGraph, leaf: ir.LatentRec, node: str) -> None:
+    """rec(top -> sg(q[m])): top's draw of s and q[m]'s draw of z[m] into the term, scored by the
+    conditional prior; an edge s -> z[m] between the latents says p(z[m] | s)."""
+    lower = graph.node_latents(leaf.target)[0]
+    for upper in graph.node_latents(leaf.dist):
+        z = _latent_node(g, graph, upper)
+        g.add_edge(f"d:{leaf.dist}", z)
+        g.add_edge(z, node)
+    z = _latent_node(g, graph, lower)
+    g.nodes[z]["label"] += f"\n~ {graph.label(leaf.prior)}(· | {', '.join(graph.node_latents(leaf.dist))})"
+    g.add_edge(f"d:{leaf.target}", z)
+    g.add_edge(z, node)
+    g.add_edge(f"d:{leaf.prior}", node)
+    for a, b in hierarchy.latent_edges(graph, priors=True):
+        if f"z:{a}" in g and f"z:{b}" in g:
+            g.add_edge(f"z:{a}", f"z:{b}", hierarchy=True)
 
 
 def weight_text(t) -> str:
@@ -156,7 +178,8 @@ def _latent_node(g: nx.DiGraph, graph: ModelGraph, z: str) -> str:
     """A latent's own node, labelled with its size (`w[m0] ∈ R^32`)."""
     base = graph.latents.get(z.split("[", 1)[0])
     size = f" ∈ R^{base.dim}" if base is not None and isinstance(getattr(base, "dim", None), int) else ""
-    g.add_node(f"z:{z}", kind="latent", label=f"{z}{size}", family=_family(z))
+    if f"z:{z}" not in g:                   # once: a hierarchy's term adds its prior to the label
+        g.add_node(f"z:{z}", kind="latent", label=f"{z}{size}", family=_family(z))
     return f"z:{z}"
 
 
@@ -236,17 +259,21 @@ def _folded_label(g: nx.DiGraph, members: list[str], target: str) -> str:
 # ---- ranks ------------------------------------------------------------------------------------
 
 def _assign_ranks(g: nx.DiGraph) -> None:
-    """data 0, encoders 1, distributions 2 + their depth among distributions, then latents, terms,
-    decoders, each one rank further."""
-    dists = [n for n in g if g.nodes[n]["kind"] == "distribution"]
-    sub = g.subgraph(dists)
+    """data 0, encoders 1, distributions 2 + their depth among distributions, then latents (a latent
+    conditioned on another, p(z[m] | s), one rank after it), terms, decoders, each one rank further."""
     depth = {}
-    for n in nx.topological_sort(sub):
-        depth[n] = max((depth[p] + 1 for p in sub.predecessors(n)), default=0)
-    last = 2 + max(depth.values(), default=0)
-    fixed = {"data": 0, "encoder": 1, "latent": last + 1, "term": last + 2, "decoder": last + 3}
+    for kind in ("distribution", "latent"):
+        sub = g.subgraph([n for n in g if g.nodes[n]["kind"] == kind])
+        for n in nx.topological_sort(sub):
+            depth[n] = max((depth[p] + 1 for p in sub.predecessors(n)), default=0)
+    dists = [d for n, d in depth.items() if g.nodes[n]["kind"] == "distribution"]
+    latents = [d for n, d in depth.items() if g.nodes[n]["kind"] == "latent"]
+    last = 2 + max(dists, default=0)
+    after = last + 1 + max(latents, default=0)
+    fixed = {"data": 0, "encoder": 1, "term": after + 1, "decoder": after + 2}
     for n, data in g.nodes(data=True):
-        data["rank"] = 2 + depth[n] if n in depth else fixed[data["kind"]]
+        kind = data["kind"]
+        data["rank"] = (2 if kind == "distribution" else last + 1) + depth[n] if n in depth else fixed[kind]
 
 
 def ranks(g: nx.DiGraph) -> list[list[str]]:

@@ -2,7 +2,7 @@
 as a short name for progress bars, logs and reports."""
 from __future__ import annotations
 
-from ..constructs import iwae, stratified
+from ..constructs import hierarchy, iwae, stratified
 from ..model import ir
 from ..model.notation import conditioned, decoder_args, from_priors
 from .latex import kl_estimator, latent
@@ -24,6 +24,8 @@ def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
         return f"E_{g.label(leaf.dist)}{drawn}[log p(x_{leaf.target} | {decoder_args(g, leaf.target)})]{k}{how}"
     if isinstance(leaf, ir.IWAE):
         return iwae.describe_latex(program, leaf) if latex else iwae.describe(program, leaf)
+    if isinstance(leaf, ir.LatentRec):
+        return hierarchy.describe(program, leaf, latex)
     est = {"closed": "closed form", "jensen": "Jensen bound", "mc": f"Monte Carlo, K={leaf.k}"}[leaf.estimator]
     if latex:
         q = conditioned(program, leaf.q, True).rsplit("(", 1)[0]

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ..model import ir
-from ..model.graph import (Average, Detached, Expert, Flow, GradientOrigin, JointExpert, LaplacePrior, Marginal,
+from ..model.graph import (Average, Conditional, Detached, Expert, Flow, GradientOrigin, JointExpert, LaplacePrior, Marginal,
                            Mixture, MixturePrior, ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure,
                            members_of, mixture_parts)
 from . import likelihoods
@@ -21,7 +21,7 @@ from .batched import BatchedGroups, run_networks
 from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed,
                             laplace_prior, product_of_experts, standard_normal)
 from .iwae import iwae_value
-from . import conditional, flows, latents as several, mog, refine, stratified
+from . import conditional, flows, hierarchy, latents as several, mog, refine, stratified
 
 
 class TorchNoise:
@@ -113,6 +113,8 @@ class Evaluation:
             return flows.distribution(self, node)     # normalizing flow: mmspec/lower/flows.py
         if isinstance(node, MixturePrior):
             return mog.distribution(self.module, node, self.B, self.like)     # mmspec/lower/mog.py
+        if isinstance(node, Conditional):
+            return hierarchy.distribution(self, node)     # given(...): mmspec/lower/hierarchy.py
         raise TypeError(f"{node!r} is not a Gaussian")
 
     def on_latent(self, key: str, latent: str):
@@ -299,4 +301,6 @@ class Evaluation:
                 out[leaf] = self.kl_value(leaf)
             elif isinstance(leaf, ir.IWAE):
                 out[leaf] = iwae_value(self, leaf)
+            elif isinstance(leaf, ir.LatentRec):
+                out[leaf] = hierarchy.latent_rec_value(self, leaf)
         return refine.average_over_iterates(self, leaves, out)

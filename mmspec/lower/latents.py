@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..model.graph import Joint, Mixture, mixture_parts
 from .distributions import MixtureOf
+from .hierarchy import ancestral, given_prior
 
 
 def draw(ev, key: str, k: int) -> dict[str, Tensor]:
@@ -45,7 +46,8 @@ def decoder_input(ev, source: str, parts: dict[str, Tensor], target: str) -> Ten
         if latent in parts:
             pieces.append(parts[latent])
             continue
-        prior = prior_of(ev, latent)
+        conditional = given_prior(ev, latent)           # p(z_m | s) at the draw's s (a hierarchy)
+        prior = conditional.at(parts) if conditional is not None else prior_of(ev, latent)
         sample = ev.noise.uniform if prior.noise == "uniform" else ev.noise.normal
         label = f"{ev.g.label(ev.g.latent_priors[latent])} on {latent} for {target} from {ev.g.label(source)}"
         pieces.append(prior.sample_with(sample(label, (k, ev.B, ev.g.latent_size(latent)), ev.like)))
@@ -89,26 +91,31 @@ class Concatenated:
     def __init__(self, ev, key: str | None):
         g = ev.g
         own = g.node_latents(key) if key is not None else ()
-        self.parts = [(l, marginal(ev, key, l) if l in own else prior_of(ev, l)) for l in g.layout()]
+        self.parts = [(l, marginal(ev, key, l) if l in own else given_prior(ev, l) or prior_of(ev, l))
+                      for l in g.layout()]
+        self.sizes = [g.latent_size(l) for l in g.layout()]
+
+    def _whole(self, values: dict[str, Tensor]) -> Tensor:
+        return torch.cat([values[l] for l, _ in self.parts], dim=-1)
 
     @property
     def mean(self) -> Tensor:
-        return torch.cat([d.mean for _, d in self.parts], dim=-1)
+        """Every latent's mean; a latent with a conditional prior: its mean given the others' means."""
+        return self._whole(ancestral(self.parts, lambda d: d.mean, lambda d: d.mean))
 
     def rsample(self, k: int = 1) -> Tensor:
-        return torch.cat([d.rsample(k) for _, d in self.parts], dim=-1)
+        """Ancestral draws: a latent with a conditional prior is drawn given the others' draws."""
+        return self._whole(ancestral(self.parts, lambda d: d.rsample(k), lambda d: d.rsample(1)[0]))
 
     def log_prob(self, z: Tensor) -> Tensor:
-        out, start = 0.0, 0
-        for _, d in self.parts:
-            size = d.mean.shape[-1]
-            out = out + d.log_prob(z[..., start:start + size])
-            start += size
-        return out
+        values = dict(zip((l for l, _ in self.parts), z.split(self.sizes, dim=-1)))
+        return sum(d.at(values).log_prob(values[l]) if hasattr(d, "at") else d.log_prob(values[l])
+                   for l, d in self.parts)
 
     def detach(self) -> "Concatenated":
         copy = object.__new__(Concatenated)
         copy.parts = [(l, d.detach()) for l, d in self.parts]
+        copy.sizes = self.sizes
         return copy
 
 

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..model.graph import Expert, JointExpert, LaplacePrior, ModelGraph
 from ..networks import GaussianHeads, build_decoder, build_encoder, build_encoder_body
 from .batched import BatchedGroups
-from . import flows, mog
+from . import flows, hierarchy, mog
 from .refine import build_modules as build_refine_modules
 
 DEFAULT_JOINT_HIDDEN = (512,)
@@ -76,6 +76,7 @@ class SpecModule(nn.Module):
         self.origins = nn.ModuleDict(origins)
         self.flows = nn.ModuleDict(flows.build_modules(graph))                 # flow(...) transforms
         self.prior_mixtures = nn.ModuleDict(mog.build_modules(graph))          # mog(...) priors
+        self.conditionals = nn.ModuleDict(hierarchy.build_modules(graph))      # given(...) networks
 
     def use_batched(self, enabled: bool = True) -> "SpecModule":
         """Run encoders (and decoders) of identical architecture as one vmapped call each

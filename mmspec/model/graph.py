@@ -269,7 +269,7 @@ class Marginal(Node):
     family: str = "gaussian"
 
 
-DistNode = Union[Marginal, Joint, NormalPrior, LaplacePrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached,
+DistNode = Union["Conditional", Marginal, Joint, NormalPrior, LaplacePrior, Expert, JointExpert, PoE, WeightedPoE, Average, Mixture, Detached,
                  Iterate, Refined, GradientOrigin]
 
 
@@ -477,3 +477,32 @@ class MixturePrior(Node):
 
     def parameter_group(self) -> str:
         return f"prior_mixtures.{self.owner}"
+
+
+# ---- hierarchical latents (mmspec/constructs/hierarchy.py) --------------------------------------
+
+@dataclass(frozen=True)
+class Conditional(Node):
+    """`given(...)`: a Gaussian over `latent` whose mean (and log-variance, unless `scale` fixes the
+    standard deviation) is a network of a draw of other latents: the draws of `inputs` (distribution
+    keys; a stop-gradient input reads its member's draw, detached), each first mapped to a `message`
+    of that size when `message` is set and the messages averaged (Nexus), else concatenated; or the
+    free latents `given` (p(z_m | s): their value comes from the draw it is evaluated at)."""
+    key: str
+    network: str                    # the declaration that owns the networks, e.g. "pz[m0]", "top"
+    inputs: tuple[str, ...] = ()    # distributions whose draws the network reads
+    senders: tuple[str, ...] = ()   # per input, the name of its message network (its modality)
+    given: tuple[str, ...] = ()     # free latents the network reads
+    message: int | None = None      # message size (messages averaged), or None (draws concatenated)
+    hidden: tuple[int, ...] = ()
+    scale: float | None = None      # a fixed standard deviation, or None: a log-variance head
+    link: str = "identity"          # identity | sigmoid, on the mean
+    latent: str | None = None
+    family: str = "gaussian"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self.inputs
+
+    def parameter_group(self) -> str:
+        return f"conditionals.{self.network}"

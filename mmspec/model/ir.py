@@ -206,7 +206,34 @@ class IWAE:
         return f"iwae({graph.label(self.dist)}->{targets}, k={self.k}, {self.estimator}{form}{prior})"
 
 
-Leaf = Union[Rec, KL, IWAE]
+@dataclass(frozen=True)
+class LatentRec:
+    """E_{s~dist}[log prior(v | s)]: the draw v of `target` (a distribution over a lower latent; its
+    member's draw, detached, for sg(...)) scored by the conditional prior `prior` = p(v | s) at K draws
+    s of `dist` (Nexus's top-level reconstruction; mmspec/constructs/hierarchy.py)."""
+    dist: str
+    target: str
+    prior: str
+    k: int = 1
+
+    def distributions(self) -> tuple[str, ...]:
+        return (self.dist, self.target, self.prior)
+
+    def decoded(self) -> list["Decoded"]:
+        return []
+
+    def sampled(self) -> tuple[tuple[str, int], ...]:
+        return ((self.dist, self.k),)          # the target's draw is its member's one draw of the step
+
+    def evaluated(self) -> tuple[tuple[str, str, int], ...]:
+        return ((self.prior, self.target, self.k),)   # p(v | s) at the target's draw, once per draw of s
+
+    def name(self, graph) -> str:
+        k = f", k={self.k}" if self.k > 1 else ""
+        return f"rec({graph.label(self.dist)}->{graph.label(self.target)}{k})"
+
+
+Leaf = Union[Rec, KL, IWAE, LatentRec]
 # Every leaf answers these questions itself, so no phase needs to ask which kind of leaf it holds:
 #   distributions()  the distribution nodes it reads (what the lowering must compute for it)
 #   decoded()        the (distribution, target modality, K) pairs it decodes, as `Decoded`

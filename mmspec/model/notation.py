@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .graph import LaplacePrior, NormalPrior, given_read
+from .graph import Conditional, LaplacePrior, NormalPrior, given_read
 
 
 def fmt(x, digits: int = 6) -> str:
@@ -24,6 +24,8 @@ def conditioned(program, key: str, latex: bool = False) -> str:
         z = ", ".join(latex_latent(l) if latex else l for l in latents) if latents else "·"
         if latex:
             z = z.replace("·", "\\cdot")
+    if isinstance(node, Conditional):             # given(...): a hierarchy
+        return _given_conditioned(g, key, z, latex)
     sees = g.sees(key)
     seen = [m for m in g.modalities if m in sees] + list(given_read(g, key))    # then given data (CVAE)
     name = g.label(key)
@@ -33,6 +35,27 @@ def conditioned(program, key: str, latex: bool = False) -> str:
         return f"{name}({z if g.has_layout else latex_latent(z)}" + (f" \\mid {xs})" if xs else ")")
     xs = ", ".join(f"x_{m}" for m in seen)
     return f"{name}({z}" + (f" | {xs})" if xs else ")")
+
+
+def given_condition(g, key: str, latex: bool = False) -> str:
+    """What a given(...) is conditioned on: `s`, or `msg(sg(z[m0]), sg(z[m1]))` (messages of draws);
+    in LaTeX with square brackets (`\\mathrm{msg}[\\mathrm{sg}[z_{m0}], ...]`), so that the
+    distribution's name is what precedes its last parenthesis, as for every other distribution."""
+    node = g.nodes[key]
+    name = latex_latent if latex else (lambda l: l)
+    wrap = (lambda f, x: f"\\mathrm{{{f}}}[{x}]") if latex else (lambda f, x: f"{f}({x})")
+    draws = []
+    for k in node.inputs:
+        member = getattr(g.nodes[k], "member", None)
+        latents = ", ".join(name(l) for l in g.node_latents(member or k))
+        draws.append(wrap("sg", latents) if member else latents)
+    return ", ".join([name(l) for l in node.given] + ([wrap("msg", ", ".join(draws))] if node.message else draws))
+
+
+def _given_conditioned(g, key: str, z: str, latex: bool) -> str:
+    """`pz[m0](z[m0] | s)`, `top[{m0,m1}](s | msg(sg(z[m0]), sg(z[m1])))`."""
+    cond = given_condition(g, key, latex)
+    return f"{latex_name(g, key)}({latex_latent(z)} \\mid {cond})" if latex else f"{g.label(key)}({z} | {cond})"
 
 
 def latex_name(g, key: str) -> str:

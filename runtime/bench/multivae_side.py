@@ -18,7 +18,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from mmspec.model.graph import Flow, JointExpert, MixturePrior
+from mmspec.model.graph import Conditional, Flow, JointExpert, MixturePrior
 
 from ..errors import RunError
 
@@ -45,6 +45,8 @@ SUPPORTED = {
     "dmvae": ("DMVAE", "DMVAEConfig", {}),
     # a conditional spec (`given m1: ...`): main modality and conditioning modalities come from the spec
     "cvae": ("CVAE", "CVAEConfig", {}),
+    # a latent z[m] per modality and a top latent (`given(...)`, hierarchical latents)
+    "nexus": ("Nexus", "NexusConfig", {"aggregator": "mean", "dropout_rate": 0.0, "warmup": 20}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -67,6 +69,8 @@ NOTES = {
              "the mixture prior's exact log density; DReG values differ as for mmvaeplus",
     "jnf": "same objectives; MultiVae's second phase is -sum_m log qf_m(z), the spec's sum_m KL(qj || qf_m) (the "
            "same gradient: qj is frozen)",
+    "nexus": "same objective (tests/test_multivae_nexus.py) late in training; MultiVae's KL warm-up is "
+             "min(epoch/20, 1) with epochs from 1, the spec's warmup(0 -> 1, epochs=20) rises from 0 at every step",
     "telbo": "same objectives, except that MultiVae's unimodal KL reads the joint encoder's log-variance",
     "cvae": "same objective (tests/test_multivae_cvae.py): MultiVae's own ConditionalDecoderMLP concatenation "
             "around the spec's decoder; both average the loss over the batch",
@@ -167,6 +171,8 @@ def build(model) -> nn.Module:
     encoders, joint = {}, None
     if g.givens:
         return _build_conditional(model, cls_name, cfg_name)
+    if any(isinstance(n, Conditional) for n in g.nodes.values()):
+        return _build_hierarchical(model, cls_name, cfg_name, extra)
     if g.has_layout:
         clusters = [n for n in g.nodes.values() if isinstance(n, MixturePrior)]
         extra = dict(extra, number_of_clusters=clusters[0].components) if clusters else extra
@@ -258,6 +264,70 @@ def _build_conditional(model, cls_name: str, cfg_name: str) -> nn.Module:
     prior = JointEncoder(copy.deepcopy(module.joint_encoders[priors[0].network]), model.latent_dim) if priors else None
     return getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoder=encoder, decoder=decoder,
                                      prior_network=prior)
+def _build_hierarchical(model, cls_name: str, cfg_name: str, extra: dict) -> nn.Module:
+    """Nexus: each modality's encoder over its own latent z[m], the top posterior's message networks
+    (MultiVae's top encoders), its body and heads (the joint encoder) and each conditional prior p(z_m | s)
+    (the top decoders), all deep copies of the spec's networks."""
+    models, *_ = _multivae()
+    _, _, BaseEncoder, BaseDecoder, _, ModelOutput = _multivae()
+    Encoder = _wrappers()[0]
+    g, module = model.graph, model.module
+    tops = {n.network for n in g.nodes.values() if isinstance(n, Conditional) and n.message}
+    if len(tops) != 1:
+        raise RunError("MultiVae's Nexus has one top posterior over averaged messages: "
+                       "`posterior top[S in subsets(*)] = given(mean m in S: sg(q[m]), message=K) on s`")
+    top = copy.deepcopy(module.conditionals[tops.pop()])
+    node = next(n for n in g.nodes.values() if isinstance(n, Conditional) and n.network == top_name(g))
+
+    class Message(BaseEncoder):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, z):
+            return ModelOutput(embedding=self.net(z))
+
+    class Joint(BaseEncoder):
+        def __init__(self, body, mean, log_var):
+            super().__init__()
+            self.body, self.mean, self.log_var = body, mean, log_var
+
+        def forward(self, msg):
+            h = self.body(msg)
+            return ModelOutput(embedding=self.mean(h), log_covariance=self.log_var(h))
+
+    class TopDecoder(BaseDecoder):
+        def __init__(self, net, sigmoid: bool):
+            BaseDecoder.__init__(self)
+            self.net, self.sigmoid = net, sigmoid
+
+        def forward(self, s):
+            mean = self.net.mean(self.net.body(s))
+            return ModelOutput(reconstruction=torch.sigmoid(mean) if self.sigmoid else mean)
+
+    encoders, top_decoders, dims = {}, {}, {}
+    for n in g.nodes.values():
+        if type(n).__name__ == "Expert":
+            encoders[n.modality] = Encoder(copy.deepcopy(module.encoders[n.network]), g.latent_size(n.latent))
+            dims[n.modality] = g.latent_size(n.latent)
+        elif isinstance(n, Conditional) and n.given:
+            (m,) = [x for x in g.modalities if n.latent.endswith(f"[{x}]")]
+            if n.scale != 1.0:
+                raise RunError("MultiVae's Nexus top decoders are N(mean, 1): write given(s, ..., scale=1)")
+            top_decoders[m] = TopDecoder(copy.deepcopy(module.conditionals[n.network]), n.link == "sigmoid")
+    config = _config(model, extra, g.latent_size(node.latent))
+    params = model.params
+    config.update(modalities_specific_dim=dims, msg_dim=node.message, top_beta=float(params.get("top_beta", 1.0)),
+                  bottom_betas={m: float(params.get("bottom_beta", 1.0)) for m in g.modalities},
+                  gammas={m: float(params.get("gamma", 1.0)) for m in g.modalities})
+    return getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoders=encoders, decoders=_decoders(model),
+                                     top_encoders={m: Message(top.messages[m]) for m in g.modalities},
+                                     joint_encoder=Joint(top.body, top.mean, top.log_var), top_decoders=top_decoders)
+
+
+def top_name(g) -> str:
+    """The declaration of a hierarchical spec's top posterior (the given(...) over messages)."""
+    return next(n.network for n in g.nodes.values() if isinstance(n, Conditional) and n.message)
 
 
 def _copy_clusters(model, mv: nn.Module, clusters: list) -> None:
@@ -337,11 +407,12 @@ def parameter_count(module: nn.Module) -> int:
 def spec_network_count(model) -> int:
     """Parameters of the spec's networks (learned likelihood scales excluded: MultiVae has none)."""
     m = model.module
-    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders, m.flows))
+    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders, m.flows, m.conditionals))
 
 
 def network_count(mv_model: nn.Module) -> int:
     """Parameters of MultiVae's encoders and decoders (and joint encoder): the networks only."""
     names = ("encoders", "decoders", "joint_encoder", "flows",     # flows: JNF
-             "encoder", "decoder", "prior_network")                 # CVAE's single networks
+             "encoder", "decoder", "prior_network",                 # CVAE's single networks
+             "top_encoders", "top_decoders")                        # Nexus
     return sum(parameter_count(x) for n in names if (x := getattr(mv_model, n, None)) is not None)
