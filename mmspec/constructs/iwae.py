@@ -120,7 +120,6 @@ def describe_latex(program, leaf: ir.IWAE, weight: str | None = None) -> str:
     """The bound in LaTeX; `weight`: a name written in place of the importance weight (which
     `weight_latex` then gives for a row of its own, when the whole bound is too wide for one)."""
     g = program.graph
-    idx = draw_index(leaf)
     w = weight or weight_latex(program, leaf)[0]
     inner = f"\\frac{{1}}{{{leaf.k}}} \\sum_{{k=1}}^{{{leaf.k}}} {w}"
     grad = "\\text{DReG}" if leaf.estimator == "dreg" else "\\text{IWAE}"

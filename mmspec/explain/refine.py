@@ -25,14 +25,13 @@ def inner_terms(node) -> list[ir.LinearTerm]:
     return ir.Objective("inner", node.direction, node.objective).linear_terms()
 
 
-def objective_text(program, node, latex: bool = False) -> str:
-    """The inner objective, expanded: `1·E_r[mnist]ᵗ[log p(x_mnist | z)] − 1·KL(...)`."""
+def objective_text(program, node) -> str:
+    """The inner objective, expanded: `1·E_r[mnist]ᵗ[log p(x_mnist | z)] − 1·KL(...)` (LaTeX: latex.terms)."""
     out = []
     for i, t in enumerate(inner_terms(node)):
         sign = "-" if t.coefficient < 0 else ("+" if i else "")
-        dot = " \\cdot " if latex else "·"
-        sg = (" \\text{ (sg)}" if latex else " (stop-gradient)") if t.detached else ""
-        out.append(f"{sign} {fmt(abs(t.coefficient))}{dot}{leaf_text(program, t.leaf, latex)}{sg}".strip())
+        sg = " (stop-gradient)" if t.detached else ""
+        out.append(f"{sign} {fmt(abs(t.coefficient))}·{leaf_text(program, t.leaf)}{sg}".strip())
     return " ".join(out)
 
 
@@ -77,8 +76,8 @@ def latex_lines(program, key: str) -> list[str]:
             f"{name} = \\mathcal{{N}}\\left(\\mu(z_0'), \\operatorname{{diag}} e^{{\\mathrm{{lv}}(z_0')}}\\right),",
             [f"z_0' = z_0 + \\nabla_{{z_0}} {L},\\ z_0 = 0"]) + inner
     init = conditioned(program, node.init, True).rsplit("(", 1)[0]
-    update = [f"\\mu_{{t+1}} = g_\\mu \\odot \\mu_t + (1 - g_\\mu) \\odot \\tilde\\mu_t,",
-              f"\\log\\sigma_{{t+1}} = g_\\sigma \\odot \\log\\sigma_t + (1 - g_\\sigma) \\odot \\widetilde{{\\log\\sigma}}_t,",
+    update = ["\\mu_{t+1} = g_\\mu \\odot \\mu_t + (1 - g_\\mu) \\odot \\tilde\\mu_t,",
+              "\\log\\sigma_{t+1} = g_\\sigma \\odot \\log\\sigma_t + (1 - g_\\sigma) \\odot \\widetilde{\\log\\sigma}_t,",
               f"t = 0..{node.steps - 1},\\ (\\mu_0, \\sigma_0) \\text{{ from }} {init}"]
     rows = latex.hanging_rows(f"{name}\\colon", update[:1])
     return rows + [f"  &\\qquad {u} \\\\" for u in update[1:]] + inner
