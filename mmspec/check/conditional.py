@@ -97,7 +97,6 @@ def encoder(elab, call: ast.Call, env: Env, owner: str, on, hidden: tuple[int, .
     return elab.add_node(node, owner)
 
 
-
 def infer_given(checker, rules, program_ir) -> None:
     """`infer (m1) = p`: the distribution of the latent when only given data is observed (conditional
     generation: z from it, decoded given x_m1). A rule names modalities or given data, not both (the
