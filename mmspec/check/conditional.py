@@ -88,18 +88,13 @@ def encoder(elab, call: ast.Call, env: Env, owner: str, on, hidden: tuple[int, .
     if isinstance(on, tuple):
         elab.fail("a conditional encoder describes one latent", call)
     latent = on or elab.latent_for(mods[0] if len(mods) == 1 else None, owner, call)
-    if not mods and elab.decls.get(owner.split("[")[0]) is not None and elab.decls[owner.split("[")[0]].stmt.role != "prior":
+    decl = elab.decls.get(owner.split("[")[0])          # the declaration that owns the network
+    if not mods and decl is not None and decl.stmt.role != "prior":
         elab.fail("an encoder of given data alone is a conditional prior p(z | x_c): declare it with `prior`",
                   call, hint=f"prior {owner} = encoder(given={', '.join(given)})")
     node = JointExpert(key=f"encoder:{owner}", modalities=mods, network=owner, hidden=hidden, latent=latent,
                        family=family, given=given)
     return elab.add_node(node, owner)
-
-
-def describe_decoder(g, modality: str) -> str:
-    """`   decoder also given (m1)` for explain's modality list; empty when it reads latents only."""
-    given = g.modalities[modality].given
-    return f"   decoder also given ({', '.join(given)})" if given else ""
 
 
 def infer_given(checker, rules, program_ir) -> None:
