@@ -44,7 +44,7 @@ SUPPORTED = {
     "telbo": ("TELBO", "TELBOConfig", {"warmup": 10}),
     "dmvae": ("DMVAE", "DMVAEConfig", {}),
     # a latent z[m] per modality and a top latent (`given(...)`, hierarchical latents)
-    "nexus": ("Nexus", "NexusConfig", {"aggregator": "mean", "dropout_rate": 0.0, "warmup": 20}),
+    "nexus": ("Nexus", "NexusConfig", {"aggregator": "mean", "warmup": 20}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -281,7 +281,7 @@ def _build_hierarchical(model, cls_name: str, cfg_name: str, extra: dict) -> nn.
             top_decoders[m] = TopDecoder(copy.deepcopy(module.conditionals[n.network]), n.link == "sigmoid")
     config = _config(model, extra, g.latent_size(node.latent))
     params = model.params
-    config.update(modalities_specific_dim=dims, msg_dim=node.message, top_beta=float(params.get("top_beta", 1.0)),
+    config.update(modalities_specific_dim=dims, msg_dim=node.message, dropout_rate=node.dropout, top_beta=float(params.get("top_beta", 1.0)),
                   bottom_betas={m: float(params.get("bottom_beta", 1.0)) for m in g.modalities},
                   gammas={m: float(params.get("gamma", 1.0)) for m in g.modalities})
     return getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoders=encoders, decoders=_decoders(model),
