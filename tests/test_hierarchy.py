@@ -180,3 +180,10 @@ def test_dropout_zero_averages_every_message_and_dropout_needs_messages(one_thre
     torch.testing.assert_close(ev.gaussian("given:top[{a,b}]").mu, _top_mean_candidates(model, ev)[2])
     assert "needs averaged messages" in _error(HIER.replace("hidden=[4], scale=0.5)", "hidden=[4], scale=0.5, dropout=0.5)"))
     assert "not in [0, 1]" in _error(DROP.replace("dropout=1", "dropout=1.5"))
+
+
+def test_explain_names_the_forced_dropout(one_thread):
+    from mmspec.explain.render import Explanation, render_latex, render_text
+    ex = Explanation.of(check_spec(DROP.replace("k=K", "k=1")))
+    assert "forced perceptual dropout 1: in training an item keeps" in render_text(ex)
+    assert "[\\text{forced dropout 1}]" in render_latex(ex)

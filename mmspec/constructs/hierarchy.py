@@ -274,7 +274,8 @@ def latex_rows(program, key: str) -> list[str]:
     arg = given_condition(g, key, True) if not node.inputs else "\\cdot"          # the messages: on the left
     mean = f"\\operatorname{{sigmoid}}({f}({arg}))" if node.link == "sigmoid" else f"{f}({arg})"
     cov = f"{fmt(node.scale)}^2 I" if node.scale is not None else "\\operatorname{diag}\\sigma^2"
-    return [f"{_given_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big) \\\\"]
+    drop = f"\\;[\\text{{forced dropout {fmt(node.dropout)}}}]" if node.dropout else ""
+    return [f"{_given_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big){drop} \\\\"]
 
 
 def describe(program, leaf: ir.LatentRec, latex: bool = False) -> str:
