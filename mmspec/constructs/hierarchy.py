@@ -31,7 +31,7 @@ import re
 from ..errors import did_you_mean, one_of
 from ..model import ir
 from ..model.graph import Conditional, Detached, ModelGraph, NetworkInstance
-from ..model.notation import _given_conditioned, fmt, given_condition, latex_latent, latex_name
+from ..model.notation import given_conditioned, fmt, given_condition, latex_latent, latex_name
 from ..model.sets import Env
 from ..syntax import ast
 
@@ -275,7 +275,7 @@ def latex_rows(program, key: str) -> list[str]:
     mean = f"\\operatorname{{sigmoid}}({f}({arg}))" if node.link == "sigmoid" else f"{f}({arg})"
     cov = f"{fmt(node.scale)}^2 I" if node.scale is not None else "\\operatorname{diag}\\sigma^2"
     drop = f"\\;[\\text{{forced dropout {fmt(node.dropout)}}}]" if node.dropout else ""
-    return [f"{_given_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big){drop} \\\\"]
+    return [f"{given_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big){drop} \\\\"]
 
 
 def describe(program, leaf: ir.LatentRec, latex: bool = False) -> str:
