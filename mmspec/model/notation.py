@@ -49,6 +49,8 @@ def given_condition(g, key: str, latex: bool = False) -> str:
         member = getattr(g.nodes[k], "member", None)
         latents = ", ".join(name(l) for l in g.node_latents(member or k))
         draws.append(wrap("sg", latents) if member else latents)
+    if latex and len(draws) > 3:            # a page's width: the first, dots, the last
+        draws = [draws[0], "\\dots", draws[-1]]
     return ", ".join([name(l) for l in node.given] + ([wrap("msg", ", ".join(draws))] if node.message else draws))
 
 
