@@ -143,3 +143,47 @@ def test_explain_writes_the_hierarchy(one_thread):
     assert "p_{\\mathrm{pz_{a}}}" in latex or "pz_{\\mathrm{a}}" in latex
     assert "(s \\mid \\mathrm{msg}[\\mathrm{sg}[z_{\\mathrm{a}}], \\mathrm{sg}[z_{\\mathrm{b}}]]) &= \\mathcal{N}" in latex
     assert "pz_{\\mathrm{a}}(z_{\\mathrm{a}} \\mid s) &= \\mathcal{N}\\big(f_{\\mathrm{pz}_{\\mathrm{a}}}(s),\\, 0.5^2 I\\big)" in latex
+
+
+DROP = HIER.replace("message=3, hidden=[4])", "message=3, hidden=[4], dropout=1)")
+
+
+def _top_mean_candidates(model, ev):
+    """The top's mean from the message of a alone, of b alone, and from their average."""
+    top = model.module.conditionals["top"]
+    msgs = {m: top.messages[m](ev.samples(f"encoder:q[{m}]", 1)[0].detach()) for m in ("a", "b")}
+    head = lambda msg: top.mean(top.body(msg))
+    return head(msgs["a"]), head(msgs["b"]), head((msgs["a"] + msgs["b"]) / 2)
+
+
+def test_forced_perceptual_dropout_keeps_one_modality_of_two_in_training_only(one_thread):
+    model, _ = _model(text=DROP)
+    batch = tiny_batch(model.modalities, batch=200)
+    key = "given:top[{a,b}]"
+    model.module.train()
+    ev = model.evaluation(batch)
+    mu = ev.gaussian(key).mu
+    only_a, only_b, both = _top_mean_candidates(model, ev)
+    is_a = torch.isclose(mu, only_a).all(-1)
+    is_b = torch.isclose(mu, only_b).all(-1)
+    assert (is_a ^ is_b).all()                         # dropout=1, two modalities: one message, never both
+    assert 60 < int(is_a.sum()) < 140                  # a uniformly random one (200 items; p < 1e-8 outside)
+    model.module.eval()                                # evaluation averages every message given
+    ev = model.evaluation(batch)
+    torch.testing.assert_close(ev.gaussian(key).mu, _top_mean_candidates(model, ev)[2])
+
+
+def test_dropout_zero_averages_every_message_and_dropout_needs_messages(one_thread):
+    model, batch = _model(text=HIER.replace("message=3, hidden=[4])", "message=3, hidden=[4], dropout=0)"))
+    model.module.train()
+    ev = model.evaluation(batch)
+    torch.testing.assert_close(ev.gaussian("given:top[{a,b}]").mu, _top_mean_candidates(model, ev)[2])
+    assert "needs averaged messages" in _error(HIER.replace("hidden=[4], scale=0.5)", "hidden=[4], scale=0.5, dropout=0.5)"))
+    assert "not in [0, 1]" in _error(DROP.replace("dropout=1", "dropout=1.5"))
+
+
+def test_explain_names_the_forced_dropout(one_thread):
+    from mmspec.explain.render import Explanation, render_latex, render_text
+    ex = Explanation.of(check_spec(DROP.replace("k=K", "k=1")))
+    assert "forced perceptual dropout 1: in training an item keeps" in render_text(ex)
+    assert "[\\text{forced dropout 1}]" in render_latex(ex)

@@ -31,12 +31,12 @@ import re
 from ..errors import did_you_mean, one_of
 from ..model import ir
 from ..model.graph import Conditional, Detached, ModelGraph, NetworkInstance
-from ..model.notation import _given_conditioned, fmt, given_condition, latex_latent, latex_name
+from ..model.notation import given_conditioned, fmt, given_condition, latex_latent, latex_name
 from ..model.sets import Env
 from ..syntax import ast
 
 FUNCS = ("given",)
-OPTIONS = ("message", "hidden", "scale", "link")
+OPTIONS = ("message", "hidden", "scale", "link", "dropout")
 LINKS = ("identity", "sigmoid")
 DEFAULT_HIDDEN = (512, 512)           # MultiVae's Encoder_VAE_MLP: two hidden layers of 512
 
@@ -57,6 +57,7 @@ def elaborate(elab, call: ast.Call, env: Env, owner: str | None, on) -> str:
     message = elab.whole_number(opts["message"], env, "a message size") if "message" in opts else None
     if isinstance(call.args[0], ast.BigOp) and message is None:
         elab.fail("mean m: ... averages messages: say their size", call.args[0], "message=K, e.g. message=10")
+    dropout = _dropout(elab, opts.get("dropout"), env, message)
     network = _network_name(owner)
     if network != owner and message is None:
         elab.fail("a declaration indexed by subsets shares one network across them, so it must read averaged "
@@ -65,7 +66,8 @@ def elaborate(elab, call: ast.Call, env: Env, owner: str | None, on) -> str:
     _no_cycle(elab, on, given + tuple(l for k in inputs for l in elab.g.node_latents(k)), prior, call)
     node = Conditional(key=f"given:{owner}", network=network, inputs=inputs, senders=senders, given=given,
                        message=message, hidden=_hidden(elab, opts.get("hidden"), env),
-                       scale=_scale(elab, opts.get("scale"), env), link=_link(elab, opts.get("link")), latent=on)
+                       scale=_scale(elab, opts.get("scale"), env), link=_link(elab, opts.get("link")),
+                       dropout=dropout, latent=on)
     return elab.add_node(node, owner)
 
 
@@ -138,6 +140,18 @@ def _scale(elab, expr: ast.Expr | None, env: Env) -> float | None:
     value = elab.number(expr, env)
     if not value > 0:
         elab.fail("a standard deviation must be positive", expr, "scale=1")
+    return value
+
+
+def _dropout(elab, expr: ast.Expr | None, env: Env, message: int | None) -> float:
+    """Nexus's forced perceptual dropout rate: only for averaged messages, a probability."""
+    if expr is None:
+        return 0.0
+    if message is None:
+        elab.fail("dropout=... drops messages: it needs averaged messages", expr, "given(mean m: ..., message=K, dropout=r)")
+    value = elab.number(expr, env)
+    if not 0.0 <= value <= 1.0:
+        elab.fail(f"a dropout rate is a probability; {value:g} is not in [0, 1]", expr, "dropout=0.2")
     return value
 
 
@@ -243,7 +257,9 @@ def definition(program, key: str) -> str | None:
                 f"{node.message} per modality" if node.message else "draws of " + ", ".join(draws))
     mean = f"sigmoid({f}(…))" if node.link == "sigmoid" else f"{f}(…)"
     cov = f"{fmt(node.scale)}²·I" if node.scale is not None else "diag σ², log σ² a second head"
-    return f"N(μ, {cov}), μ = {mean}, {f} an MLP {list(node.hidden)} of {args}"
+    drop = (f"; forced perceptual dropout {fmt(node.dropout)}: in training an item keeps, with that probability, "
+            "the messages of a random 1 to n-1 of its n modalities only") if node.dropout else ""
+    return f"N(μ, {cov}), μ = {mean}, {f} an MLP {list(node.hidden)} of {args}{drop}"
 
 
 def latex_rows(program, key: str) -> list[str]:
@@ -258,7 +274,8 @@ def latex_rows(program, key: str) -> list[str]:
     arg = given_condition(g, key, True) if not node.inputs else "\\cdot"          # the messages: on the left
     mean = f"\\operatorname{{sigmoid}}({f}({arg}))" if node.link == "sigmoid" else f"{f}({arg})"
     cov = f"{fmt(node.scale)}^2 I" if node.scale is not None else "\\operatorname{diag}\\sigma^2"
-    return [f"{_given_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big) \\\\"]
+    drop = f"\\;[\\text{{forced dropout {fmt(node.dropout)}}}]" if node.dropout else ""
+    return [f"{given_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big){drop} \\\\"]
 
 
 def describe(program, leaf: ir.LatentRec, latex: bool = False) -> str:

@@ -44,9 +44,12 @@ class ConditionalNet(nn.Module):
         self.mean = nn.Linear(width, out)
         self.log_var = nn.Linear(width, out) if learned_variance else None
 
-    def forward(self, draws: dict[str, Tensor], given: list[Tensor], average: bool) -> tuple[Tensor, Tensor | None]:
+    def forward(self, draws: dict[str, Tensor], given: list[Tensor], average: bool,
+                keep: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """`keep` [n, B]: which of the n messages each item averages (forced perceptual dropout)."""
         if average:
-            x = torch.stack([self.messages[n](d) for n, d in draws.items()]).mean(0)
+            messages = torch.stack([self.messages[n](d) for n, d in draws.items()])
+            x = messages.mean(0) if keep is None else (messages * keep[..., None]).sum(0) / keep.sum(0)[:, None]
         else:
             x = torch.cat(list(draws.values()) + given, dim=-1)
         h = self.body(x)
@@ -90,12 +93,24 @@ def distribution(ev, node: Conditional, bound: dict[str, Tensor] | None = None) 
     present = [(s, k) for s, k in zip(node.senders, node.inputs) if ev.g.sees(k) <= set(ev.batch)]
     draws = {_key(s): draw_of(ev, k) for s, k in present}
     net = ev.module.conditionals[node.network]
-    mu, log_var = net(draws, [bound[l] for l in node.given], node.message is not None)
+    keep = forced_dropout(ev, node, len(draws)) if node.dropout and net.training and len(draws) > 1 else None
+    mu, log_var = net(draws, [bound[l] for l in node.given], node.message is not None, keep)
     if node.link == "sigmoid":
         mu = torch.sigmoid(mu)
     if log_var is None:
         log_var = torch.full_like(mu, 2.0 * math.log(node.scale))
     return DiagGaussian(mu, log_var)
+
+
+def forced_dropout(ev, node: Conditional, n: int) -> Tensor:
+    """[n, B] 0/1: Nexus's forced perceptual dropout (MultiVae's _aggregate_during_training): with
+    probability `dropout` an item keeps the messages of a random subset of 1 to n-1 of its n
+    modalities (the size uniform, then a uniformly random subset of that size); else all of them."""
+    u = ev.noise.uniform(f"{ev.g.label(node.key)} dropout", (3, ev.B, n), ev.like)
+    drop = u[0, :, :1] < node.dropout                                   # [B, 1]
+    size = 1 + torch.floor(u[1, :, :1] * (n - 1))                      # 1 .. n-1
+    rank = u[2].argsort(-1).argsort(-1)                                  # a random order of the n
+    return ((rank < size) | ~drop).T.to(ev.like.dtype)
 
 
 def latent_rec_value(ev, leaf) -> Tensor:

@@ -497,6 +497,7 @@ class Conditional(Node):
     hidden: tuple[int, ...] = ()
     scale: float | None = None      # a fixed standard deviation, or None: a log-variance head
     link: str = "identity"          # identity | sigmoid, on the mean
+    dropout: float = 0.0            # forced perceptual dropout of messages in training (Nexus)
     latent: str | None = None
     family: str = "gaussian"
 

@@ -25,7 +25,7 @@ def conditioned(program, key: str, latex: bool = False) -> str:
         if latex:
             z = z.replace("·", "\\cdot")
     if isinstance(node, Conditional):             # given(...): a hierarchy
-        return _given_conditioned(g, key, z, latex)
+        return given_conditioned(g, key, z, latex)
     sees = g.sees(key)
     seen = [m for m in g.modalities if m in sees] + list(given_read(g, key))    # then given data (CVAE)
     name = g.label(key)
@@ -49,10 +49,12 @@ def given_condition(g, key: str, latex: bool = False) -> str:
         member = getattr(g.nodes[k], "member", None)
         latents = ", ".join(name(l) for l in g.node_latents(member or k))
         draws.append(wrap("sg", latents) if member else latents)
+    if latex and len(draws) > 3:            # a page's width: the first, dots, the last
+        draws = [draws[0], "\\dots", draws[-1]]
     return ", ".join([name(l) for l in node.given] + ([wrap("msg", ", ".join(draws))] if node.message else draws))
 
 
-def _given_conditioned(g, key: str, z: str, latex: bool) -> str:
+def given_conditioned(g, key: str, z: str, latex: bool) -> str:
     """`pz[m0](z[m0] | s)`, `top[{m0,m1}](s | msg(sg(z[m0]), sg(z[m1])))`."""
     cond = given_condition(g, key, latex)
     return f"{latex_name(g, key)}({latex_latent(z)} \\mid {cond})" if latex else f"{g.label(key)}({z} | {cond})"

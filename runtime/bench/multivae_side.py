@@ -46,7 +46,7 @@ SUPPORTED = {
     # a conditional spec (`given m1: ...`): main modality and conditioning modalities come from the spec
     "cvae": ("CVAE", "CVAEConfig", {}),
     # a latent z[m] per modality and a top latent (`given(...)`, hierarchical latents)
-    "nexus": ("Nexus", "NexusConfig", {"aggregator": "mean", "dropout_rate": 0.0, "warmup": 20}),
+    "nexus": ("Nexus", "NexusConfig", {"aggregator": "mean", "warmup": 20}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -268,16 +268,15 @@ def _build_hierarchical(model, cls_name: str, cfg_name: str, extra: dict) -> nn.
     """Nexus: each modality's encoder over its own latent z[m], the top posterior's message networks
     (MultiVae's top encoders), its body and heads (the joint encoder) and each conditional prior p(z_m | s)
     (the top decoders), all deep copies of the spec's networks."""
-    models, *_ = _multivae()
-    _, _, BaseEncoder, BaseDecoder, _, ModelOutput = _multivae()
+    models, _, BaseEncoder, BaseDecoder, _, ModelOutput = _multivae()
     Encoder = _wrappers()[0]
     g, module = model.graph, model.module
-    tops = {n.network for n in g.nodes.values() if isinstance(n, Conditional) and n.message}
+    tops = {n.network: n for n in g.nodes.values() if isinstance(n, Conditional) and n.message}
     if len(tops) != 1:
         raise RunError("MultiVae's Nexus has one top posterior over averaged messages: "
                        "`posterior top[S in subsets(*)] = given(mean m in S: sg(q[m]), message=K) on s`")
-    top = copy.deepcopy(module.conditionals[tops.pop()])
-    node = next(n for n in g.nodes.values() if isinstance(n, Conditional) and n.network == top_name(g))
+    (name, node), = tops.items()
+    top = copy.deepcopy(module.conditionals[name])
 
     class Message(BaseEncoder):
         def __init__(self, net):
@@ -317,17 +316,12 @@ def _build_hierarchical(model, cls_name: str, cfg_name: str, extra: dict) -> nn.
             top_decoders[m] = TopDecoder(copy.deepcopy(module.conditionals[n.network]), n.link == "sigmoid")
     config = _config(model, extra, g.latent_size(node.latent))
     params = model.params
-    config.update(modalities_specific_dim=dims, msg_dim=node.message, top_beta=float(params.get("top_beta", 1.0)),
+    config.update(modalities_specific_dim=dims, msg_dim=node.message, dropout_rate=node.dropout, top_beta=float(params.get("top_beta", 1.0)),
                   bottom_betas={m: float(params.get("bottom_beta", 1.0)) for m in g.modalities},
                   gammas={m: float(params.get("gamma", 1.0)) for m in g.modalities})
     return getattr(models, cls_name)(getattr(models, cfg_name)(**config), encoders=encoders, decoders=_decoders(model),
                                      top_encoders={m: Message(top.messages[m]) for m in g.modalities},
                                      joint_encoder=Joint(top.body, top.mean, top.log_var), top_decoders=top_decoders)
-
-
-def top_name(g) -> str:
-    """The declaration of a hierarchical spec's top posterior (the given(...) over messages)."""
-    return next(n.network for n in g.nodes.values() if isinstance(n, Conditional) and n.message)
 
 
 def _copy_clusters(model, mv: nn.Module, clusters: list) -> None:
