@@ -5,6 +5,8 @@ lowering samples it once per step. Each node keeps the display name the user gav
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -43,10 +45,7 @@ class Modality:
     @property
     def dim(self) -> int:
         """Number of data dimensions; text counts positions x vocabulary, as the one-hot input does."""
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
 
 @dataclass(frozen=True)
@@ -62,10 +61,8 @@ class Given:
 
     @property
     def dim(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        """Number of data dimensions, as a flattened input counts them."""
+        return math.prod(self.shape)
 
 
 @dataclass(frozen=True)
