@@ -6,7 +6,6 @@ lowering samples it once per step. Each node keeps the display name the user gav
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Union
 
