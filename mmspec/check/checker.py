@@ -189,12 +189,17 @@ class Checker:
     def params(self) -> None:
         env_elab = Elaborator(self.graph, self.sink, {}, lambda *a: None)
         seen: dict[str, ast.ParamStmt] = {}
+        given_data = {s.name: s for s in self.spec.of_type(ast.GivenStmt)}
         for s in self.spec.of_type(ast.ParamStmt):
             if s.name in seen:
                 self.sink.error(f"param '{s.name}' is declared twice", s.span)
                 continue
             if s.name == "M" or s.name in self._mod_stmts:
                 self.sink.error(f"'{s.name}' is already a name (M is the number of modalities)", s.span)
+                continue
+            if s.name in given_data:
+                self.sink.error(f"'{s.name}' is already a name: given data", s.span,
+                                hint=f"given data declared on line {given_data[s.name].span.line}")
                 continue
             seen[s.name] = s
             if schedules.is_schedule(s.expr) or (s.name in self.overrides
