@@ -121,7 +121,7 @@ def _error(text: str) -> str:
     (("infer (c, d) = p", "infer (x, c) = q"), "names modalities (x) and given data together", 12),
     (("infer (c, d) = p", "infer (c, d) = q"), "which is not observed", 12),
     (("given d: vector(2)", "given d: vectr(2)"), "unknown modality kind", 7),
-    (("latent z: 2", "param c = 2\nlatent z: 2"), "'c' is already a name: given data", 5),
+    (("latent z: 2", "param c = 2\nlatent z: 2"), "'c' is already a name: given data", 4),
 ])
 def test_mistakes_with_given_data_are_located(edit, message, line):
     text = _error(COND.replace(*edit))
