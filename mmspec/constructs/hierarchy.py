@@ -40,7 +40,6 @@ OPTIONS = ("message", "hidden", "scale", "link", "dropout")          # besides g
 LINKS = ("identity", "sigmoid")
 DEFAULT_HIDDEN = (512, 512)           # MultiVae's Encoder_VAE_MLP: two hidden layers of 512
 
-
 NORMAL_FORMS = ("normal() (N(0, I)), or normal(given=X, ...): a Gaussian whose mean and variance are a network "
                 "of X (a latent or a distribution's draw), with options " + ", ".join(OPTIONS))
 FUNCTION_GIVEN_HINT = ("a Gaussian whose mean and variance are a network of X is normal(given=X, ...); "
