@@ -5,7 +5,7 @@
 # note: two levels: M bottom ELBOs (each modality decoded from its own z[m]) and a top ELBO whose data are the bottom draws, detached (sg): q(s | mean_m msg_m(sg z_m)) and p(z_m | s) = N(sigmoid(f_m(s)), I) (MultiVae's default top networks: MLPs of 512 units)
 # note: the top networks read the same draw of z_m the bottom ELBO decodes, as MultiVae does
 # note: KL warm-up: MultiVae multiplies both KLs by min(epoch/20, 1) with epochs counted from 1 (1/20 during the whole first epoch); warmup(0 -> 1, epochs=20) rises from 0 at every step, so the weight is up to 1/20 lower during the first 20 epochs and equal after
-# note: forced perceptual dropout: given(..., dropout=r) (MultiVae's dropout_rate, default 0): in training an item keeps, with probability r, the messages of a random 1 to M-1 modalities; MultiVae draws the choice with numpy and torch.randperm per item, mmspec from the step's noise, vectorised: the same distribution, not the same draws
+# note: forced perceptual dropout: normal(given=..., dropout=r) (MultiVae's dropout_rate, default 0): in training an item keeps, with probability r, the messages of a random 1 to M-1 modalities; MultiVae draws the choice with numpy and torch.randperm per item, mmspec from the step's noise, vectorised: the same distribution, not the same draws
 # note: evaluation: for a subset S the top latent comes from the messages of S (top[S]), the given modalities' z[m] from their encoders and the others from p(z_m | s) at that draw of s (MultiVae decodes the mean of p(z_m | s))
 
 model nexus_polymnist
@@ -23,7 +23,7 @@ param anneal = warmup(0 -> 1, epochs=20)
 latent z[m]: zdim
 latent s: dim
 prior p = normal()
-prior pz[m] = given(s, hidden=[512], scale=1, link=sigmoid) on z[m]      # p(z_m | s): the top decoders
+prior pz[m] = normal(given=s, hidden=[512], scale=1, link=sigmoid) on z[m]      # p(z_m | s): the top decoders
 
 modality m0: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from z[m0]
 modality m1: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from z[m1]
@@ -32,7 +32,7 @@ modality m3: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from z[
 modality m4: image(3, 28, 28) ~ laplace(scale=0.75), net polymnist_conv, from z[m4]
 
 posterior q[m] = encoder(m) on z[m]                                      # the bottom encoders
-posterior top[S in subsets(*)] = given(mean m in S: sg(q[m]), message=msg, dropout=dropout) on s   # q(s | msg(z_S))
+posterior top[S in subsets(*)] = normal(given=mean m in S: sg(q[m]), message=msg, dropout=dropout) on s   # q(s | msg(z_S))
 
 maximize sum m: (rec(q[m] -> m) - bottom_beta * anneal * kl(q[m] || p))
        + sum m: gamma * rec(top[(m0, m1, m2, m3, m4)] -> sg(q[m]))

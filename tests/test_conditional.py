@@ -128,6 +128,12 @@ def test_mistakes_with_given_data_are_located(edit, message, line):
     assert message in text and f":{line}:" in text, text
 
 
+def test_a_normal_given_data_points_to_an_encoder_of_it():
+    """normal(given=...) is a network of latents' draws; a network of given data is encoder(given=...)."""
+    text = _error(COND.replace("prior p = normal()\n", "prior p = normal()\nprior pc = normal(given=c)\n"))
+    assert "'c' is given data" in text and ":6:25:" in text and "encoder(given=c)" in text, text
+
+
 def test_a_decoder_cannot_read_a_modality_through_from():
     text = _error(COND.replace("given (c, d)", "from (z, c)"))
     assert "'c' is given data" in text and ", given c" in text and ":8:" in text

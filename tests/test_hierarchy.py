@@ -1,4 +1,4 @@
-"""Hierarchical latents (docs/language.md, "Hierarchical latents"): given(...) and rec(top -> sg(q[m])).
+"""Hierarchical latents (docs/language.md, "Hierarchical latents"): normal(given=...) and rec(top -> sg(q[m])).
 Oracles: the conditional prior's log-density written here with torch.distributions at the top's draws,
 the closed-form KL against a Monte Carlo estimate, the stop-gradient checked on the encoders' gradients,
 the ancestral evaluation mean recomputed by hand, and the located errors."""
@@ -18,11 +18,11 @@ data mst
 latent z[m]: 3
 latent s: 2
 prior p = normal()
-prior pz[m] = given(s, hidden=[4], scale=0.5) on z[m]
+prior pz[m] = normal(given=s, hidden=[4], scale=0.5) on z[m]
 modality a: vector(4) ~ gaussian(scale=0.5), net mlp(hidden=[]), from z[a]
 modality b: vector(5) ~ gaussian(scale=0.7), net mlp(hidden=[]), from z[b]
 posterior q[m] = encoder(m) on z[m]
-posterior top[S in subsets(*)] = given(mean m in S: sg(q[m]), message=3, hidden=[4]) on s
+posterior top[S in subsets(*)] = normal(given=mean m in S: sg(q[m]), message=3, hidden=[4]) on s
 maximize sum m: rec(top[(a, b)] -> sg(q[m]), k=K) - kl(top[(a, b)] || p) + sum m: rec(q[m] -> m)
 infer S = (q[S], top[S])
 """
@@ -100,18 +100,27 @@ def _error(text: str) -> str:
 
 
 @pytest.mark.parametrize("edit, message, line", [
-    (("prior p = normal()\n", "prior p = normal()\nprior ps = given(z[a]) on s\n"), "a cycle between latents", 8),
-    (("given(s, hidden=[4], scale=0.5) on z[m]", "given(z[m]) on z[m]"), "reads a draw of z[a] itself", 7),
-    (("given(s, hidden=[4], scale=0.5)", "given(t, hidden=[4], scale=0.5)"), "unknown latent or distribution 't'", 7),
-    (("given(s, hidden=[4], scale=0.5) on z[m]", "given(s)"), "say which with `on`", 7),
+    (("prior p = normal()\n", "prior p = normal()\nprior ps = normal(given=z[a]) on s\n"), "a cycle between latents", 8),
+    (("normal(given=s, hidden=[4], scale=0.5) on z[m]", "normal(given=z[m]) on z[m]"), "reads a draw of z[a] itself", 7),
+    (("normal(given=s, hidden=[4], scale=0.5)", "normal(given=t, hidden=[4], scale=0.5)"), "unknown latent or distribution 't'", 7),
+    (("normal(given=s, hidden=[4], scale=0.5) on z[m]", "normal(given=s)"), "say which with `on`", 7),
     ((", message=3, hidden=[4]", ""), "averages messages: say their size", 11),
-    (("given(s, hidden=[4], scale=0.5)", "given(s, hidden=[4], scale=-1)"), "must be positive", 7),
-    (("given(s, hidden=[4], scale=0.5)", "given(s, link=tanh)"), "unknown link", 7),
-    (("prior pz[m] = given(s, hidden=[4], scale=0.5) on z[m]\n", ""), "no prior over z[a] given s", 11),
+    (("normal(given=s, hidden=[4], scale=0.5)", "normal(given=s, hidden=[4], scale=-1)"), "must be positive", 7),
+    (("normal(given=s, hidden=[4], scale=0.5)", "normal(given=s, link=tanh)"), "unknown link", 7),
+    (("prior pz[m] = normal(given=s, hidden=[4], scale=0.5) on z[m]\n", ""), "no prior over z[a] given s", 11),
+    (("normal(given=s, hidden=[4], scale=0.5)", "normal(s, hidden=[4], scale=0.5)"), "normal takes no positional", 7),
+    (("normal(given=s, hidden=[4], scale=0.5)", "normal(hidden=[4])"), "hidden= configures the network of normal(given", 7),
+    (("normal(given=s, hidden=[4], scale=0.5)", "normal(given=s, hiden=[4])"), "unknown option 'hiden' for normal(given", 7),
 ])
 def test_mistakes_with_hierarchical_latents_are_located(edit, message, line):
     text = _error(HIER.replace(*edit))
     assert message in text and f":{line}:" in text, text
+
+
+def test_the_function_form_given_of_a_latent_points_to_normal_given():
+    text = _error(HIER.replace("normal(given=s, hidden=[4], scale=0.5)", "given(s, hidden=[4], scale=0.5)"))
+    assert "unknown distribution constructor 'given'" in text and ":7:15:" in text, text
+    assert "normal(given=X, ...)" in text, text
 
 
 def test_decoding_a_latent_whose_conditional_prior_has_no_draw_to_read_is_located():
@@ -125,8 +134,8 @@ def test_graph_draws_the_hierarchy_between_latents(one_thread):
     g = model_graph(check_spec(HIER.replace("k=K", "k=1")))
     assert g.has_edge("z:s", "z:z[a]") and g.has_edge("z:s", "z:z[b]")            # p(z_m | s)
     term = "t:rec(top[{a,b}]->sg(q[a]))"
-    assert g.has_edge("z:s", term) and g.has_edge("z:z[a]", term) and g.has_edge("d:given:pz[a]", term)
-    assert g.has_edge("d:sg(encoder:q[a])", "d:given:top[{a,b}]")                 # q(s | msg(sg z_a, sg z_b))
+    assert g.has_edge("z:s", term) and g.has_edge("z:z[a]", term) and g.has_edge("d:cond:pz[a]", term)
+    assert g.has_edge("d:sg(encoder:q[a])", "d:cond:top[{a,b}]")                 # q(s | msg(sg z_a, sg z_b))
     assert "pz[a](· | s)" in g.nodes["z:z[a]"]["label"]
 
 
@@ -159,7 +168,7 @@ def _top_mean_candidates(model, ev):
 def test_forced_perceptual_dropout_keeps_one_modality_of_two_in_training_only(one_thread):
     model, _ = _model(text=DROP)
     batch = tiny_batch(model.modalities, batch=200)
-    key = "given:top[{a,b}]"
+    key = "cond:top[{a,b}]"
     model.module.train()
     ev = model.evaluation(batch)
     mu = ev.gaussian(key).mu
@@ -177,7 +186,7 @@ def test_dropout_zero_averages_every_message_and_dropout_needs_messages(one_thre
     model, batch = _model(text=HIER.replace("message=3, hidden=[4])", "message=3, hidden=[4], dropout=0)"))
     model.module.train()
     ev = model.evaluation(batch)
-    torch.testing.assert_close(ev.gaussian("given:top[{a,b}]").mu, _top_mean_candidates(model, ev)[2])
+    torch.testing.assert_close(ev.gaussian("cond:top[{a,b}]").mu, _top_mean_candidates(model, ev)[2])
     assert "needs averaged messages" in _error(HIER.replace("hidden=[4], scale=0.5)", "hidden=[4], scale=0.5, dropout=0.5)"))
     assert "not in [0, 1]" in _error(DROP.replace("dropout=1", "dropout=1.5"))
 

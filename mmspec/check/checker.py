@@ -463,7 +463,7 @@ class Checker:
         refine.register_networks(self.graph)           # refine(...) update networks, gradient_origin(...) heads
         flows.register_networks(self.graph)            # flow(...) transforms
         mog.register_networks(self.graph)              # mog(...) prior parameters
-        hierarchy.register_networks(self.graph)        # given(...) networks
+        hierarchy.register_networks(self.graph)        # normal(given=...) networks
         for m in self.graph.modalities:
             self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))
 

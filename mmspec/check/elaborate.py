@@ -30,7 +30,7 @@ class DistDecl:
 
 
 AGGREGATORS = ("poe", "moe", "avg", "wpoe", "mopoe")
-DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + refine.FUNCS + flows.FUNCS + mog.FUNCS + hierarchy.FUNCS
+DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + refine.FUNCS + flows.FUNCS + mog.FUNCS
 ESTIMATORS = ("closed", "mc", "jensen")
 
 
@@ -284,8 +284,9 @@ class Elaborator:
         if isinstance(expr, ast.Call) and expr.func in DIST_FUNCS:
             return [self.dist_call(expr, env, owner, on)]
         if isinstance(expr, ast.Call):
+            hint = hierarchy.FUNCTION_GIVEN_HINT if expr.func == "given" else did_you_mean(expr.func, DIST_FUNCS)
             self.fail(f"unknown distribution constructor '{expr.func}'", ast.Name(span=expr.func_span, id=expr.func),
-                      one_of(DIST_FUNCS), did_you_mean(expr.func, DIST_FUNCS))
+                      one_of(DIST_FUNCS), hint)
         self.fail("expected a distribution", expr, "a posterior or prior name, or one of: " + ", ".join(DIST_FUNCS))
 
     def indexed_dists(self, expr: ast.Indexed, env: Env) -> list[str]:
@@ -315,7 +316,9 @@ class Elaborator:
     def dist_call(self, call: ast.Call, env: Env, owner: str | None, on: str | None) -> str:
         f = call.func
         if f == "normal":
-            self._no_args(call)
+            if call.kwarg("given") is not None:     # a network of other latents' draws: constructs/hierarchy.py
+                return hierarchy.elaborate(self, call, env, owner, on)
+            hierarchy.plain_normal(self, call)      # normal() is N(0, I): it refuses options
             return self.add_node(NormalPrior(key="normal()", latent=on), "N(0, I)")
         if f == "laplace":
             return families.laplace_prior(self, call, env, owner, on)
@@ -330,8 +333,6 @@ class Elaborator:
             return flows.elaborate(self, call, env, owner, on)
         if f in mog.FUNCS:
             return mog.elaborate(self, call, env, owner, on)
-        if f in hierarchy.FUNCS:
-            return hierarchy.elaborate(self, call, env, owner, on)
         if f == "sg":
             if len(call.args) != 1 or call.kwargs:
                 self.fail("sg(...) takes one distribution", call)
@@ -340,10 +341,6 @@ class Elaborator:
                             family=self.g.nodes[member].family)
             return self.add_node(node, f"sg({self.g.label(member)})")
         return self.aggregate(call, env, on)
-
-    def _no_args(self, call: ast.Call) -> None:
-        if call.args or call.kwargs:
-            self.fail(f"{call.func}() takes no arguments", call)
 
     def encoder(self, call: ast.Call, env: Env, owner: str | None, on: str | None) -> str:
         if owner is None:

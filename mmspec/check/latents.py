@@ -15,7 +15,7 @@ that latent's prior (MMVAE+'s cross-generation: the target's private latent from
 from __future__ import annotations
 
 from ..errors import one_of
-from ..model.graph import Expert, Joint, Marginal
+from ..model.graph import Conditional, Expert, Joint, Marginal
 from ..model.sets import Env
 from ..syntax import ast
 
@@ -123,10 +123,11 @@ def check_decodable(builder, q: str, target: str, node: ast.Node) -> None:
             builder.fail(f"decoding {target} from {g.label(q)} needs {latent}, which {g.label(q)} does not "
                          f"describe, and {latent} has no data-free prior to draw it from", node,
                          f"a prior on {latent}, e.g. `prior r[m] = normal() on {latent.split('[')[0]}[m]`")
-        given = getattr(g.nodes[g.latent_priors[latent]], "given", ()) if latent not in own else ()
-        if set(given) - set(own):             # p(z | s) needs a draw of s from the decoded distribution
+        prior = g.nodes[g.latent_priors[latent]]
+        upper = prior.reads_latents if isinstance(prior, Conditional) and latent not in own else ()
+        if set(upper) - set(own):             # p(z | s) needs a draw of s from the decoded distribution
             builder.fail(f"decoding {target} from {g.label(q)} draws {latent} from {g.label(g.latent_priors[latent])}"
-                         f", which is conditioned on {', '.join(given)}, which {g.label(q)} does not describe", node)
+                         f", which is conditioned on {', '.join(upper)}, which {g.label(q)} does not describe", node)
 
 
 def check_same_latents(builder, q: str, p: str, node: ast.Node) -> None:

@@ -24,8 +24,9 @@ def decoder_note(g, modality: str) -> str:
 
 
 def encoder_inputs(node) -> str:
-    """What a joint encoder reads: `over a, b`, `over m0, given m1`, or `of the given data m1` (a prior)."""
-    given = ", ".join(getattr(node, "given", ()))
+    """What a joint encoder (a JointExpert) reads: `over a, b`, `over m0, given m1`, or `of the given
+    data m1` (a prior)."""
+    given = ", ".join(node.given)
     if not node.modalities:
         return f"of the given data {given}"
     return f"over {', '.join(node.modalities)}" + (f", given {given}" if given else "")

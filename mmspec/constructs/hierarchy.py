@@ -1,15 +1,16 @@
-"""Hierarchical latents: `given(...)`, a distribution over one latent whose parameters are a network of a
-draw of other latents (Nexus, Vasco et al. 2022).
+"""Hierarchical latents: `normal(given=...)`, a Gaussian over one latent whose mean and variance are a
+network of a draw of other latents (Nexus, Vasco et al. 2022). `given=` names latents or distributions
+here; a network of given DATA (a CVAE's `given m1: ...`) is `encoder(given=m1)` (check/conditional.py).
 
     latent z[m]: 32                                   # lower latents, one per modality
     latent s: 32                                      # the top latent
     posterior q[m] = encoder(m) on z[m]
-    posterior top[S in subsets(*)] = given(mean m in S: sg(q[m]), message=10) on s    # q(s | msg(z_S))
-    prior pz[m] = given(s, hidden=[512], scale=1, link=sigmoid) on z[m]              # p(z_m | s)
+    posterior top[S in subsets(*)] = normal(given=mean m in S: sg(q[m]), message=10) on s   # q(s | msg(z_S))
+    prior pz[m] = normal(given=s, hidden=[512], scale=1, link=sigmoid) on z[m]             # p(z_m | s)
 
     maximize ... + sum m: rec(top[(m0, m1)] -> sg(q[m])) - kl(top[(m0, m1)] || p)
 
-What `given` reads:
+What `given=` reads:
 - a distribution (`sg(q[m])`, `q[m]`): the step's draw of it, the same draw every other term uses
   (a stop-gradient reads its member's draw, detached);
 - `mean m: D[m]` (or `mean m in S: ...`): each draw mapped by its own message network (one per
@@ -31,57 +32,85 @@ import re
 from ..errors import did_you_mean, one_of
 from ..model import ir
 from ..model.graph import Conditional, Detached, ModelGraph, NetworkInstance
-from ..model.notation import given_conditioned, fmt, given_condition, latex_latent, latex_name
+from ..model.notation import fmt, latent_condition, latent_conditioned, latex_latent, latex_name
 from ..model.sets import Env
 from ..syntax import ast
 
-FUNCS = ("given",)
-OPTIONS = ("message", "hidden", "scale", "link", "dropout")
+OPTIONS = ("message", "hidden", "scale", "link", "dropout")          # besides given=
 LINKS = ("identity", "sigmoid")
 DEFAULT_HIDDEN = (512, 512)           # MultiVae's Encoder_VAE_MLP: two hidden layers of 512
 
+NORMAL_FORMS = ("normal() (N(0, I)), or normal(given=X, ...): a Gaussian whose mean and variance are a network "
+                "of X (a latent or a distribution's draw), with options " + ", ".join(OPTIONS))
+FUNCTION_GIVEN_HINT = ("a Gaussian whose mean and variance are a network of X is normal(given=X, ...); "
+                       "`given NAME: KIND` (a statement) declares given data")
+WHAT_IT_READS = ("a latent (normal(given=s)), a distribution's draw (normal(given=sg(q[m]))) or messages "
+                 "(normal(given=mean m: sg(q[m]), message=10))")
+
 
 def elaborate(elab, call: ast.Call, env: Env, owner: str | None, on) -> str:
-    """`given(...)` -> a Conditional node key (called by the Elaborator)."""
+    """`normal(given=X, ...)` -> a Conditional node key (called by the Elaborator)."""
     if owner is None:
-        elab.fail("given(...) creates trainable networks, so it must be the whole right-hand side of a "
-                  "posterior or prior declaration", call, hint="declare `prior pz[m] = given(s) on z[m]` and use pz[m]")
+        elab.fail("normal(given=...) creates trainable networks, so it must be the whole right-hand side of a "
+                  "posterior or prior declaration", call,
+                  hint="declare `prior pz[m] = normal(given=s) on z[m]` and use pz[m]")
+    condition = call.kwarg("given")
+    for item in condition.items if isinstance(condition, ast.Tuple) else [condition]:
+        _not_given_data(elab, item)
     if not isinstance(on, str):
-        elab.fail("given(...) describes one latent: say which with `on`", call,
-                  "e.g. `prior pz[m] = given(s) on z[m]`")
-    if len(call.args) != 1:
-        elab.fail("given takes what the distribution is conditioned on", call,
-                  "a latent (given(s)), a distribution's draw (given(sg(q[m]))) or messages (given(mean m: sg(q[m]), message=10))")
+        elab.fail("normal(given=...) describes one latent: say which with `on`", call,
+                  "e.g. `prior pz[m] = normal(given=s) on z[m]`")
+    if call.args:
+        elab.fail("normal(given=...) takes no positional argument: what it is conditioned on goes in given=",
+                  call.args[0], WHAT_IT_READS)
     opts = _options(elab, call)
-    inputs, senders, given = _conditioning(elab, call.args[0], env)
+    inputs, senders, latents = _conditioning(elab, condition, env)
     message = elab.whole_number(opts["message"], env, "a message size") if "message" in opts else None
-    if isinstance(call.args[0], ast.BigOp) and message is None:
-        elab.fail("mean m: ... averages messages: say their size", call.args[0], "message=K, e.g. message=10")
+    if isinstance(condition, ast.BigOp) and message is None:
+        elab.fail("mean m: ... averages messages: say their size", condition, "message=K, e.g. message=10")
     dropout = _dropout(elab, opts.get("dropout"), env, message)
     network = _network_name(owner)
     if network != owner and message is None:
         elab.fail("a declaration indexed by subsets shares one network across them, so it must read averaged "
-                  "messages", call, "given(mean m in S: sg(q[m]), message=K)")
+                  "messages", call, "normal(given=mean m in S: sg(q[m]), message=K)")
     prior = elab.decls[owner.split("[")[0]].stmt.role == "prior"
-    _no_cycle(elab, on, given + tuple(l for k in inputs for l in elab.g.node_latents(k)), prior, call)
-    node = Conditional(key=f"given:{owner}", network=network, inputs=inputs, senders=senders, given=given,
+    _no_cycle(elab, on, latents + tuple(l for k in inputs for l in elab.g.node_latents(k)), prior, call)
+    node = Conditional(key=f"cond:{owner}", network=network, inputs=inputs, senders=senders, reads_latents=latents,
                        message=message, hidden=_hidden(elab, opts.get("hidden"), env),
                        scale=_scale(elab, opts.get("scale"), env), link=_link(elab, opts.get("link")),
                        dropout=dropout, latent=on)
     return elab.add_node(node, owner)
 
 
+def plain_normal(elab, call: ast.Call) -> None:
+    """normal() without given= is N(0, I): its options configure normal(given=...)'s network, so they are
+    refused with what normal accepts."""
+    if call.args:
+        arg = call.args[0].id if isinstance(call.args[0], ast.Name) else "X"
+        elab.fail("normal takes no positional argument", call.args[0], NORMAL_FORMS,
+                  f"what a normal is conditioned on goes in given=: normal(given={arg}, ...)")
+    for kw in call.kwargs:
+        if kw.name in OPTIONS:
+            elab.fail(f"{kw.name}= configures the network of normal(given=...): say what it reads with given=",
+                      kw, NORMAL_FORMS)
+        elab.fail(f"unknown option '{kw.name}' for normal", kw, NORMAL_FORMS,
+                  did_you_mean(kw.name, ("given",) + OPTIONS))
+
+
 def _options(elab, call: ast.Call) -> dict[str, ast.Expr]:
     opts = {}
     for kw in call.kwargs:
+        if kw.name == "given":
+            continue
         if kw.name not in OPTIONS:
-            elab.fail(f"unknown option '{kw.name}' for given", kw, one_of(OPTIONS), did_you_mean(kw.name, OPTIONS))
+            elab.fail(f"unknown option '{kw.name}' for normal(given=...)", kw, one_of(("given",) + OPTIONS),
+                      did_you_mean(kw.name, OPTIONS))
         opts[kw.name] = kw.value
     return opts
 
 
 def _conditioning(elab, arg: ast.Expr, env: Env) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """(input distributions, their message senders, free latents) of given's argument."""
+    """(input distributions, their message senders, free latents) of the value of given=."""
     if isinstance(arg, ast.BigOp):
         if arg.kind != "mean":
             elab.fail("messages are averaged: write `mean m: ...`", arg, "mean m: sg(q[m])")
@@ -91,13 +120,22 @@ def _conditioning(elab, arg: ast.Expr, env: Env) -> tuple[tuple[str, ...], tuple
         inputs = tuple(_draw(elab, arg.body, env.bind(arg.var, v)) for v in values)
         return inputs, tuple(values), ()
     items = arg.items if isinstance(arg, ast.Tuple) else [arg]
-    inputs, given = [], []
+    inputs, latents = [], []
     for item in items:
         if _is_latent(elab, item):
-            given.append(elab.latent_ref(item, env, "in given(...)"))
+            latents.append(elab.latent_ref(item, env, "in normal(given=...)"))
         else:
             inputs.append(_draw(elab, item, env))
-    return tuple(inputs), tuple(elab.g.label(k) for k in inputs), tuple(given)
+    return tuple(inputs), tuple(elab.g.label(k) for k in inputs), tuple(latents)
+
+
+def _not_given_data(elab, expr: ast.Expr) -> None:
+    """normal(given=...) reads latents; a CVAE's given data (`given m1: ...`) is read by an encoder."""
+    if isinstance(expr, ast.Name) and expr.id in elab.g.givens and expr.id not in elab.decls:
+        elab.fail(f"'{expr.id}' is given data (`given {expr.id}: ...`), not a latent or a distribution: "
+                  "normal(given=...) is a network of a draw of latents", expr,
+                  hint=f"a distribution computed from given data is a joint encoder: encoder(given={expr.id}) "
+                  f"(a learned prior p(z | x_{expr.id})) or encoder(m, given={expr.id})")
 
 
 def _is_latent(elab, expr: ast.Expr) -> bool:
@@ -116,7 +154,7 @@ def _draw(elab, expr: ast.Expr, env: Env) -> str:
     node = elab.g.nodes[key]
     member = elab.g.nodes[node.member] if isinstance(node, Detached) else node
     if member.family not in ("gaussian", "laplace", "joint") or not elab.g.node_latents(key):
-        elab.fail(f"given(...) reads a draw of {elab.g.label(key)}, which has none to read", expr,
+        elab.fail(f"normal(given=...) reads a draw of {elab.g.label(key)}, which has none to read", expr,
                   "a posterior over a declared latent, e.g. sg(q[m])")
     return key
 
@@ -148,7 +186,8 @@ def _dropout(elab, expr: ast.Expr | None, env: Env, message: int | None) -> floa
     if expr is None:
         return 0.0
     if message is None:
-        elab.fail("dropout=... drops messages: it needs averaged messages", expr, "given(mean m: ..., message=K, dropout=r)")
+        elab.fail("dropout=... drops messages: it needs averaged messages", expr,
+                  "normal(given=mean m: ..., message=K, dropout=r)")
     value = elab.number(expr, env)
     if not 0.0 <= value <= 1.0:
         elab.fail(f"a dropout rate is a probability; {value:g} is not in [0, 1]", expr, "dropout=0.2")
@@ -164,23 +203,23 @@ def _link(elab, expr: ast.Expr | None) -> str:
 
 
 def latent_edges(g: ModelGraph, priors: bool | None = None) -> set[tuple[str, str]]:
-    """Each latent a given(...) reads -> the latent it describes (only the priors' or only the
+    """Each latent a normal(given=...) reads -> the latent it describes (only the priors' or only the
     posteriors' when `priors` says which: the generative and the inference direction)."""
     edges = set()
     for key, node in g.nodes.items():
         if isinstance(node, Conditional) and (priors is None or (key in g.prior_keys) == priors):
-            for source in node.given + tuple(l for k in node.inputs for l in g.node_latents(k)):
+            for source in node.reads_latents + tuple(l for k in node.inputs for l in g.node_latents(k)):
                 edges.add((source, node.latent))
     return edges
 
 
 def _no_cycle(elab, latent: str, reads: tuple[str, ...], prior: bool, call: ast.Call) -> None:
-    """A latent may not be conditioned, directly or through other given(...)s, on itself: the priors
+    """A latent may not be conditioned, directly or through other normal(given=...)s, on itself: the priors
     form a hierarchy, and so do the posteriors (which run the other way: bottom-up inference)."""
     edges = latent_edges(elab.g, prior)
     for start in reads:
         if start == latent:
-            elab.fail(f"given(...) on {latent} reads a draw of {latent} itself", call)
+            elab.fail(f"normal(given=...) on {latent} reads a draw of {latent} itself", call)
         path, seen, stack = None, set(), [(latent, [latent])]      # does `start` already depend on `latent`?
         while stack and path is None:
             here, trail = stack.pop()
@@ -197,17 +236,18 @@ def _no_cycle(elab, latent: str, reads: tuple[str, ...], prior: bool, call: ast.
 
 
 def register_networks(graph: ModelGraph) -> None:
-    """Each given(...)'s networks, by declaration (stages select them by the declaration's name)."""
+    """Each normal(given=...)'s networks, by declaration (stages select them by the declaration's name)."""
     for node in graph.nodes.values():
         if isinstance(node, Conditional):
-            graph.networks[f"given.{node.network}"] = NetworkInstance(node.network, "conditional", (), node.hidden)
+            graph.networks[f"conditional.{node.network}"] = NetworkInstance(node.network, "conditional", (), node.hidden)
 
 
-def conditional_prior(g: ModelGraph, latent: str, given: tuple[str, ...]) -> str | None:
-    """The declared prior over `latent` given (some of) the latents `given`, if any."""
+def conditional_prior(g: ModelGraph, latent: str, upper: tuple[str, ...]) -> str | None:
+    """The declared prior over `latent` given (some of) the latents `upper`, if any."""
     for key in g.prior_keys:
         node = g.nodes[key]
-        if isinstance(node, Conditional) and node.latent == latent and node.given and set(node.given) <= set(given):
+        if (isinstance(node, Conditional) and node.latent == latent and node.reads_latents
+                and set(node.reads_latents) <= set(upper)):
             return key
     return None
 
@@ -236,7 +276,7 @@ def rec_term(builder, call: ast.Call, q: str, target_expr: ast.Expr, env: Env, k
     prior = conditional_prior(g, lower[0], upper)
     if prior is None:
         builder.fail(f"no prior over {lower[0]} given {', '.join(upper)} to score {g.label(target)}'s draw with",
-                     call, f"a prior declared `= given({upper[0]}, ...) on {lower[0]}`",
+                     call, f"a prior declared `= normal(given={upper[0]}, ...) on {lower[0]}`",
                      "rec(q -> D) decodes D's latent with its conditional prior (docs/language.md, 'Hierarchical latents')")
     return ir.LeafTerm(ir.LatentRec(q, target, prior, k))
 
@@ -244,13 +284,13 @@ def rec_term(builder, call: ast.Call, q: str, target_expr: ast.Expr, env: Env, k
 # ---- explain ------------------------------------------------------------------------------------
 
 def definition(program, key: str) -> str | None:
-    """A given(...) as math (Unicode), or None for any other node."""
+    """A normal(given=...) as math (Unicode), or None for any other node."""
     g = program.graph
     node = g.nodes[key]
     if not isinstance(node, Conditional):
         return None
     f = f"f_{node.network}"
-    args = ", ".join(node.given) or "·"
+    args = ", ".join(node.reads_latents) or "·"
     if node.inputs:
         draws = [g.label(k) for k in node.inputs]
         args = (f"1/{len(draws)} Σ msg_m(draw of {', '.join(draws)}), msg_m an MLP {list(node.hidden)} -> "
@@ -263,7 +303,7 @@ def definition(program, key: str) -> str | None:
 
 
 def latex_rows(program, key: str) -> list[str]:
-    """An align* row defining a given(...) node, or [] for any other node."""
+    """An align* row defining a normal(given=...) node, or [] for any other node."""
     g = program.graph
     node = g.nodes[key]
     if not isinstance(node, Conditional):
@@ -271,11 +311,11 @@ def latex_rows(program, key: str) -> list[str]:
     f = "f_{" + re.sub(r"(\w+)\[(\w+)\]", r"\\mathrm{\1}_{\\mathrm{\2}}", node.network.replace("_", "\\_")) + "}"
     if "[" not in node.network:
         f = "f_{\\mathrm{" + node.network.replace("_", "\\_") + "}}"
-    arg = given_condition(g, key, True) if not node.inputs else "\\cdot"          # the messages: on the left
+    arg = latent_condition(g, key, True) if not node.inputs else "\\cdot"          # the messages: on the left
     mean = f"\\operatorname{{sigmoid}}({f}({arg}))" if node.link == "sigmoid" else f"{f}({arg})"
     cov = f"{fmt(node.scale)}^2 I" if node.scale is not None else "\\operatorname{diag}\\sigma^2"
     drop = f"\\;[\\text{{forced dropout {fmt(node.dropout)}}}]" if node.dropout else ""
-    return [f"{given_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big){drop} \\\\"]
+    return [f"{latent_conditioned(g, key, node.latent, True)} &= \\mathcal{{N}}\\big({mean},\\, {cov}\\big){drop} \\\\"]
 
 
 def describe(program, leaf: ir.LatentRec, latex: bool = False) -> str:

@@ -61,8 +61,8 @@ def model_family(program: Program) -> Family:
         reasons.append("a joint posterior aggregated from unimodal experts, without cross-generation "
                        "or coordination terms")
     more_labels, more_reasons = refine.family_notes(program, leaves)    # refine, gradient_origin
-    given_labels, given_reasons = hierarchy.family_notes(program, leaves)    # given(...)
-    return Family(labels + more_labels + given_labels, reasons + more_reasons + given_reasons)
+    tree_labels, tree_reasons = hierarchy.family_notes(program, leaves)    # normal(given=...)
+    return Family(labels + more_labels + tree_labels, reasons + more_reasons + tree_reasons)
 
 
 @dataclass

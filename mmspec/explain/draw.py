@@ -21,7 +21,7 @@ import networkx as nx
 from ..check import Program
 from ..constructs import hierarchy, schedules
 from ..model import ir
-from ..model.graph import ModelGraph, closure, members_of, mixture_parts
+from ..model.graph import JointExpert, ModelGraph, closure, members_of, mixture_parts
 from .latex import simple_fraction, used_by_objectives
 from .leaves import leaf_name
 
@@ -95,7 +95,8 @@ def _add_distribution(g: nx.DiGraph, graph: ModelGraph, key: str, evaluation_onl
         role, _, net = group.partition(".")
         g.add_node(f"enc:{net}", kind="encoder", label=f"{_NETWORK_ROLES.get(role, role)} {net}",
                    family=_family(net))
-        for m in [*graph.modalities, *getattr(node, "given", ())]:   # a conditional encoder's given data too
+        given_data = node.given if isinstance(node, JointExpert) else ()     # a conditional encoder's (CVAE)
+        for m in [*graph.modalities, *given_data]:
             if m in reads or m in graph.givens:
                 g.add_edge(f"x:{m}", f"enc:{net}")
         g.add_edge(f"enc:{net}", f"d:{key}")

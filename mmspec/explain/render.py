@@ -43,7 +43,7 @@ def definition(program: Program, key: str) -> str:
     if refine.is_iterative(node):
         return refine.definition(program, key)
     free = g.has_layout and not g.node_latents(key)       # a prior valid on every latent, at its size
-    for construct in (flows, mog, hierarchy):    # flow(...), mog(...), given(...): their own math
+    for construct in (flows, mog, hierarchy):    # flow(...), mog(...), normal(given=...): their own math
         text = construct.definition(program, key)
         if text is not None:
             return text

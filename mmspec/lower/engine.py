@@ -114,7 +114,7 @@ class Evaluation:
         if isinstance(node, MixturePrior):
             return mog.distribution(self.module, node, self.B, self.like)     # mmspec/lower/mog.py
         if isinstance(node, Conditional):
-            return hierarchy.distribution(self, node)     # given(...): mmspec/lower/hierarchy.py
+            return hierarchy.distribution(self, node)     # normal(given=...): mmspec/lower/hierarchy.py
         raise TypeError(f"{node!r} is not a Gaussian")
 
     def on_latent(self, key: str, latent: str):

@@ -1,12 +1,12 @@
-"""The torch half of `given(...)` (mmspec/constructs/hierarchy.py): the networks of a distribution
-conditioned on a draw of other latents, the distribution in one Evaluation, the term that scores a
-lower latent's draw under a conditional prior, and ancestral draws through conditional priors.
+"""The torch half of `normal(given=...)` (mmspec/constructs/hierarchy.py): the networks of a
+distribution conditioned on a draw of other latents, the distribution in one Evaluation, the term that
+scores a lower latent's draw under a conditional prior, and ancestral draws through conditional priors.
 
-A given(...) reads the step's draw of each distribution it names (a stop-gradient: its member's draw,
-detached), so the draw a Nexus top level reads is the one the lower level decoded; with `message=K`
-each draw goes through its modality's message network and the messages present are averaged (all of
-them in training; the given ones in evaluation, as MultiVae's encode averages over the given
-modalities).
+A normal(given=...) reads the step's draw of each distribution it names (a stop-gradient: its member's
+draw, detached), so the draw a Nexus top level reads is the one the lower level decoded; with
+`message=K` each draw goes through its modality's message network and the messages present are
+averaged (all of them in training; the observed ones in evaluation, as MultiVae's encode averages over
+the given modalities).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class ConditionalNet(nn.Module):
     """Messages (an MLP and a linear head per sender), then an MLP with a mean head and, unless the
     standard deviation is fixed, a log-variance head: MultiVae's Encoder_VAE_MLP / Decoder_AE_MLP shapes."""
 
-    def __init__(self, senders: dict[str, int], given: int, message: int | None, hidden: tuple[int, ...],
+    def __init__(self, senders: dict[str, int], free: int, message: int | None, hidden: tuple[int, ...],
                  out: int, learned_variance: bool):
         super().__init__()
         messages = {}
@@ -39,19 +39,20 @@ class ConditionalNet(nn.Module):
             body, width = _mlp(size, hidden)
             messages[name] = nn.Sequential(body, nn.Linear(width, message)) if message else nn.Identity()
         self.messages = nn.ModuleDict(messages)
-        width_in = message if message else sum(senders.values()) + given
+        width_in = message if message else sum(senders.values()) + free
         self.body, width = _mlp(width_in, hidden)
         self.mean = nn.Linear(width, out)
         self.log_var = nn.Linear(width, out) if learned_variance else None
 
-    def forward(self, draws: dict[str, Tensor], given: list[Tensor], average: bool,
+    def forward(self, draws: dict[str, Tensor], free: list[Tensor], average: bool,
                 keep: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """`keep` [n, B]: which of the n messages each item averages (forced perceptual dropout)."""
+        """`free`: the values of the free latents read (concatenated after the draws); `keep` [n, B]:
+        which of the n messages each item averages (forced perceptual dropout)."""
         if average:
             messages = torch.stack([self.messages[n](d) for n, d in draws.items()])
             x = messages.mean(0) if keep is None else (messages * keep[..., None]).sum(0) / keep.sum(0)[:, None]
         else:
-            x = torch.cat(list(draws.values()) + given, dim=-1)
+            x = torch.cat(list(draws.values()) + free, dim=-1)
         h = self.body(x)
         return self.mean(h), (self.log_var(h) if self.log_var is not None else None)
 
@@ -70,8 +71,8 @@ def build_modules(graph: ModelGraph) -> dict[str, ConditionalNet]:
     for name, nodes in by_network.items():
         first = nodes[0]
         senders = {_key(s): graph.node_dim(k) for n in nodes for s, k in zip(n.senders, n.inputs)}
-        given = sum(graph.latent_size(l) for l in first.given)
-        out[name] = ConditionalNet(senders, given, first.message, first.hidden, graph.latent_size(first.latent),
+        free = sum(graph.latent_size(l) for l in first.reads_latents)
+        out[name] = ConditionalNet(senders, free, first.message, first.hidden, graph.latent_size(first.latent),
                                    first.scale is None)
     return out
 
@@ -87,14 +88,14 @@ def draw_of(ev, key: str) -> Tensor:
 def distribution(ev, node: Conditional, bound: dict[str, Tensor] | None = None) -> DiagGaussian:
     """The distribution at the step's draws of its inputs and, for free latents, at `bound` values
     ({latent: [..., B, D]}; the result has their leading shape)."""
-    missing = [l for l in node.given if bound is None or l not in bound]
+    missing = [l for l in node.reads_latents if bound is None or l not in bound]
     if missing:
         raise ValueError(f"{ev.g.label(node.key)} is conditioned on {', '.join(missing)}, which has no draw here")
     present = [(s, k) for s, k in zip(node.senders, node.inputs) if ev.g.sees(k) <= set(ev.batch)]
     draws = {_key(s): draw_of(ev, k) for s, k in present}
     net = ev.module.conditionals[node.network]
     keep = forced_dropout(ev, node, len(draws)) if node.dropout and net.training and len(draws) > 1 else None
-    mu, log_var = net(draws, [bound[l] for l in node.given], node.message is not None, keep)
+    mu, log_var = net(draws, [bound[l] for l in node.reads_latents], node.message is not None, keep)
     if node.link == "sigmoid":
         mu = torch.sigmoid(mu)
     if log_var is None:
@@ -121,36 +122,37 @@ def latent_rec_value(ev, leaf) -> Tensor:
     return prior.log_prob(value).mean(0)
 
 
-class GivenPrior:
-    """A conditional prior in an ancestral draw: its distribution once the latents it is given have values."""
+class ConditionalPrior:
+    """A conditional prior in an ancestral draw: its distribution once the latents it reads have values."""
 
     def __init__(self, ev, node: Conditional):
-        self.ev, self.node, self.given = ev, node, node.given
+        self.ev, self.node, self.reads_latents = ev, node, node.reads_latents
 
     def at(self, values: dict[str, Tensor]) -> DiagGaussian:
         return distribution(self.ev, self.node, values)
 
-    def detach(self) -> "GivenPrior":
+    def detach(self) -> "ConditionalPrior":
         return self
 
 
-def given_prior(ev, latent: str) -> GivenPrior | None:
+def conditional_prior(ev, latent: str) -> ConditionalPrior | None:
     """The conditional prior `latent` is drawn from when no distribution describes it, if it has one."""
     key = ev.g.latent_priors.get(latent)
     node = ev.g.nodes.get(key) if key is not None else None
-    return GivenPrior(ev, node) if isinstance(node, Conditional) and node.given else None
+    return ConditionalPrior(ev, node) if isinstance(node, Conditional) and node.reads_latents else None
 
 
-def ancestral(parts: list[tuple[str, object]], value_of, value_given) -> dict[str, Tensor]:
-    """Each latent's value, a conditional prior's once the latents it is given have theirs (the
+def ancestral(parts: list[tuple[str, object]], value_of, value_conditional) -> dict[str, Tensor]:
+    """Each latent's value, a conditional prior's once the latents it reads have theirs (the
     checker refuses cycles, so every pass settles at least one)."""
     out: dict[str, Tensor] = {}
     pending = list(parts)
     while pending:
-        ready = [(l, d) for l, d in pending if not isinstance(d, GivenPrior) or all(g in out for g in d.given)]
+        ready = [(l, d) for l, d in pending
+                 if not isinstance(d, ConditionalPrior) or all(u in out for u in d.reads_latents)]
         if not ready:
             raise ValueError("latents conditioned on each other: " + ", ".join(l for l, _ in pending))
         for l, d in ready:
-            out[l] = value_given(d.at(out)) if isinstance(d, GivenPrior) else value_of(d)
+            out[l] = value_conditional(d.at(out)) if isinstance(d, ConditionalPrior) else value_of(d)
         pending = [p for p in pending if p not in ready]
     return out

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..model.graph import Joint, Mixture, mixture_parts
 from .distributions import MixtureOf
-from .hierarchy import ancestral, given_prior
+from .hierarchy import ancestral, conditional_prior
 
 
 def draw(ev, key: str, k: int) -> dict[str, Tensor]:
@@ -46,7 +46,7 @@ def decoder_input(ev, source: str, parts: dict[str, Tensor], target: str) -> Ten
         if latent in parts:
             pieces.append(parts[latent])
             continue
-        conditional = given_prior(ev, latent)           # p(z_m | s) at the draw's s (a hierarchy)
+        conditional = conditional_prior(ev, latent)           # p(z_m | s) at the draw's s (a hierarchy)
         prior = conditional.at(parts) if conditional is not None else prior_of(ev, latent)
         sample = ev.noise.uniform if prior.noise == "uniform" else ev.noise.normal
         label = f"{ev.g.label(ev.g.latent_priors[latent])} on {latent} for {target} from {ev.g.label(source)}"
@@ -91,7 +91,7 @@ class Concatenated:
     def __init__(self, ev, key: str | None):
         g = ev.g
         own = g.node_latents(key) if key is not None else ()
-        self.parts = [(l, marginal(ev, key, l) if l in own else given_prior(ev, l) or prior_of(ev, l))
+        self.parts = [(l, marginal(ev, key, l) if l in own else conditional_prior(ev, l) or prior_of(ev, l))
                       for l in g.layout()]
         self.sizes = [g.latent_size(l) for l in g.layout()]
 

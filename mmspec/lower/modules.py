@@ -76,7 +76,7 @@ class SpecModule(nn.Module):
         self.origins = nn.ModuleDict(origins)
         self.flows = nn.ModuleDict(flows.build_modules(graph))                 # flow(...) transforms
         self.prior_mixtures = nn.ModuleDict(mog.build_modules(graph))          # mog(...) priors
-        self.conditionals = nn.ModuleDict(hierarchy.build_modules(graph))      # given(...) networks
+        self.conditionals = nn.ModuleDict(hierarchy.build_modules(graph))      # normal(given=...) networks
 
     def use_batched(self, enabled: bool = True) -> "SpecModule":
         """Run encoders (and decoders) of identical architecture as one vmapped call each

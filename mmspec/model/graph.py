@@ -291,7 +291,7 @@ def closure(g: "ModelGraph", keys, expand=lambda node: True) -> set[str]:
 
 def given_read(g: "ModelGraph", key: str) -> tuple[str, ...]:
     """The given (conditioning) data a distribution reads through its encoders (`encoder(m0, given=m1)`)."""
-    found = {c for k in closure(g, [key]) for c in getattr(g.nodes[k], "given", ())}
+    found = {c for k in closure(g, [key]) if isinstance(g.nodes[k], JointExpert) for c in g.nodes[k].given}
     return tuple(c for c in g.givens if c in found)
 
 
@@ -479,16 +479,17 @@ class MixturePrior(Node):
 
 @dataclass(frozen=True)
 class Conditional(Node):
-    """`given(...)`: a Gaussian over `latent` whose mean (and log-variance, unless `scale` fixes the
-    standard deviation) is a network of a draw of other latents: the draws of `inputs` (distribution
+    """`normal(given=...)`: a Gaussian over `latent` whose mean (and log-variance, unless `scale` fixes
+    the standard deviation) is a network of a draw of other latents: the draws of `inputs` (distribution
     keys; a stop-gradient input reads its member's draw, detached), each first mapped to a `message`
     of that size when `message` is set and the messages averaged (Nexus), else concatenated; or the
-    free latents `given` (p(z_m | s): their value comes from the draw it is evaluated at)."""
+    free latents `reads_latents` (p(z_m | s): their value comes from the draw it is evaluated at).
+    Not to be confused with `JointExpert.given`, the given DATA (CVAE) an encoder reads."""
     key: str
     network: str                    # the declaration that owns the networks, e.g. "pz[m0]", "top"
     inputs: tuple[str, ...] = ()    # distributions whose draws the network reads
     senders: tuple[str, ...] = ()   # per input, the name of its message network (its modality)
-    given: tuple[str, ...] = ()     # free latents the network reads
+    reads_latents: tuple[str, ...] = ()   # free latents the network reads (p(z_m | s): s)
     message: int | None = None      # message size (messages averaged), or None (draws concatenated)
     hidden: tuple[int, ...] = ()
     scale: float | None = None      # a fixed standard deviation, or None: a log-variance head

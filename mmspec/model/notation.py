@@ -24,8 +24,8 @@ def conditioned(program, key: str, latex: bool = False) -> str:
         z = ", ".join(latex_latent(l) if latex else l for l in latents) if latents else "·"
         if latex:
             z = z.replace("·", "\\cdot")
-    if isinstance(node, Conditional):             # given(...): a hierarchy
-        return given_conditioned(g, key, z, latex)
+    if isinstance(node, Conditional):             # normal(given=...): a hierarchy
+        return latent_conditioned(g, key, z, latex)
     sees = g.sees(key)
     seen = [m for m in g.modalities if m in sees] + list(given_read(g, key))    # then given data (CVAE)
     name = g.label(key)
@@ -37,8 +37,8 @@ def conditioned(program, key: str, latex: bool = False) -> str:
     return f"{name}({z}" + (f" | {xs})" if xs else ")")
 
 
-def given_condition(g, key: str, latex: bool = False) -> str:
-    """What a given(...) is conditioned on: `s`, or `msg(sg(z[m0]), sg(z[m1]))` (messages of draws);
+def latent_condition(g, key: str, latex: bool = False) -> str:
+    """What a normal(given=...) is conditioned on: `s`, or `msg(sg(z[m0]), sg(z[m1]))` (messages of draws);
     in LaTeX with square brackets (`\\mathrm{msg}[\\mathrm{sg}[z_{m0}], ...]`), so that the
     distribution's name is what precedes its last parenthesis, as for every other distribution."""
     node = g.nodes[key]
@@ -51,12 +51,12 @@ def given_condition(g, key: str, latex: bool = False) -> str:
         draws.append(wrap("sg", latents) if member else latents)
     if latex and len(draws) > 3:            # a page's width: the first, dots, the last
         draws = [draws[0], "\\dots", draws[-1]]
-    return ", ".join([name(l) for l in node.given] + ([wrap("msg", ", ".join(draws))] if node.message else draws))
+    return ", ".join([name(l) for l in node.reads_latents] + ([wrap("msg", ", ".join(draws))] if node.message else draws))
 
 
-def given_conditioned(g, key: str, z: str, latex: bool) -> str:
+def latent_conditioned(g, key: str, z: str, latex: bool) -> str:
     """`pz[m0](z[m0] | s)`, `top[{m0,m1}](s | msg(sg(z[m0]), sg(z[m1])))`."""
-    cond = given_condition(g, key, latex)
+    cond = latent_condition(g, key, latex)
     return f"{latex_name(g, key)}({latex_latent(z)} \\mid {cond})" if latex else f"{g.label(key)}({z} | {cond})"
 
 

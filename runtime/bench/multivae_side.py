@@ -45,7 +45,7 @@ SUPPORTED = {
     "dmvae": ("DMVAE", "DMVAEConfig", {}),
     # a conditional spec (`given m1: ...`): main modality and conditioning modalities come from the spec
     "cvae": ("CVAE", "CVAEConfig", {}),
-    # a latent z[m] per modality and a top latent (`given(...)`, hierarchical latents)
+    # a latent z[m] per modality and a top latent (`normal(given=...)`, hierarchical latents)
     "nexus": ("Nexus", "NexusConfig", {"aggregator": "mean", "warmup": 20}),
 }
 # spec params MultiVae's configs take under the same name
@@ -274,7 +274,7 @@ def _build_hierarchical(model, cls_name: str, cfg_name: str, extra: dict) -> nn.
     tops = {n.network: n for n in g.nodes.values() if isinstance(n, Conditional) and n.message}
     if len(tops) != 1:
         raise RunError("MultiVae's Nexus has one top posterior over averaged messages: "
-                       "`posterior top[S in subsets(*)] = given(mean m in S: sg(q[m]), message=K) on s`")
+                       "`posterior top[S in subsets(*)] = normal(given=mean m in S: sg(q[m]), message=K) on s`")
     (name, node), = tops.items()
     top = copy.deepcopy(module.conditionals[name])
 
@@ -309,10 +309,10 @@ def _build_hierarchical(model, cls_name: str, cfg_name: str, extra: dict) -> nn.
         if type(n).__name__ == "Expert":
             encoders[n.modality] = Encoder(copy.deepcopy(module.encoders[n.network]), g.latent_size(n.latent))
             dims[n.modality] = g.latent_size(n.latent)
-        elif isinstance(n, Conditional) and n.given:
+        elif isinstance(n, Conditional) and n.reads_latents:
             (m,) = [x for x in g.modalities if n.latent.endswith(f"[{x}]")]
             if n.scale != 1.0:
-                raise RunError("MultiVae's Nexus top decoders are N(mean, 1): write given(s, ..., scale=1)")
+                raise RunError("MultiVae's Nexus top decoders are N(mean, 1): write normal(given=s, ..., scale=1)")
             top_decoders[m] = TopDecoder(copy.deepcopy(module.conditionals[n.network]), n.link == "sigmoid")
     config = _config(model, extra, g.latent_size(node.latent))
     params = model.params
