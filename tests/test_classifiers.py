@@ -77,12 +77,27 @@ def _standin(name: str, size: int):
     return load_dataset(name, source="standin", standin_size=size, seed=0)
 
 
-def test_standin_text_classifier_reaches_its_target_at_a_small_budget():
-    data = _standin("mst", 300)
-    model, record = train_classifier(data, "text", seed=0, steps=200)
-    acc = scores(model.predict, data, "text")
+# The small stand-ins the stand-in targets were measured on (docs/evaluation.md): items, step cap.
+# Of a PolyMNIST's five modalities (one target for all) the suite trains the one that scored lowest
+# at seed 0 (PolyMNIST m1, Translated-PolyMNIST m3), to stay fast.
+# MNIST-SVHN-Text's image stand-ins take minutes to generate and train under load: slow-marked.
+STANDIN_BUDGETS = {("mst", "mnist"): (4000, 800), ("mst", "svhn"): (2000, 300), ("mst", "text"): (300, 200),
+                   ("polymnist", "m1"): (3000, 600), ("tpolymnist", "m3"): (3000, 600)}
+SLOW_STANDINS = {("mst", "mnist"), ("mst", "svhn")}
+
+
+@pytest.mark.parametrize("name,modality", [pytest.param(*key, marks=[pytest.mark.slow] if key in SLOW_STANDINS else [])
+                                           for key in STANDIN_BUDGETS])
+def test_standin_classifiers_reach_their_targets_at_a_small_budget(name, modality):
+    """Every stand-in judge against its target, at the budget the target was measured at (seed 0)."""
+    size, steps = STANDIN_BUDGETS[name, modality]
+    data = _standin(name, size)
+    model, record = train_classifier(data, modality, seed=0, steps=steps)
+    acc = scores(model.predict, data, modality)
+    target = accuracy_target(name, modality, "standin")
+    print(f"stand-in {name} {modality}: accuracy {acc['accuracy']:.4f} (target {target}), training {record}")
     assert record["validation_items"] > 0
-    assert acc["accuracy"] >= accuracy_target("mst", "text", "standin") == 0.99, (acc, record)
+    assert target is not None and acc["accuracy"] >= target, (acc, record)
 
 
 @pytest.mark.slow
@@ -183,10 +198,14 @@ def test_real_polymnist_like_classifiers_reach_0_98(tmp_path):
     if not (SHARED / "polymnist_backgrounds").exists():
         pytest.skip("no PolyMNIST backgrounds")
     data = load_dataset("polymnist", data_root=str(SHARED), source="real", seed=0, cache_dir=str(tmp_path))
-    for m in data.modalities:
+    accuracy = {}
+    for m in data.modalities:                       # every modality measured and printed before any assert
         trained = load_or_train(data, "polymnist", m, tmp_path, log=print)
-        print(f"real PolyMNIST-like {m}: accuracy {trained.accuracy:.4f}, training {trained.training}")
-        assert trained.accuracy >= accuracy_target("polymnist", m, "real") == 0.98
+        accuracy[m] = trained.accuracy
+        print(f"real PolyMNIST-like {m}: accuracy {trained.accuracy:.4f}, balanced {trained.balanced_accuracy:.4f}, "
+              f"training {trained.training}")
+    assert {m: accuracy_target("polymnist", m, "real") for m in accuracy} == {m: 0.98 for m in accuracy}
+    assert min(accuracy.values()) >= 0.98, accuracy
 
 
 # ------------------------------------------------------------------ the mark in reports

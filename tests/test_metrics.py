@@ -402,7 +402,8 @@ def test_seed004_figure7_plots_the_self_reconstruction_error(tmp_path):
 @pytest.mark.slow
 def test_seed004_figure7_trials_run_and_record_the_self_reconstruction_error(tmp_path):
     """Two trials of the shipped experiment (AVG and MMVM at one beta; one step on 64 stand-in items)
-    run in-process without Ray; the Figure 7a plot's x is each trial's reconstruction_error.self_total."""
+    run in-process without Ray; the Figure 7a plot's x is each trial's reconstruction_error.self_total.
+    About 100 s on the shared 2-core CPU (2026-12-01)."""
     import json
     from runtime.sweep.driver import SweepOptions, prepare
     from runtime.sweep.report import experiment_report
