@@ -77,38 +77,43 @@ def _standin(name: str, size: int):
     return load_dataset(name, source="standin", standin_size=size, seed=0)
 
 
-# The small stand-ins the stand-in targets were measured on (docs/evaluation.md): items, step cap.
-# Of a PolyMNIST's five modalities (one target for all) the suite trains the one that scored lowest
-# at seed 0 (PolyMNIST m1, Translated-PolyMNIST m3), to stay fast.
+# A regression guard on the training recipe at the default suite's scale: the small stand-ins, their
+# step caps, and the floor each judge reached there (a little below the lowest of seeds 0-2,
+# docs/evaluation.md). These are not the targets that mark coherences: those are measured at the
+# default stand-in and budget a run uses (classifiers.TARGETS; the slow test below).
+# Of a PolyMNIST's five modalities the suite trains the one that scored lowest at seed 0.
 # MNIST-SVHN-Text's image stand-ins take minutes to generate and train under load: slow-marked.
-STANDIN_BUDGETS = {("mst", "mnist"): (4000, 800), ("mst", "svhn"): (2000, 300), ("mst", "text"): (300, 200),
-                   ("polymnist", "m1"): (3000, 600), ("tpolymnist", "m3"): (3000, 600)}
+SMALL_BUDGETS = {("mst", "mnist"): (4000, 800, 0.94), ("mst", "svhn"): (2000, 300, 0.95),
+                 ("mst", "text"): (300, 200, 0.99), ("polymnist", "m1"): (3000, 600, 0.89),
+                 ("tpolymnist", "m3"): (3000, 600, 0.70)}
 SLOW_STANDINS = {("mst", "mnist"), ("mst", "svhn")}
 
 
 @pytest.mark.parametrize("name,modality", [pytest.param(*key, marks=[pytest.mark.slow] if key in SLOW_STANDINS else [])
-                                           for key in STANDIN_BUDGETS])
-def test_standin_classifiers_reach_their_targets_at_a_small_budget(name, modality):
-    """Every stand-in judge against its target, at the budget the target was measured at (seed 0)."""
-    size, steps = STANDIN_BUDGETS[name, modality]
+                                           for key in SMALL_BUDGETS])
+def test_standin_classifiers_reach_their_floor_at_a_small_budget(name, modality):
+    """Every stand-in judge at the small budget its floor was measured at (seed 0)."""
+    size, steps, floor = SMALL_BUDGETS[name, modality]
     data = _standin(name, size)
     model, record = train_classifier(data, modality, seed=0, steps=steps)
     acc = scores(model.predict, data, modality)
-    target = accuracy_target(name, modality, "standin")
-    print(f"stand-in {name} {modality}: accuracy {acc['accuracy']:.4f} (target {target}), training {record}")
+    print(f"stand-in {name} {modality}: accuracy {acc['accuracy']:.4f} (floor {floor}), training {record}")
     assert record["validation_items"] > 0
-    assert target is not None and acc["accuracy"] >= target, (acc, record)
+    assert acc["accuracy"] >= floor, (acc, record)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("modality", ["mnist", "text"])
-def test_standin_classifiers_reach_their_targets_at_the_default_budget(modality, tmp_path):
-    """The default stand-in (60,000 pairs) and the default budget (early stopping, 20,000-step cap)."""
+@pytest.mark.parametrize("name,modality", [("mst", "mnist"), ("mst", "svhn"), ("mst", "text"),
+                                           ("polymnist", "m1"), ("tpolymnist", "m3")])
+def test_standin_classifiers_reach_their_targets_at_the_default_budget(name, modality, tmp_path):
+    """The default stand-in (60,000 items) and the default budget (early stopping, 20,000-step cap):
+    the targets that mark a run's coherences."""
     from runtime.data import load_dataset
-    data = load_dataset("mst", source="standin", seed=0, cache_dir=str(tmp_path))
-    trained = load_or_train(data, "mst", modality, tmp_path, log=print)
-    print(f"stand-in {modality}: accuracy {trained.accuracy:.4f}, training {trained.training}")
-    assert trained.accuracy >= accuracy_target("mst", modality, "standin")
+    data = load_dataset(name, source="standin", seed=0, cache_dir=str(tmp_path))
+    trained = load_or_train(data, name, modality, tmp_path, log=print)
+    target = accuracy_target(name, modality, "standin")
+    print(f"stand-in {name} {modality}: accuracy {trained.accuracy:.4f} (target {target}), training {trained.training}")
+    assert target is not None and trained.accuracy >= target
 
 
 def test_copies_of_one_source_show_the_same_image_and_other_sources_differ():

@@ -28,15 +28,15 @@ MAX_STEPS = 20000    # the cap on training steps; early stopping usually ends fa
 
 # Test accuracy a classifier must reach for its coherences to be comparable with the papers':
 # real data -> the papers' classifiers (MoPoE's MNIST/SVHN/text ones, seed 004's PolyMNIST ones
-# "above 98%"); stand-ins -> what these nets reach on a small stand-in (a few thousand items, a few
-# hundred steps: the default suite's and quick runs' scale), a little below the lowest of three
-# seeds (docs/evaluation.md has the measurements; tests/test_classifiers.py asserts them). Larger
-# stand-ins and budgets reach more (the 60,000-pair MNIST-like stand-in: 0.982).
+# "above 98%"); stand-ins -> what these nets reach on the default stand-in (60,000 items) at the
+# default budget, a little below the lowest modality measured (docs/evaluation.md has the
+# measurements; the slow tests in tests/test_classifiers.py assert them). A judge trained on a
+# smaller stand-in or budget may fall short, and its coherences are then marked: that is the point.
 TARGETS = {
     "real": {("mst", "mnist"): 0.99, ("mst", "svhn"): 0.90, ("mst", "text"): 0.99,
              ("polymnist", "*"): 0.98, ("tpolymnist", "*"): 0.98},
-    "standin": {("mst", "mnist"): 0.94, ("mst", "svhn"): 0.95, ("mst", "text"): 0.99,
-                ("polymnist", "*"): 0.89, ("tpolymnist", "*"): 0.70},
+    "standin": {("mst", "mnist"): 0.97, ("mst", "svhn"): 0.99, ("mst", "text"): 0.99,
+                ("polymnist", "*"): 0.97, ("tpolymnist", "*"): 0.93},
 }
 
 
