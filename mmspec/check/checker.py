@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..constructs import flows, hierarchy, mog, refine, stages
+from ..constructs import flows, hierarchy, ladder, mog, refine, stages
 from ..errors import DiagnosticSink, Invalid, SpecError, Span, did_you_mean, one_of
 from ..model import ir
 from ..constructs import schedules
@@ -464,6 +464,7 @@ class Checker:
         flows.register_networks(self.graph)            # flow(...) transforms
         mog.register_networks(self.graph)              # mog(...) prior parameters
         hierarchy.register_networks(self.graph)        # normal(given=...) networks
+        ladder.register_networks(self.graph)           # ladder(...) networks
         for m in self.graph.modalities:
             self.graph.networks[f"decoder.{m}"] = NetworkInstance(f"decoder.{m}", "decoder", (m,))
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from ..constructs import flows, hierarchy, mog, refine
+from ..constructs import flows, hierarchy, ladder, mog, refine
 from ..errors import DiagnosticSink, Invalid, did_you_mean, one_of
 from ..model import ir
 from ..model.graph import Average, Detached, Expert, JointExpert, Mixture, ModelGraph, NormalPrior, PoE, WeightedPoE
@@ -30,7 +30,7 @@ class DistDecl:
 
 
 AGGREGATORS = ("poe", "moe", "avg", "wpoe", "mopoe")
-DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + refine.FUNCS + flows.FUNCS + mog.FUNCS
+DIST_FUNCS = ("normal", "laplace", "encoder", "sg") + AGGREGATORS + refine.FUNCS + flows.FUNCS + mog.FUNCS + ladder.FUNCS
 ESTIMATORS = ("closed", "mc", "jensen")
 
 
@@ -333,6 +333,8 @@ class Elaborator:
             return flows.elaborate(self, call, env, owner, on)
         if f in mog.FUNCS:
             return mog.elaborate(self, call, env, owner, on)
+        if f in ladder.FUNCS:                       # a top-down hierarchy of latents: constructs/ladder.py
+            return ladder.elaborate(self, call, env, owner, on)
         if f == "sg":
             if len(call.args) != 1 or call.kwargs:
                 self.fail("sg(...) takes one distribution", call)

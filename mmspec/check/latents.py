@@ -15,7 +15,7 @@ that latent's prior (MMVAE+'s cross-generation: the target's private latent from
 from __future__ import annotations
 
 from ..errors import one_of
-from ..model.graph import Conditional, Expert, Joint, Marginal
+from ..model.graph import Conditional, Expert, Joint, LadderPrior, Marginal
 from ..model.sets import Env
 from ..syntax import ast
 
@@ -73,8 +73,9 @@ def latent_priors(checker, decls) -> None:
             if key is None or g.sees(key):
                 continue
             latents = g.node_latents(key)
-            if len(latents) == 1:
-                g.latent_priors.setdefault(latents[0], key)
+            if len(latents) == 1 or isinstance(g.nodes[key], LadderPrior):     # a ladder: each of its levels
+                for latent in latents:
+                    g.latent_priors.setdefault(latent, key)
             elif not latents and general is None:
                 general = key
     for latent in g.layout():

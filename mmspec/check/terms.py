@@ -5,7 +5,7 @@ is what lets `explain` print each term with one number and the loss add them up.
 """
 from __future__ import annotations
 
-from ..constructs import hierarchy, iwae, stratified
+from ..constructs import hierarchy, iwae, ladder, stratified
 from ..errors import Invalid, did_you_mean, one_of
 from ..model import ir
 from ..model.sets import Env, value_label
@@ -164,6 +164,12 @@ class TermBuilder:
         pair = call.args[0]
         opts = self._options(call, {"estimator": "", "k": ""})
         q, p = self.e.dist(pair.left, env), self.e.dist(pair.right, env)
+        if ladder.check_kl(self, q, p, call):           # closed form level by level (constructs/ladder.py)
+            for name, value in opts.items():
+                if name == "k" or getattr(value, "id", None) != "closed":
+                    self.fail("a ladder's KL is closed form level by level at one draw of the level above", value,
+                              "kl(q[S] || p)")
+            return ir.LeafTerm(ir.KL(q, p, "closed", 1))
         for d in (q, p):
             if several.is_joint(self.g, d):
                 self.fail(f"{self.g.label(d)} describes several latents: write the KL of each factor",

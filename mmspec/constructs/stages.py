@@ -70,7 +70,8 @@ def parameter_groups(graph: ModelGraph) -> dict[str, str]:
     for role, prefix in (("encoder", "encoders"), ("joint_encoder", "joint_encoders"),
                          ("refiner", "refiners"), ("gradient_origin", "origins"),      # constructs/refine.py
                          ("flow", "flows"), ("prior_mixture", "prior_mixtures"),       # constructs/flows.py, mog.py
-                         ("conditional", "conditionals")):                           # constructs/hierarchy.py
+                         ("conditional", "conditionals"),                            # constructs/hierarchy.py
+                         ("ladder", "ladders")):                                     # constructs/ladder.py
         out.update({f"{prefix}.{n.name}": n.name for n in nets if n.role == role})
     out.update({f"decoders.{m}": f"decoders[{m}]" for m in graph.modalities})
     out.update({f"log_scales.{m}": f"log_scales[{m}]" for m, mod in graph.modalities.items() if mod.likelihood.learned})

@@ -2,7 +2,7 @@
 as a short name for progress bars, logs and reports."""
 from __future__ import annotations
 
-from ..constructs import hierarchy, iwae, stratified
+from ..constructs import hierarchy, iwae, ladder, stratified
 from ..model import ir
 from ..model.notation import conditioned, decoder_args, from_priors
 from .latex import kl_estimator, latent
@@ -26,6 +26,8 @@ def leaf_text(program, leaf: ir.Leaf, latex: bool = False) -> str:
         return iwae.describe_latex(program, leaf) if latex else iwae.describe(program, leaf)
     if isinstance(leaf, ir.LatentRec):
         return hierarchy.describe(program, leaf, latex)
+    if program.graph.nodes[leaf.q].family == "ladder":
+        return ladder.describe_kl(program, leaf.q, leaf.p, latex)
     est = {"closed": "closed form", "jensen": "Jensen bound", "mc": f"Monte Carlo, K={leaf.k}"}[leaf.estimator]
     if latex:
         q = conditioned(program, leaf.q, True).rsplit("(", 1)[0]

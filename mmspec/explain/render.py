@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from ..check import Program
-from ..constructs import conditional, flows, hierarchy, iwae, mog, schedules
+from ..constructs import conditional, flows, hierarchy, iwae, ladder, mog, schedules
 from ..model import ir
 from ..model.graph import (Average, Detached, Expert, Joint, JointExpert, LaplacePrior, Marginal, Mixture, NormalPrior,
                            PoE, WeightedPoE)
@@ -43,7 +43,7 @@ def definition(program: Program, key: str) -> str:
     if refine.is_iterative(node):
         return refine.definition(program, key)
     free = g.has_layout and not g.node_latents(key)       # a prior valid on every latent, at its size
-    for construct in (flows, mog, hierarchy):    # flow(...), mog(...), normal(given=...): their own math
+    for construct in (flows, mog, hierarchy, ladder):    # flow(...), mog(...), normal(given=...), ladder(...)
         text = construct.definition(program, key)
         if text is not None:
             return text
@@ -182,8 +182,9 @@ def render_latex(ex: Explanation) -> str:
     used = latex_parts.used_by_objectives(p)
     out = [f"% mmspec explain --latex: {g.name} (data {g.dataset}, M = {g.M})", latex_parts.PREAMBLE]
 
-    def updates(key: str) -> list[str]:             # rows that follow a definition: a flow's
-        rows = flows.latex_rows(p, key) + mog.latex_rows(p, key) + hierarchy.latex_rows(p, key)   # or mixture's math,
+    def updates(key: str) -> list[str]:             # rows that follow a definition: a flow's, a mixture's,
+        rows = (flows.latex_rows(p, key) + mog.latex_rows(p, key) + hierarchy.latex_rows(p, key)   # a hierarchy's,
+                + ladder.latex_rows(p, key))                                                     # a ladder's math,
         return rows + (refine.latex_lines(p, key) if refine.is_iterative(g.nodes[key]) else [])   # an update rule
 
     for block in latex_parts.definition_blocks(p, [k for k in g.nodes if k in used], conditioned, updates):

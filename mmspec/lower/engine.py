@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 from ..model import ir
-from ..model.graph import (Average, Conditional, Detached, Expert, Flow, GradientOrigin, JointExpert, LaplacePrior, Marginal,
+from ..model.graph import (Average, Conditional, Detached, Expert, Flow, GradientOrigin, JointExpert, LadderPosterior,
+                           LaplacePrior, Marginal,
                            Mixture, MixturePrior, ModelGraph, NormalPrior, PoE, Refined, WeightedPoE, closure,
                            members_of, mixture_parts)
 from . import likelihoods
@@ -21,7 +22,7 @@ from .batched import BatchedGroups, run_networks
 from .distributions import (DiagGaussian, constant, MixtureOf, average_of_experts, from_head, kl_closed,
                             laplace_prior, product_of_experts, standard_normal)
 from .iwae import iwae_value
-from . import conditional, flows, hierarchy, latents as several, mog, refine, stratified
+from . import conditional, flows, hierarchy, ladder, latents as several, mog, refine, stratified
 
 
 class TorchNoise:
@@ -60,6 +61,7 @@ class Evaluation:
         self._needed: set[str] | None = None           # the nodes the leaves being evaluated read
         self.stratified: dict = {}                      # lower/stratified.py's: mixture -> assignment, (mixture, k) -> latents
         self.refine_trajectories: dict[str, list] = {}  # lower/refine.py's: refined node -> [q^0, ..., q^T]
+        self.ladders: dict = {}                         # lower/ladder.py's: ladder posterior -> its draws, level by level
         self.averaging_iterate = False                  # lower/refine.py's: evaluating at one iterate of a loss=mean average
         self.experts_from: Evaluation | None = None     # share encoder outputs with another evaluation
 
@@ -181,6 +183,8 @@ class Evaluation:
 
     def samples(self, key: str, k: int) -> Tensor:
         """[k, B, D] reparameterised samples; one draw per node per evaluation (the largest K)."""
+        if isinstance(self.g.nodes[key], LadderPosterior):
+            return ladder.samples(self, key, k)             # drawn level by level, top down
         if key not in self._samples:
             draws = max(k, self.samples_needed.get(key, 1))
             dist = self.gaussian(key)
@@ -258,6 +262,8 @@ class Evaluation:
                                           log_scale, len(mod.shape))
 
     def kl_value(self, leaf: ir.KL) -> Tensor:
+        if isinstance(self.g.nodes[leaf.q], LadderPosterior):
+            return ladder.kl(self, leaf.q)                  # closed form level by level, at the step's draws
         if leaf.estimator == "closed":
             return kl_closed(self.gaussian(leaf.q), self.gaussian(leaf.p))
         if leaf.estimator == "jensen":
@@ -272,7 +278,7 @@ class Evaluation:
         """Closed-form Gaussian KLs towards one p as one batched kl_gaussian (MoPoE: 2^M - 1 of them),
         so the op count does not grow with the number of subsets; other KLs are left to kl_value."""
         by_p: dict[tuple[str, int], list[ir.KL]] = defaultdict(list)
-        for leaf in leaves:
+        for leaf in (l for l in leaves if not isinstance(self.g.nodes[l.q], LadderPosterior)):
             by_p[(leaf.p, self.g.node_dim(leaf.q))].append(leaf)
         out = {}
         for (p, size), group in by_p.items():

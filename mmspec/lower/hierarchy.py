@@ -143,16 +143,16 @@ def conditional_prior(ev, latent: str) -> ConditionalPrior | None:
 
 
 def ancestral(parts: list[tuple[str, object]], value_of, value_conditional) -> dict[str, Tensor]:
-    """Each latent's value, a conditional prior's once the latents it reads have theirs (the
-    checker refuses cycles, so every pass settles at least one)."""
+    """Each latent's value, a conditional one's (anything with `reads_latents` and `at(values)`: a
+    ConditionalPrior, a ladder's level) once the latents it reads have theirs (the checker refuses
+    cycles, so every pass settles at least one)."""
     out: dict[str, Tensor] = {}
     pending = list(parts)
     while pending:
-        ready = [(l, d) for l, d in pending
-                 if not isinstance(d, ConditionalPrior) or all(u in out for u in d.reads_latents)]
+        ready = [(l, d) for l, d in pending if all(u in out for u in getattr(d, "reads_latents", ()))]
         if not ready:
             raise ValueError("latents conditioned on each other: " + ", ".join(l for l, _ in pending))
         for l, d in ready:
-            out[l] = value_conditional(d.at(out)) if isinstance(d, ConditionalPrior) else value_of(d)
+            out[l] = value_conditional(d.at(out)) if hasattr(d, "reads_latents") else value_of(d)
         pending = [p for p in pending if p not in ready]
     return out

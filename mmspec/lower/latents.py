@@ -16,8 +16,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..model.graph import Joint, Mixture, mixture_parts
+from ..model.graph import Joint, LadderPosterior, Mixture, mixture_parts
 from .distributions import MixtureOf
+from . import ladder
 from .hierarchy import ancestral, conditional_prior
 
 
@@ -91,8 +92,9 @@ class Concatenated:
     def __init__(self, ev, key: str | None):
         g = ev.g
         own = g.node_latents(key) if key is not None else ()
-        self.parts = [(l, marginal(ev, key, l) if l in own else conditional_prior(ev, l) or prior_of(ev, l))
-                      for l in g.layout()]
+        levels = ladder.posterior_parts(ev, key) if key is not None and isinstance(g.nodes[key], LadderPosterior) else {}
+        self.parts = [(l, levels[l] if l in levels else marginal(ev, key, l) if l in own else
+                       ladder.prior_part(ev, l) or conditional_prior(ev, l) or prior_of(ev, l)) for l in g.layout()]
         self.sizes = [g.latent_size(l) for l in g.layout()]
 
     def _whole(self, values: dict[str, Tensor]) -> Tensor:

@@ -14,7 +14,7 @@ from ..check import Program
 from ..compiled import GivenInfo, LossOutput, ModalityInfo
 from ..explain.leaves import leaf_name
 from ..model import ir
-from ..model.graph import Flow, LaplacePrior, MixturePrior, NormalPrior, closure
+from ..model.graph import Flow, LadderPrior, LaplacePrior, MixturePrior, NormalPrior, closure
 from ..networks import output_link
 from ..constructs.schedules import shortfall
 from . import conditional, latents as several, likelihoods, refine, schedules
@@ -189,7 +189,8 @@ class CompiledSpec:
                            "data alone)")
         used = closure(self.graph, [k for low in self.lowered.values() for l in low.leaves
                                     for k in l.distributions()])
-        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior, MixturePrior, Flow)) and not self.graph.sees(k)
+        if any(isinstance(self.graph.nodes[k], (NormalPrior, LaplacePrior, MixturePrior, Flow, LadderPrior))
+               and not self.graph.sees(k)
                for k in used):
             return True, ""
         return False, ("the objective never ties the latent to N(0, I) (its prior is data-dependent), "

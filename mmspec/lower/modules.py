@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..model.graph import Expert, JointExpert, LaplacePrior, ModelGraph
 from ..networks import GaussianHeads, build_decoder, build_encoder, build_encoder_body
 from .batched import BatchedGroups
-from . import flows, hierarchy, mog
+from . import flows, hierarchy, ladder, mog
 from .refine import build_modules as build_refine_modules
 
 DEFAULT_JOINT_HIDDEN = (512,)
@@ -77,6 +77,7 @@ class SpecModule(nn.Module):
         self.flows = nn.ModuleDict(flows.build_modules(graph))                 # flow(...) transforms
         self.prior_mixtures = nn.ModuleDict(mog.build_modules(graph))          # mog(...) priors
         self.conditionals = nn.ModuleDict(hierarchy.build_modules(graph))      # normal(given=...) networks
+        self.ladders = nn.ModuleDict(ladder.build_modules(graph))              # ladder(...) networks
 
     def use_batched(self, enabled: bool = True) -> "SpecModule":
         """Run encoders (and decoders) of identical architecture as one vmapped call each

@@ -504,3 +504,49 @@ class Conditional(Node):
 
     def parameter_group(self) -> str:
         return f"conditionals.{self.network}"
+
+
+# ---- ladders: top-down hierarchies of latents (mmspec/constructs/ladder.py) ----------------------
+
+@dataclass(frozen=True)
+class LadderPrior(Node):
+    """`ladder(z3, z2, z1, hidden=[...])` as a prior: N(0, I) on the first (top) latent, then each
+    latent Gaussian given a draw of the one above through a top-down network, p(z_l | z_{l+1}). Every
+    ladder posterior built on it reads the same top-down networks (MHVAE shares them)."""
+    key: str
+    owner: str                      # the declaration that owns the top-down networks
+    latents: tuple[str, ...]        # top first
+    hidden: tuple[int, ...]         # each top-down MLP's layers
+    latent: str | None = None
+    family: str = "ladder"
+
+    def parameter_group(self) -> str:
+        return f"ladders.{self.owner}"
+
+
+@dataclass(frozen=True)
+class LadderPosterior(Node):
+    """`ladder(p, S, ...)`: the posterior of a ladder prior given the modalities S. Each modality's
+    encoder body and a bottom-up chain give one skip feature per lower latent and an expert on the top
+    one; q(z_L | X) = p(z_L)·Π experts, q(z_l | X, z_{l+1}) = p(z_l | z_{l+1})·Π_m N(f_l[h_l, d_m^l]),
+    h_l the prior's top-down state at the draw of z_{l+1} (MHVAE, Dorent et al. 2023)."""
+    key: str
+    network: str                    # the declaration (its subsets share the networks)
+    prior: str                      # the LadderPrior it is the posterior of
+    modalities: tuple[str, ...]
+    latents: tuple[str, ...]        # top first, the prior's
+    width: int                      # the bottom-up blocks' width (skip features above the first)
+    hidden: tuple[int, ...]         # each posterior block's layers before its Gaussian heads
+    shared: bool                    # one posterior block per level for every modality (else one each)
+    latent: str | None = None
+    family: str = "ladder"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (self.prior,)
+
+    def view(self) -> frozenset[str]:
+        return frozenset(self.modalities)
+
+    def parameter_group(self) -> str:
+        return f"ladders.{self.network}"

@@ -18,7 +18,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from mmspec.model.graph import Conditional, Flow, JointExpert, MixturePrior
+from mmspec.model.graph import Conditional, Flow, JointExpert, LadderPosterior, MixturePrior
 
 from ..errors import RunError
 
@@ -47,6 +47,8 @@ SUPPORTED = {
     "cvae": ("CVAE", "CVAEConfig", {}),
     # a latent z[m] per modality and a top latent (`normal(given=...)`, hierarchical latents)
     "nexus": ("Nexus", "NexusConfig", {"aggregator": "mean", "warmup": 20}),
+    # a top-down hierarchy of latents (`ladder(...)`): runtime/bench/multivae_ladder.py
+    "mhvae": ("MHVAE", "MHVAEConfig", {}),
 }
 # spec params MultiVae's configs take under the same name
 SHARED_PARAMS = ("beta", "alpha")
@@ -74,6 +76,8 @@ NOTES = {
     "telbo": "same objectives, except that MultiVae's unimodal KL reads the joint encoder's log-variance",
     "cvae": "same objective (tests/test_multivae_cvae.py): MultiVae's own ConditionalDecoderMLP concatenation "
             "around the spec's decoder; both average the loss over the batch",
+    "mhvae": "same objective and gradients (tests/test_multivae_mhvae.py); MultiVae sums the loss over the batch, "
+             "the spec averages",
 }
 
 
@@ -173,6 +177,11 @@ def build(model) -> nn.Module:
         return _build_conditional(model, cls_name, cfg_name)
     if any(isinstance(n, Conditional) for n in g.nodes.values()):
         return _build_hierarchical(model, cls_name, cfg_name, extra)
+    if any(isinstance(n, LadderPosterior) for n in g.nodes.values()):
+        from . import multivae_ladder
+        models, _, BaseEncoder, _, _, ModelOutput = _multivae()
+        return multivae_ladder.build(model, models, BaseEncoder, ModelOutput, _decoders(model),
+                                     _config(model, extra, d))
     if g.has_layout:
         clusters = [n for n in g.nodes.values() if isinstance(n, MixturePrior)]
         extra = dict(extra, number_of_clusters=clusters[0].components) if clusters else extra
