@@ -340,9 +340,37 @@ def nexus(r, P):
     return total - P["top_beta"] * Ref.kl((mu, lv), (torch.zeros_like(mu), torch.zeros_like(mu)))
 
 
+def mhvae(r, P):
+    """MHVAE (Dorent et al. 2023) as MultiVae computes it: for every subset S, the top posterior
+    PoE(N(0, I), e_m(d_m^2)) and each lower level PoE(p(z_l | z_l+1), f_l([h_l, d_m^l])) at the draw above,
+    h_l the prior's top-down state; every modality decoded from z1; minus beta times the sum of the
+    levels' closed-form KLs; the mean over subsets. The networks are the compiled model's."""
+    up, down = r.model.module.ladders["q"], r.model.module.ladders["p"]
+    skips, tops = {}, {}
+    for m in r.mods:
+        d = [up.bodies[m](r.batch[m])]
+        d.append(up.bottom_up[m][0](d[0]))
+        skips[m], tops[m] = d, up.top[m](d[1])
+    total, S = 0.0, subsets(r.mods)
+    for s in S:
+        key = f"q[{label(s)}]"
+        zero = torch.zeros_like(tops[s[0]][0])
+        q = Ref.poe([(zero, zero)] + [tops[m] for m in s])
+        z = q[0] + torch.exp(0.5 * q[1]) * r.noise.normal(f"{key} on z3", (1, r.B, q[0].shape[-1]), r.like)[0]
+        kl = Ref.kl(q, (zero, zero))
+        for level, skip in (("z2", 1), ("z1", 0)):
+            h = down.top_down[level](z)
+            prior = down.heads[level](h)
+            q = Ref.poe([prior] + [up.blocks["shared"][level](torch.cat([h, skips[m][skip]], -1)) for m in s])
+            z = q[0] + torch.exp(0.5 * q[1]) * r.noise.normal(f"{key} on {level}", (1, r.B, q[0].shape[-1]), r.like)[0]
+            kl = kl + Ref.kl(q, prior)
+        total = total + sum(laplace_loglik(r, m, z[None])[0] for m in r.mods) - P["beta"] * kl
+    return total / len(S)
+
+
 REFERENCES = {f.__name__: f for f in (independent, avg, poe, moe, mopoe, mvae, mmjsd, mmjsd_poe, mvtcae,
                                       mvtcae_rescale, crmvae, crmvae_multivae, jmvae, smvae, mmvm,
-                                      mmvae_dreg, smvgon, mmvaeplus, dmvae, cmvae, cvae, nexus)}
+                                      mmvae_dreg, smvgon, mmvaeplus, dmvae, cmvae, cvae, nexus, mhvae)}
 REFERENCES["mmvae"] = moe        # the ELBO version of MMVAE is the MoE objective
 REFERENCES["mopoe5"] = mopoe      # MoPoE on all five Translated-PolyMNIST views (seed 001 Figure 2)
 REFERENCES["miai"] = poe         # its first objective (stage 1) is the PoE source model

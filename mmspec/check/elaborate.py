@@ -339,6 +339,7 @@ class Elaborator:
             if len(call.args) != 1 or call.kwargs:
                 self.fail("sg(...) takes one distribution", call)
             member = self.dist(call.args[0], env)
+            ladder.refuse_inside(self, [member], call, "sg(...)")
             node = Detached(key=f"sg({member})", member=member, latent=self.g.nodes[member].latent,
                             family=self.g.nodes[member].family)
             return self.add_node(node, f"sg({self.g.label(member)})")
@@ -400,6 +401,7 @@ class Elaborator:
             if name not in allowed:
                 self.fail(f"unknown option '{name}' for {f}", kw, one_of(allowed) if allowed else "no options",
                           did_you_mean(name, allowed))
+        ladder.refuse_inside(self, members, call, f"{f}(...)")
         if f == "mopoe":
             return self.mopoe(call, members, on)
         families.check_aggregable(self, f, members, call)

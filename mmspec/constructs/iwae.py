@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from . import ladder
 from ..model import ir
 from ..model.graph import mixture_parts
 from ..model.notation import conditioned, decoder_args, fmt
@@ -39,6 +40,7 @@ def iwae_term(builder, call: ast.Call, env) -> ir.Term:
     left, targets_expr = (arg.left, arg.right) if isinstance(arg, ast.Arrow) else (arg, ast.Star(span=arg.span))
     opts = builder._options(call, OPTIONS)
     q = e.dist(left, env)
+    ladder.refuse_inside(builder, [q], call, "an importance-weighted bound")
     prior = None if _no_prior(opts) else builder.elbo_prior(opts, env, call)
     if prior is not None:
         builder.check_same_latent(q, prior, call)

@@ -31,8 +31,9 @@ from __future__ import annotations
 import re
 
 from ..errors import did_you_mean, one_of
+from ..model import ir
 from ..model.graph import LadderPosterior, LadderPrior, ModelGraph, NetworkInstance
-from ..model.notation import latex_latent
+from ..model.notation import latex_latent, latex_name
 from ..syntax import ast
 
 FUNCS = ("ladder",)
@@ -66,6 +67,9 @@ def elaborate(elab, call: ast.Call, env, owner: str | None, on) -> str:
 
 def _prior(elab, call: ast.Call, env, owner: str) -> str:
     opts = _options(elab, call, PRIOR_OPTIONS, "a ladder prior")
+    if not elab.g.has_layout:
+        elab.fail("a ladder describes several latents: each decoder says which it reads", call,
+                  hint="add `, from z1` (the bottom latent) to each modality (docs/language.md, 'Ladders')")
     latents = []
     for arg in call.args:
         latent = elab.latent_ref(arg, env, "in a ladder prior (its latents, top first)")
@@ -134,6 +138,15 @@ def posteriors_of(graph: ModelGraph, network: str) -> list[LadderPosterior]:
     return [n for n in graph.nodes.values() if isinstance(n, LadderPosterior) and n.network == network]
 
 
+def refuse_inside(checker, keys, node: ast.Node, what: str) -> None:
+    """A ladder is drawn level by level and has no density of one Gaussian: it is used whole, in
+    rec(q -> ...) and kl(q || p), not inside products, mixtures, stop-gradients or importance weights."""
+    for key in keys:
+        if checker.g.nodes[key].family == "ladder":
+            checker.fail(f"{checker.g.label(key)} is a ladder, which is used whole (rec(q -> ...), kl(q || p)), "
+                         f"not inside {what}", node)
+
+
 def check_kl(builder, q: str, p: str, node: ast.Node) -> bool:
     """kl(q || p) with a ladder on either side: q a ladder posterior and p its own prior, in closed form
     per level (True); False when neither is a ladder."""
@@ -149,6 +162,33 @@ def check_kl(builder, q: str, p: str, node: ast.Node) -> bool:
 
 # ---- explain ------------------------------------------------------------------------------------
 
+def levels(g: ModelGraph, key: str) -> int:
+    """How many draws (and divergences) one draw (KL) of `key` is: a ladder's levels, else 1."""
+    node = g.nodes[key]
+    return len(node.latents) if isinstance(node, LadderPosterior) else 1
+
+
+def encoder_bodies(g: ModelGraph, keys) -> set[str]:
+    """The encoder bodies the ladder posteriors among `keys` run, one per (declaration, modality)."""
+    return {f"{g.nodes[k].network}.{m}" for k in keys if isinstance(g.nodes[k], LadderPosterior)
+            for m in g.nodes[k].modalities}
+
+
+def products(g: ModelGraph, keys) -> int:
+    """A ladder posterior is a product of experts at every level."""
+    return sum(levels(g, k) for k in keys if isinstance(g.nodes[k], LadderPosterior))
+
+
+def family_notes(program, leaves) -> tuple[list[str], list[str]]:
+    g = program.graph
+    found = sorted({l.q for l in leaves if isinstance(l, ir.KL) and isinstance(g.nodes[l.q], LadderPosterior)})
+    if not found:
+        return [], []
+    chain = " -> ".join(g.nodes[found[0]].latents)
+    return ["hierarchical (ladder)"], [f"latents drawn top down ({chain}); each level's posterior is the product "
+                                       "of its conditional prior and the modalities' experts on skip features"]
+
+
 def _levels(node) -> list[tuple[str, str]]:
     """(latent, the latent above it) from the second level down."""
     return list(zip(node.latents[1:], node.latents[:-1]))
@@ -159,17 +199,19 @@ def definition(program, key: str) -> str | None:
     g = program.graph
     node = g.nodes[key]
     if isinstance(node, LadderPrior):
-        rows = [f"p({node.latents[0]}) = N(0, I)"]
+        rows = ["·".join(f"p({z}{' | ' + u if u else ''})" for z, u in zip(node.latents, (None,) + node.latents[:-1]))
+                + f": p({node.latents[0]}) = N(0, I)"]
         rows += [f"p({z} | {u}) = N(g_{z}(h_{z})), h_{z} = t_{z}({u}) (t an MLP {list(node.hidden)})"
                  for z, u in _levels(node)]
-        return "; ".join(rows)
+        return rows[0] + "; " + "; ".join(rows[1:])
     if isinstance(node, LadderPosterior):
         p = g.label(node.prior)
         ms = ", ".join(node.modalities)
         top = node.latents[0]
         blocks = "one per level" if node.shared else "one per level and modality"
-        rows = [f"q({top} | {ms}) = {p}({top})·Π_m N(e_m(d_m^{len(node.latents) - 1}))"]
-        rows += [f"q({z} | {ms}, {u}) = {p}({z} | {u})·Π_m N(f_{z}([h_{z}, d_m^{len(node.latents) - 1 - i}]))"
+        over = f"Π_{{m ∈ {{{ms}}}}}"
+        rows = [f"q({top} | {ms}) = {p}({top})·{over} N(e_m(d_m^{len(node.latents) - 1}))"]
+        rows += [f"q({z} | {ms}, {u}) = {p}({z} | {u})·{over} N(f_{z}([h_{z}, d_m^{len(node.latents) - 1 - i}]))"
                  for i, (z, u) in enumerate(_levels(node))]
         rows.append(f"d_m^1 the body of m's net, each further d_m a linear layer of {node.width} and a ReLU; "
                     f"f an MLP {list(node.hidden)} with Gaussian heads, {blocks}; h the prior's top-down state")
@@ -183,41 +225,31 @@ def latex_rows(program, key: str) -> list[str]:
     node = g.nodes[key]
     if not isinstance(node, (LadderPrior, LadderPosterior)):
         return []
-    name = _latex_decl(g.label(key))
-    top = latex_latent(node.latents[0])
+    name, top = latex_name(g, key), latex_latent(node.latents[0])
     if isinstance(node, LadderPrior):
         rows = [f"{name}({top}) &= \\mathcal{{N}}(0, I) \\\\"]
         rows += [f"{name}({latex_latent(z)} \\mid {latex_latent(u)}) &= \\mathcal{{N}}\\big(g_{{{latex_latent(z)}}}"
                  f"(t_{{{latex_latent(z)}}}({latex_latent(u)}))\\big) \\\\" for z, u in _levels(node)]
         return rows
-    p = _latex_decl(g.label(node.prior))
-    given = "X_{" + ",".join(m.replace("_", "\\_") for m in node.modalities) + "}"
+    p = latex_name(g, node.prior)
+    given = "x_{\\mathrm{" + ",".join(m.replace("_", "\\_") for m in node.modalities) + "}}"
     top_level = len(node.latents) - 1
     rows = [f"{name}({top} \\mid {given}) &= {p}({top}) \\textstyle\\prod_m \\mathcal{{N}}(e_m(d_m^{{{top_level}}})) \\\\"]
     for i, (z, u) in enumerate(_levels(node)):
         zl, ul = latex_latent(z), latex_latent(u)
         rows.append(f"{name}({zl} \\mid {given}, {ul}) &= {p}({zl} \\mid {ul}) \\textstyle\\prod_m "
-                    f"\\mathcal{{N}}(f_{{{zl}}}[t_{{{zl}}}({ul}), d_m^{{{top_level - 1 - i}}}]) \\\\")
+                    f"\\mathcal{{N}}(f_{{{zl}}}[t_{{{zl}}}({ul}), d_m^{{{top_level - i}}}]) \\\\")
     return rows
 
 
-def _latex_decl(label: str) -> str:
-    """`q[{m0,m1}]` -> q_{\\{m0,m1\\}}: a declaration's name as a LaTeX symbol."""
-    m = re.fullmatch(r"(\w+)\[(.*)\]", label)
-    base, index = (m.group(1), m.group(2)) if m else (label, "")
-    base = base if len(base) == 1 else f"\\mathrm{{{base}}}"
-    index = index.replace("{", "\\{").replace("}", "\\}").replace("_", "\\_")
-    return f"{base}_{{{index}}}" if index else base
-
-
 def describe_kl(program, q: str, p: str, latex: bool = False) -> str:
-    """Σ over levels of closed-form KLs at one draw of the levels above."""
+    """Σ over levels of closed-form KLs at one draw of the level above."""
     g = program.graph
     node = g.nodes[q]
     if latex:
-        parts = [f"\\mathrm{{KL}}({_latex_decl(g.label(q))}({latex_latent(z)}) \\| {_latex_decl(g.label(p))}"
-                 f"({latex_latent(z)}))" for z in node.latents]
-        return " + ".join(parts)
+        qn, pn = latex_name(g, q), latex_name(g, p)
+        return ("\\textstyle\\sum_l \\mathrm{KL}\\left(" + qn + "(z_l | \\cdot) \\,\\|\\, " + pn
+                + "(z_l | z_{l+1})\\right)\\;[\\text{closed form}]")
     levels = " + ".join(f"KL({g.label(q)}({z}{' | ' + u if u else ''}) || {g.label(p)}({z}{' | ' + u if u else ''}))"
                         for z, u in zip(node.latents, (None,) + node.latents[:-1]))
     return f"{levels} (each closed form, at one draw of the level above)"

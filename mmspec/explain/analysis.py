@@ -13,7 +13,7 @@ from ..model import ir
 from ..model.graph import (Detached, Expert, Flow, Joint, JointExpert, Marginal, Mixture, MixturePrior, PoE,
                            WeightedPoE, closure, mixture_parts)
 from ..model.ir import decoded_pairs
-from ..constructs import hierarchy
+from ..constructs import hierarchy, ladder
 from . import refine
 from ..constructs import conditional
 
@@ -62,7 +62,8 @@ def model_family(program: Program) -> Family:
                        "or coordination terms")
     more_labels, more_reasons = refine.family_notes(program, leaves)    # refine, gradient_origin
     tree_labels, tree_reasons = hierarchy.family_notes(program, leaves)    # normal(given=...)
-    return Family(labels + more_labels + tree_labels, reasons + more_reasons + tree_reasons)
+    ladder_labels, ladder_reasons = ladder.family_notes(program, leaves)  # ladder(...)
+    return Family(labels + more_labels + tree_labels + ladder_labels, reasons + more_reasons + tree_reasons + ladder_reasons)
 
 
 @dataclass
@@ -90,6 +91,7 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
     leaves = (program.ir.objectives[objective] if objective else program.objective).leaves()
     needed = closure(g, [k for l in leaves for k in l.distributions()])
     encoders = {g.nodes[k].network for k in needed if isinstance(g.nodes[k], (Expert, JointExpert))}
+    encoders |= ladder.encoder_bodies(g, needed)
     draws: dict[str, int] = {}
     decoded: dict[tuple[str, str], int] = {}
     for leaf in decoded_pairs(leaves):
@@ -105,7 +107,7 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
             for dist, k in leaf.sampled():          # a Monte Carlo KL draws from q; a hierarchy's term from its top
                 for comp, _ in mixture_parts(g, dist):
                     draws[comp] = max(draws.get(comp, 0), k)
-    products = sum(1 for k in needed if isinstance(g.nodes[k], (PoE, WeightedPoE)))
+    products = sum(1 for k in needed if isinstance(g.nodes[k], (PoE, WeightedPoE))) + ladder.products(g, needed)
     inner = refine.inner_cost(program, needed, leaves)
     flows, mogs = density_cost(g, leaves)
     sampled: dict[str, int] = {}                    # a joint is drawn factor by factor, a factor once
@@ -114,8 +116,9 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
             if not isinstance(g.nodes[f], Joint):
                 sampled[f] = max(sampled.get(f, 0), k)
     return Cost(len(encoders), len({t for _, t in decoded} | inner["decoder_targets"]),
-                sum(decoded.values()) + inner["decoded_samples"], len(sampled), sum(sampled.values()), products,
-                sum(1 for l in leaves if isinstance(l, ir.KL)) + inner["kl_terms"], inner["gradient_steps"],
+                sum(decoded.values()) + inner["decoded_samples"], len(sampled),
+                sum(k * ladder.levels(g, f) for f, k in sampled.items()), products,    # a ladder: a draw per level
+                sum(ladder.levels(g, l.q) for l in leaves if isinstance(l, ir.KL)) + inner["kl_terms"], inner["gradient_steps"],
                 inner["update_passes"], prior_draws(g, decoded), flows + flow_draw_passes(g, draws), mogs)
 
 
