@@ -195,3 +195,13 @@ def test_ladder_errors_are_located(tmp_path, edit, message, line):
     assert message in text, text
     number = next(i for i, l in enumerate(path.read_text().splitlines(), 1) if l.startswith(line))
     assert f":{number}:" in text, text
+
+
+def test_graph_draws_the_levels_top_down_into_the_decoded_latent(tmp_path):
+    from mmspec.check import check_file
+    from mmspec.explain.draw import model_graph, ranks
+    g = model_graph(check_file(_spec(tmp_path), {"dim": "4", "width": "5"}))
+    assert {("z:z3", "z:z2"), ("z:z2", "z:z1")} <= set(g.edges())
+    assert not any(g.has_edge(f"z:{l}", t) for l in ("z3", "z2") for t in g if t.startswith("t:"))
+    order = {n: i for i, rank in enumerate(ranks(g)) for n in rank}
+    assert order["z:z3"] < order["z:z2"] < order["z:z1"]

@@ -21,7 +21,7 @@ import networkx as nx
 from ..check import Program
 from ..constructs import hierarchy, schedules
 from ..model import ir
-from ..model.graph import JointExpert, ModelGraph, closure, members_of, mixture_parts
+from ..model.graph import JointExpert, LadderPosterior, ModelGraph, closure, members_of, mixture_parts
 from .latex import simple_fraction, used_by_objectives
 from .leaves import leaf_name
 
@@ -127,6 +127,16 @@ def _add_terms(g: nx.DiGraph, program: Program) -> None:
                     g.add_edge(f"d:{source}", z)
                     g.add_edge(z, node)
                 g.add_edge(node, f"dec:{d.target}")
+                if isinstance(graph.nodes[d.dist], LadderPosterior):
+                    _add_ladder_levels(g, graph, d.dist)
+
+
+def _add_ladder_levels(g: nx.DiGraph, graph: ModelGraph, key: str) -> None:
+    """A ladder's levels, drawn top down (z3 -> z2 -> z1): the decoded latent is its lowest level."""
+    latents = graph.nodes[key].latents
+    g.add_edge(f"d:{key}", _latent_node(g, graph, latents[0]))
+    for upper, lower in zip(latents, latents[1:]):
+        g.add_edge(_latent_node(g, graph, upper), _latent_node(g, graph, lower), hierarchy=True)
 
 
 def _add_latent_rec(g: nx.DiGraph, graph: ModelGraph, leaf: ir.LatentRec, node: str) -> None:
