@@ -108,8 +108,8 @@ def test_long_mixtures_break_over_rows():
     assert len(rows) > 8 and all(r.startswith("  &\\qquad ") for r in rows)
     assert all(r.startswith("  &\\qquad + ") for r in rows[1:])
     assert sum(r.count("\\tfrac{1}{31}") for r in rows) == 31          # every member, once
-    assert rows[0].startswith("  &\\qquad \\tfrac{1}{31}\\, qs_{\\mathrm{m0}}(z")
-    assert "qs_{\\mathrm{m0,m1,m2,m3,m4}}" in rows[-1]
+    assert rows[0].startswith("  &\\qquad \\tfrac{1}{31}\\, \\mathrm{qs}_{\\mathrm{m0}}(z")
+    assert "\\mathrm{qs}_{\\mathrm{m0,m1,m2,m3,m4}}" in rows[-1]
 
 
 def test_the_objective_is_its_own_block_so_long_definitions_do_not_push_it_off_the_page():
@@ -133,12 +133,12 @@ def test_several_latents_are_written_as_the_decoders_read_them():
     broken over rows; MMVAE+'s bound decodes each x_m from (z, w_m) of draw jk, written as one
     product over the five modalities."""
     dmvae = latex_of(ROOT / "specs" / "dmvae_polymnist.mms")
-    assert "\\cdot)" not in dmvae and "&\\propto p(z) \\, qz_{\\mathrm{m0}}(z \\mid x_{\\mathrm{m0}})" in dmvae
+    assert "\\cdot)" not in dmvae and "&\\propto p(z) \\, \\mathrm{qz}_{\\mathrm{m0}}(z \\mid x_{\\mathrm{m0}})" in dmvae
     lines = dmvae.splitlines()
     first = next(i for i, l in enumerate(lines) if l.startswith("u_{\\mathrm{m2}}(z, w_{\\mathrm{m0}}"))
     row = " ".join(lines[first:first + 6])
-    assert "&= qz_{\\mathrm{m2}}(z \\mid x_{\\mathrm{m2}})" in lines[first]
-    assert all(f"\\cdot qw_{{\\mathrm{{{m}}}}}(w_{{\\mathrm{{{m}}}}} \\mid x_{{\\mathrm{{{m}}}}})" in row
+    assert "&= \\mathrm{qz}_{\\mathrm{m2}}(z \\mid x_{\\mathrm{m2}})" in lines[first]
+    assert all(f"\\cdot \\mathrm{{qw}}_{{\\mathrm{{{m}}}}}(w_{{\\mathrm{{{m}}}}} \\mid x_{{\\mathrm{{{m}}}}})" in row
                for m in ("m0", "m1", "m2", "m3", "m4"))
     mmvaeplus = latex_of(ROOT / "specs" / "mmvaeplus_polymnist.mms")
     assert ("\\frac{p(z_{jk}, w_{j,jk}) \\, \\prod_{m \\in \\{\\mathrm{m0}, \\ldots, \\mathrm{m4}\\}} "

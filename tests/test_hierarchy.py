@@ -149,9 +149,9 @@ def test_explain_writes_the_hierarchy(one_thread):
     assert "Model family: " in text and "hierarchical" in text.split("Model family: ")[1].splitlines()[0]
     assert "p(z[a] | s), p(z[b] | s)" in text
     latex = render_latex(Explanation.of(program))
-    assert "p_{\\mathrm{pz_{a}}}" in latex or "pz_{\\mathrm{a}}" in latex
+    assert "\\mathrm{pz}_{\\mathrm{a}}" in latex
     assert "(s \\mid \\mathrm{msg}[\\mathrm{sg}[z_{\\mathrm{a}}], \\mathrm{sg}[z_{\\mathrm{b}}]]) &= \\mathcal{N}" in latex
-    assert "pz_{\\mathrm{a}}(z_{\\mathrm{a}} \\mid s) &= \\mathcal{N}\\big(f_{\\mathrm{pz}_{\\mathrm{a}}}(s),\\, 0.5^2 I\\big)" in latex
+    assert "\\mathrm{pz}_{\\mathrm{a}}(z_{\\mathrm{a}} \\mid s) &= \\mathcal{N}\\big(f_{\\mathrm{pz}_{\\mathrm{a}}}(s),\\, 0.5^2 I\\big)" in latex
 
 
 DROP = HIER.replace("message=3, hidden=[4])", "message=3, hidden=[4], dropout=1)")

@@ -72,14 +72,16 @@ def latex_name(g, key: str) -> str:
 
 
 def latex_dist_name(label: str) -> str:
-    """`q[mnist]` -> q_{mnist}; `joint` -> q_{joint}; anything else in upright text."""
+    """`q[mnist]` -> q_{mnist}, `qs[{m0,m1}]` -> \\mathrm{qs}_{m0,m1} (a name of several letters upright,
+    not a product of italic symbols); `joint` -> q_{joint}; anything else in upright text."""
     iterate = latex_iterate(label)     # r[m]ᵗ, ql(z0)
     if iterate:
         return iterate
     m = re.fullmatch(r"(\w+)\[(.+)\]", label)
     if m:
         index = m.group(2)[1:-1] if m.group(2).startswith("{") and m.group(2).endswith("}") else m.group(2)
-        return f"{m.group(1)}_{{\\mathrm{{{index}}}}}"             # qs[{mnist,svhn}] -> qs_{mnist,svhn}
+        base = m.group(1) if len(m.group(1)) == 1 else "\\mathrm{" + m.group(1).replace("_", "\\_") + "}"
+        return f"{base}_{{\\mathrm{{{index}}}}}"             # qs[{mnist,svhn}] -> \mathrm{qs}_{mnist,svhn}
     if re.fullmatch(r"\w+", label):
         return "q_{\\mathrm{" + label.replace("_", "\\_") + "}}"
     return operator_name(label, latex_dist_name) or "\\mathrm{" + label.replace("_", "\\_") + "}"
