@@ -61,7 +61,7 @@ class Evaluation:
         self._needed: set[str] | None = None           # the nodes the leaves being evaluated read
         self.stratified: dict = {}                      # lower/stratified.py's: mixture -> assignment, (mixture, k) -> latents
         self.refine_trajectories: dict[str, list] = {}  # lower/refine.py's: refined node -> [q^0, ..., q^T]
-        self.ladders: dict = {}                         # lower/ladder.py's: ladder posterior -> its draws, level by level
+        self.ladders: dict = {}                         # lower/ladder.py's: a ladder posterior's draws; its skip features
         self.averaging_iterate = False                  # lower/refine.py's: evaluating at one iterate of a loss=mean average
         self.experts_from: Evaluation | None = None     # share encoder outputs with another evaluation
 

@@ -410,12 +410,14 @@ def parameter_count(module: nn.Module) -> int:
 def spec_network_count(model) -> int:
     """Parameters of the spec's networks (learned likelihood scales excluded: MultiVae has none)."""
     m = model.module
-    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders, m.flows, m.conditionals))
+    return sum(parameter_count(x) for x in (m.encoders, m.joint_encoders, m.decoders, m.flows, m.conditionals,
+                                            m.ladders))
 
 
 def network_count(mv_model: nn.Module) -> int:
     """Parameters of MultiVae's encoders and decoders (and joint encoder): the networks only."""
     names = ("encoders", "decoders", "joint_encoder", "flows",     # flows: JNF
              "encoder", "decoder", "prior_network",                 # CVAE's single networks
-             "top_encoders", "top_decoders")                        # Nexus
+             "top_encoders", "top_decoders",                        # Nexus
+             "bottom_up_blocks", "top_down_blocks", "prior_blocks", "posterior_blocks")    # MHVAE
     return sum(parameter_count(x) for n in names if (x := getattr(mv_model, n, None)) is not None)
