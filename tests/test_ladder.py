@@ -205,3 +205,17 @@ def test_graph_draws_the_levels_top_down_into_the_decoded_latent(tmp_path):
     assert not any(g.has_edge(f"z:{l}", t) for l in ("z3", "z2") for t in g if t.startswith("t:"))
     order = {n: i for i, rank in enumerate(ranks(g)) for n in rank}
     assert order["z:z3"] < order["z:z2"] < order["z:z1"]
+
+
+def test_encoding_every_subset_at_once_equals_encoding_each(tmp_path):
+    """Evaluation over all subsets shares each modality's skip features (one encoder pass per batch)."""
+    model = _model(tmp_path)
+    batch = tiny_batch(model.modalities, 3)
+    subsets = [["m0"], ["m1"], ["m0", "m1"]]
+    together = model.encode_subsets(batch, subsets)
+    for subset, q in zip(subsets, together):
+        torch.testing.assert_close(q.mean, model.encode(batch, subset).mean, rtol=0, atol=0)
+    ev = model.evaluation(batch)
+    for key in (model.program.ir.infer[frozenset(s)] for s in subsets):
+        ev.samples(key, 1)
+    assert sorted(k for k in ev.ladders if k[0] == "features") == [("features", "q", "m0"), ("features", "q", "m1")]
