@@ -19,7 +19,9 @@ from ..model.graph import Conditional, Detached, ModelGraph
 from .distributions import DiagGaussian
 
 
-def _mlp(width: int, hidden: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+def relu_mlp(width: int, hidden: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+    """Linear + ReLU layers of the `hidden` widths from `width` inputs, and the width it ends at (the
+    MLPs of normal(given=...) and of ladders)."""
     layers: list[nn.Module] = []
     for h in hidden:
         layers += [nn.Linear(width, h), nn.ReLU()]
@@ -36,11 +38,11 @@ class ConditionalNet(nn.Module):
         super().__init__()
         messages = {}
         for name, size in senders.items():
-            body, width = _mlp(size, hidden)
+            body, width = relu_mlp(size, hidden)
             messages[name] = nn.Sequential(body, nn.Linear(width, message)) if message else nn.Identity()
         self.messages = nn.ModuleDict(messages)
         width_in = message if message else sum(senders.values()) + free
-        self.body, width = _mlp(width_in, hidden)
+        self.body, width = relu_mlp(width_in, hidden)
         self.mean = nn.Linear(width, out)
         self.log_var = nn.Linear(width, out) if learned_variance else None
 

@@ -16,14 +16,7 @@ from torch import Tensor, nn
 from ..model.graph import LadderPosterior, LadderPrior, ModelGraph
 from ..networks import GaussianHeads, build_encoder_body
 from .distributions import DiagGaussian, kl_gaussian, product_of_experts, standard_normal
-
-
-def _mlp(width: int, hidden: tuple[int, ...]) -> tuple[nn.Sequential, int]:
-    layers: list[nn.Module] = []
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    return nn.Sequential(*layers), width
+from .hierarchy import relu_mlp
 
 
 def _key(latent: str) -> str:
@@ -37,7 +30,7 @@ class LadderPriorNet(nn.Module):
         super().__init__()
         down, heads, self.state_width = {}, {}, {}
         for z, upper in zip(node.latents[1:], node.latents[:-1]):
-            down[_key(z)], width = _mlp(graph.latent_size(upper), node.hidden)
+            down[_key(z)], width = relu_mlp(graph.latent_size(upper), node.hidden)
             heads[_key(z)] = GaussianHeads(width, graph.latent_size(z))
             self.state_width[z] = width
         self.top_down, self.heads = nn.ModuleDict(down), nn.ModuleDict(heads)
@@ -74,7 +67,7 @@ class LadderPosteriorNet(nn.Module):
             skip = levels - 2 - i                                  # z_l reads d^l: index l - 1
             for o in owners:
                 width_in = prior.state_width[z] + widths[modalities[0] if o == "shared" else o][skip]
-                body, width = _mlp(width_in, node.hidden)
+                body, width = relu_mlp(width_in, node.hidden)
                 self.blocks[o][_key(z)] = nn.Sequential(body, GaussianHeads(width, graph.latent_size(z)))
 
     def features(self, m: str, x: Tensor) -> tuple[list[Tensor], DiagGaussian]:
