@@ -133,11 +133,6 @@ def register_networks(graph: ModelGraph) -> None:
             graph.networks[name] = NetworkInstance(node.network, "ladder", modalities, node.hidden)
 
 
-def posteriors_of(graph: ModelGraph, network: str) -> list[LadderPosterior]:
-    """The ladder posteriors that share one declaration's networks (its subsets)."""
-    return [n for n in graph.nodes.values() if isinstance(n, LadderPosterior) and n.network == network]
-
-
 def refuse_inside(checker, keys, node: ast.Node, what: str) -> None:
     """A ladder is drawn level by level and has no density of one Gaussian: it is used whole, in
     rec(q -> ...) and kl(q || p), not inside products, mixtures, stop-gradients or importance weights."""

@@ -147,30 +147,15 @@ class Chain:
     draws: dict[str, Tensor]
     pairs: list[tuple[DiagGaussian, DiagGaussian]]
 
-    def whole(self, g, node) -> Tensor:
+    def whole(self, node) -> Tensor:
+        """The draws over the ladder's latents, top first (the node's latent order)."""
         return torch.cat([self.draws[l] for l in node.latents], dim=-1)
 
 
 def chain(ev, key: str, k: int) -> Chain:
-    """The step's draws of a ladder posterior, top down, computed once per evaluation (largest K)."""
+    """The step's draws of a ladder posterior, computed once per evaluation (with the largest K)."""
     if key not in ev.ladders:
-        node = ev.g.nodes[key]
-        draws_k = max(k, ev.samples_needed.get(key, 1))
-        ladder = Ladder(ev, node)
-        label = ev.g.label(key)
-
-        def draw(dist: DiagGaussian, latent: str) -> Tensor:
-            eps = ev.noise.normal(f"{label} on {latent}", (draws_k, ev.B, ev.g.latent_size(latent)), ev.like)
-            return dist.sample_with(eps)
-
-        top = node.latents[0]
-        draws = {top: draw(ladder.top, top)}
-        pairs = [(ladder.top, ladder.top_prior)]
-        for z, upper in zip(node.latents[1:], node.latents[:-1]):
-            q, p = ladder.level(z, draws[upper])
-            draws[z] = q.mu + q.std * ev.noise.normal(f"{label} on {z}", tuple(q.mu.shape), ev.like)
-            pairs.append((q, p))
-        ev.ladders[key] = Chain(draws, pairs)
+        ev.ladders[key] = _drawn(ev, key, max(k, ev.samples_needed.get(key, 1)))
     found = ev.ladders[key]
     have = next(iter(found.draws.values())).shape[0]
     if have < k:
@@ -178,10 +163,25 @@ def chain(ev, key: str, k: int) -> Chain:
     return found
 
 
+def _drawn(ev, key: str, k: int) -> Chain:
+    """Top down: k draws of the top level, then each level at (and as many as) the draws above."""
+    node, label = ev.g.nodes[key], ev.g.label(key)
+    ladder = Ladder(ev, node)
+    noise = lambda latent, shape: ev.noise.normal(f"{label} on {latent}", shape, ev.like)
+    top = node.latents[0]
+    draws = {top: ladder.top.sample_with(noise(top, (k, ev.B, ev.g.latent_size(top))))}
+    pairs = [(ladder.top, ladder.top_prior)]
+    for z, upper in zip(node.latents[1:], node.latents[:-1]):
+        q, p = ladder.level(z, draws[upper])
+        draws[z] = q.sample_with(noise(z, tuple(q.mu.shape)))
+        pairs.append((q, p))
+    return Chain(draws, pairs)
+
+
 def samples(ev, key: str, k: int) -> Tensor:
     """[k, B, D] draws over the ladder's latents, top first (the node's latent order)."""
     found = chain(ev, key, k)
-    return found.whole(ev.g, ev.g.nodes[key])[:k]
+    return found.whole(ev.g.nodes[key])[:k]
 
 
 def kl(ev, key: str) -> Tensor:
