@@ -159,3 +159,50 @@ def test_the_table_counts_what_the_lowering_does(monkeypatch):
     assert lowered_counts(dmvae, monkeypatch) == table(dmvae) == {      # the joints c and u[m] factor by factor:
         "prior_draws": 0, "flow_passes": 0, "mog_evaluations": 0,       # the PoE, qz[m0..m4], qw[m0..m4]
         "sampled_distributions": 11, "latent_draws": 11}
+
+
+IWAE_BESIDE_REC = """model cost_iwae
+data mst
+latent z: 4
+prior p = normal()
+modality mnist: image(1, 28, 28) ~ laplace(scale=0.75), net mst_mnist
+modality text: text(8, 71) ~ categorical, net mst_text
+posterior q[m] = encoder(m)
+posterior j = poe(q[*])
+maximize rec(j -> *) - kl(j || p) + iwae(j -> *, k=5)
+infer S = poe(q[S])
+"""
+
+
+def decoded_rows(text_or_path, monkeypatch, batch=2) -> int:
+    """Latent samples the decoders read in one loss evaluation, per data item."""
+    from mmspec.lower.engine import Evaluation
+    rows, original = [0], Evaluation.decode_logliks
+
+    def counted(self, zs):
+        rows[0] += sum(z[..., 0].numel() for z in zs.values()) // batch
+        return original(self, zs)
+
+    monkeypatch.setattr(Evaluation, "decode_logliks", counted)
+    torch.manual_seed(0)
+    model = compile_spec(text_or_path)
+    model.loss(tiny_batch(model.modalities, batch=batch, dtype=torch.float32), FixedNoise())
+    return rows[0]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_an_iwae_term_decodes_its_own_draws_beside_a_rec_of_the_same_pair(monkeypatch):
+    """rec(j -> *) decodes one draw per target, iwae(j -> *, k=5) five more of its own: 2 + 10."""
+    assert cost(IWAE_BESIDE_REC)["decoded_samples"] == decoded_rows(IWAE_BESIDE_REC, monkeypatch) == 2 * 1 + 2 * 5
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_ladder_counts_its_encoder_bodies_and_a_product_per_level(monkeypatch):
+    text = (SPECS / "mhvae_polymnist.mms").read_text().replace("param dim = 32", "param dim = 4").replace(
+        "param width = 256", "param width = 5")
+    text = "\n".join(l for l in text.splitlines() if not l.startswith(("modality m2", "modality m3", "modality m4")))
+    c = cost(text)
+    assert c["encoder_passes"] == 2 and c["products"] == 3 * 3 and c["kl_terms"] == 3     # 3 subsets x 3 levels
+    assert lowered_counts(text, monkeypatch) == table(text) == {
+        "prior_draws": 0, "flow_passes": 0, "mog_evaluations": 0, "sampled_distributions": 3, "latent_draws": 3}
+    assert c["decoded_samples"] == decoded_rows(text, monkeypatch) == 3 * 2

@@ -94,14 +94,20 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
     encoders |= ladder.encoder_bodies(g, needed)
     draws: dict[str, int] = {}
     decoded: dict[tuple[str, str], int] = {}
-    for leaf in decoded_pairs(leaves):
-        for comp, _ in mixture_parts(g, leaf.dist):
-            draws[comp] = max(draws.get(comp, 0), leaf.k)
-            if leaf.sampling != "stratified":       # stratified: one component's sample per item
-                decoded[(comp, leaf.target)] = max(decoded.get((comp, leaf.target), 0), leaf.k)
-        if leaf.sampling == "stratified":
-            decoded[(f"stratified {leaf.dist}", leaf.target)] = max(
-                decoded.get((f"stratified {leaf.dist}", leaf.target), 0), leaf.k)
+    iwae_decoded: dict[tuple[str, str], int] = {}   # each IWAE term decodes its own draws, apart from the recs'
+    for term in leaves:
+        bucket = {} if isinstance(term, ir.IWAE) else decoded
+        for leaf in term.decoded():
+            for comp, _ in mixture_parts(g, leaf.dist):
+                draws[comp] = max(draws.get(comp, 0), leaf.k)
+                if leaf.sampling != "stratified":       # stratified: one component's sample per item
+                    bucket[(comp, leaf.target)] = max(bucket.get((comp, leaf.target), 0), leaf.k)
+            if leaf.sampling == "stratified":
+                decoded[(f"stratified {leaf.dist}", leaf.target)] = max(
+                    decoded.get((f"stratified {leaf.dist}", leaf.target), 0), leaf.k)
+        if bucket is not decoded:
+            for pair, k in bucket.items():
+                iwae_decoded[pair] = iwae_decoded.get(pair, 0) + k
     for leaf in leaves:
         if isinstance(leaf, (ir.KL, ir.LatentRec)):
             for dist, k in leaf.sampled():          # a Monte Carlo KL draws from q; a hierarchy's term from its top
@@ -115,11 +121,12 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
         for f in _factors(g, key):
             if not isinstance(g.nodes[f], Joint):
                 sampled[f] = max(sampled.get(f, 0), k)
-    return Cost(len(encoders), len({t for _, t in decoded} | inner["decoder_targets"]),
-                sum(decoded.values()) + inner["decoded_samples"], len(sampled),
-                sum(k * ladder.levels(g, f) for f, k in sampled.items()), products,    # a ladder: a draw per level
-                sum(ladder.levels(g, l.q) for l in leaves if isinstance(l, ir.KL)) + inner["kl_terms"], inner["gradient_steps"],
-                inner["update_passes"], prior_draws(g, decoded), flows + flow_draw_passes(g, draws), mogs)
+    return Cost(len(encoders), len({t for _, t in decoded} | {t for _, t in iwae_decoded} | inner["decoder_targets"]),
+                sum(decoded.values()) + sum(iwae_decoded.values()) + inner["decoded_samples"], len(sampled),
+                sum(sampled.values()), products,
+                sum(1 for l in leaves if isinstance(l, ir.KL)) + inner["kl_terms"], inner["gradient_steps"],
+                inner["update_passes"], prior_draws(g, decoded) + prior_draws(g, iwae_decoded),
+                flows + flow_draw_passes(g, draws), mogs)
 
 
 def prior_draws(g, decoded: dict[tuple[str, str], int]) -> int:
