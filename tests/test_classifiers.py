@@ -145,6 +145,26 @@ def test_the_validation_slice_holds_out_sources_and_keeps_every_class(name, moda
     assert torch.equal(torch.sort(train).values, torch.nonzero(~held)[:, 0])  # every copy of a held-out source is out
 
 
+def test_the_weight_average_is_its_closed_form():
+    """The averaged weights after T updates, written as a sum: the initial weights times every decay,
+    plus each update's weights times (1 - its decay) times the decays after it."""
+    from runtime.evaluate.classifiers import _Average
+    net = torch.nn.Linear(3, 2)
+    rng = np.random.default_rng(0)
+    history = [net.weight.detach().double().numpy().copy()]
+    average = _Average(net, 0.8)
+    for _ in range(40):
+        with torch.no_grad():
+            net.weight.copy_(torch.from_numpy(rng.normal(size=(2, 3))))
+        history.append(net.weight.detach().double().numpy().copy())
+        average.update(net)
+    decay = np.array([1.0] + [min(0.8, (1 + t) / (10 + t)) for t in range(1, 41)])
+    later = [np.prod(decay[t + 1:]) for t in range(41)]
+    expected = history[0] * later[0] + sum(history[t] * (1 - decay[t]) * later[t] for t in range(1, 41))
+    assert np.allclose(average.model.weight.detach().double().numpy(), expected, atol=1e-6)
+    assert decay[40] == 0.8 and decay[1] < 0.2                  # warmed up; the start fades fast
+
+
 def test_classifiers_are_cached_with_their_scores(tmp_path):
     data = _standin("mst", 300)
     log: list[str] = []

@@ -124,7 +124,8 @@ def _holdout(dataset, modality: str, n: int, seed: int, device) -> tuple[Tensor,
 
 
 def train_classifier(dataset, modality: str, *, seed: int, steps: int = MAX_STEPS, batch: int = 128,
-                     lr: float = 1e-3, patience: int = 6, decay_after: int = 2) -> tuple[ModalityClassifier, dict]:
+                     lr: float = 1e-3, patience: int = 6, decay_after: int = 2, redraw: bool | None = None,
+                     ema: float | None = None) -> tuple[ModalityClassifier, dict]:
     """Adam on cross-entropy over shuffled epochs of the training part; RNG isolated from the caller's.
 
     Images are shifted by up to two pixels per batch (a digit's position is not its class: the same
@@ -140,6 +141,8 @@ def train_classifier(dataset, modality: str, *, seed: int, steps: int = MAX_STEP
         torch.manual_seed(seed)
         model = build_classifier(info.kind, tuple(info.shape), len(dataset.class_names)).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
+        averaged = _Average(model, ema) if ema else None
+        judged = averaged.model if averaged else model
         gen = torch.Generator(device=device)
         gen.manual_seed(seed)
         shuffle = torch.Generator().manual_seed(seed)
@@ -155,16 +158,18 @@ def train_classifier(dataset, modality: str, *, seed: int, steps: int = MAX_STEP
             if b == 0:                                   # a new epoch: a new order of the training part
                 order = train_idx[torch.randperm(train_idx.shape[0], generator=shuffle).to(device)]
             idx = order[b * size:(b + 1) * size]
-            x = _shifted(dataset.batch("train", idx, generator=gen)[modality], gen)
+            x = _shifted(_training_inputs(dataset, modality, idx, gen, redraw), gen)
             loss = nn.functional.cross_entropy(model(x), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if averaged:
+                averaged.update(model)
             if val_idx is not None and (step % check_every == 0 or step == steps):   # the cap's weights count too
-                acc = _validation_accuracy(model, dataset, modality, val_idx, seed)
+                acc = _validation_accuracy(judged, dataset, modality, val_idx, seed)
                 if acc > best["accuracy"]:
                     best, stale = {"accuracy": acc, "step": step,
-                                   "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}, 0
+                                   "state": {k: v.detach().clone() for k, v in judged.state_dict().items()}}, 0
                 else:
                     stale += 1
                     if stale % decay_after == 0:
@@ -181,6 +186,33 @@ def train_classifier(dataset, modality: str, *, seed: int, steps: int = MAX_STEP
               "validation_items": 0 if val_idx is None else int(val_idx.shape[0]), "lr_decays": decays,
               "stopped": "converged (early stopping)" if converged else "step cap"}
     return model.eval(), record
+
+
+class _Average:
+    """An exponential moving average of a model's weights, the model judged at the checks: it
+    averages out the step-to-step noise of Adam. The decay warms up as min(decay, (1 + t) / (10 + t))
+    at update t, so the first weights (the initialisation) fade fast and a short training still
+    gets an average of trained weights."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        import copy
+        self.model, self.decay, self.updates = copy.deepcopy(model).eval(), decay, 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for mine, theirs in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if mine.is_floating_point():
+                mine.lerp_(theirs, 1.0 - decay)
+            else:
+                mine.copy_(theirs)
+
+
+def _training_inputs(dataset, modality: str, idx: Tensor, gen: torch.Generator, redraw: bool) -> Tensor:
+    """The training items' inputs; with `redraw`, re-drawn by the dataset's recipe where it can."""
+    fresh = dataset.redrawn("train", idx, modality, generator=gen) if redraw else None
+    return dataset.batch("train", idx, generator=gen)[modality] if fresh is None else fresh
 
 
 def _shifted(x: Tensor, gen: torch.Generator, most: int = 2) -> Tensor:
