@@ -98,16 +98,6 @@ class MultimodalDataset:
         index = index.to(self.device, torch.long)
         return {name: data.stores[name].gather(index, generator) for name in self.modalities}
 
-    def redrawn(self, split: str, index: Tensor, modality: str,
-                generator: torch.Generator | None = None) -> Tensor | None:
-        """The items of one modality re-drawn by the dataset's own recipe where it has randomness
-        independent of the label (PolyMNIST's background crop): the same digits on other crops of
-        the same photograph, a legitimate augmentation for training a judge. None when the
-        modality's items are fixed (stored images, text, vectors)."""
-        store = self._split(split).stores[modality]
-        redraw = getattr(store, "redrawn", None)
-        return None if redraw is None else redraw(index.to(self.device, torch.long), generator)
-
     def source_items(self, split: str, modality: str) -> Tensor:
         """LongTensor [N]: the source item behind each item of the modality (an MNIST image shown in
         twenty pairs, a photograph with ten captions). Items with one source are copies of it, so a

@@ -10,8 +10,7 @@ no Python loop over items, so the training loop never leaves the device:
 - `DigitTextStore`: MNIST-SVHN-Text text, regenerated from the labels for every batch.
 - `PolyStore`: PolyMNIST built on the fly from a digit, a background photograph and two offsets
   per item (binarise the digit at > 128, crop 28x28 of the background, invert it under the digit),
-  optionally with the digit translated inside the canvas (Translated-PolyMNIST); `redrawn` composes
-  the same digits on fresh crops (augmentation by the recipe itself, for training judges).
+  optionally with the digit translated inside the canvas (Translated-PolyMNIST).
 - `VectorStore`: float vectors [K, D].
 """
 from __future__ import annotations
@@ -148,21 +147,8 @@ class PolyStore:
         return pasted * valid
 
     def gather(self, index: Tensor, generator=None) -> Tensor:
-        return self._composed(index, self.crop_offset[index].long())
-
-    def redrawn(self, index: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """The items' digits (and digit offsets) on crops of the background drawn afresh, uniform
-        as the recipe draws them: other items of the same modality, for training a judge on more
-        of the photograph than the stored crops show. The stored items are unchanged."""
-        h, w = self.background.shape[1:]
-        n = index.shape[0]
-        corner = torch.stack([torch.randint(0, h - self.SIZE, (n,), generator=generator, device=index.device),
-                              torch.randint(0, w - self.SIZE, (n,), generator=generator, device=index.device)], 1)
-        return self._composed(index, corner)
-
-    def _composed(self, index: Tensor, off: Tensor) -> Tensor:
-        """Binarised digits on the 28x28 crops at corners `off` [B, 2], inverted under the digit."""
         mask = self._canvas(index) > 128
+        off = self.crop_offset[index].long()
         grid = torch.arange(self.SIZE, device=off.device)
         ys = (off[:, :1] + grid[None, :])[:, :, None]
         xs = (off[:, 1:] + grid[None, :])[:, None, :]
