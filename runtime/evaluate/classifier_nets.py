@@ -112,9 +112,9 @@ def build_classifier(kind: str, shape: tuple[int, ...], n_classes: int, wide: bo
     for three-channel 28 x 28 images, SVHN's for other colour images, the residual text net for text.
     Any image size or text length works (padding or global pooling where the authors' size differs).
 
-    `wide`: three-channel square images up to 28 pixels get MoPoE's MNIST net (32-64-128 channels)
-    instead of its PolyMNIST net (10-20), which tops out below 0.98 on real PolyMNIST-like digits
-    (0.983 even on the bare binarised digits, docs/evaluation.md); seed 004's own judge is wider still."""
+    `wide`: colour square images up to 28 pixels get MoPoE's MNIST net (32-64-128 channels) instead
+    of its PolyMNIST net (10-20), which reaches real PolyMNIST-like data's 0.98 only at its edge (0.983
+    even on the bare binarised digits, docs/evaluation.md); seed 004's own judge is wider still."""
     if kind == "image":
         c, size = shape[0], min(shape[1], shape[2])
         if c == 1 or (wide and size <= 28 and shape[1] == shape[2]):
