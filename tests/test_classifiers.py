@@ -4,6 +4,7 @@ PolyMNIST in slow tests), and the mark on every coherence judged by a classifier
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,17 @@ def test_the_papers_architectures_take_any_size(kind, shape, width):
     net = build_classifier(kind, shape, 10).eval()
     x = torch.rand(3, *shape)
     assert net(x).shape == (3, 10) and net.features(x).shape == (3, width)
+
+
+def test_the_wide_net_is_mopoes_mnist_net_on_three_channel_digits_only():
+    """`wide` swaps PolyMNIST's 10-20 net for MNIST's 32-64-128 one on 3 x 28 x 28 images; SVHN-sized
+    and non-square images keep the SVHN net (BatchNorm), one-channel images the MNIST net."""
+    convs = lambda net: [(c.in_channels, c.out_channels) for c in net.trunk if isinstance(c, torch.nn.Conv2d)]
+    assert convs(build_classifier("image", (3, 28, 28), 10, wide=True)) == [(3, 32), (32, 64), (64, 128)]
+    assert convs(build_classifier("image", (3, 28, 28), 10)) == [(3, 10), (10, 20)]
+    assert convs(build_classifier("image", (1, 28, 28), 10, wide=True)) == [(1, 32), (32, 64), (64, 128)]
+    for shape in ((3, 32, 32), (3, 20, 28)):
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_classifier("image", shape, 10, wide=True).trunk)
 
 
 def test_authors_layer_sizes_on_their_own_data():
@@ -145,6 +157,26 @@ def test_the_validation_slice_holds_out_sources_and_keeps_every_class(name, moda
     assert torch.equal(torch.sort(train).values, torch.nonzero(~held)[:, 0])  # every copy of a held-out source is out
 
 
+def test_the_weight_average_is_its_closed_form():
+    """The averaged weights after T updates, written as a sum: the initial weights times every decay,
+    plus each update's weights times (1 - its decay) times the decays after it."""
+    from runtime.evaluate.classifiers import _Average
+    net = torch.nn.Linear(3, 2)
+    rng = np.random.default_rng(0)
+    history = [net.weight.detach().double().numpy().copy()]
+    average = _Average(net, 0.8)
+    for _ in range(40):
+        with torch.no_grad():
+            net.weight.copy_(torch.from_numpy(rng.normal(size=(2, 3))))
+        history.append(net.weight.detach().double().numpy().copy())
+        average.update(net)
+    decay = np.array([1.0] + [min(0.8, (1 + t) / (10 + t)) for t in range(1, 41)])
+    later = [np.prod(decay[t + 1:]) for t in range(41)]
+    expected = history[0] * later[0] + sum(history[t] * (1 - decay[t]) * later[t] for t in range(1, 41))
+    assert np.allclose(average.model.weight.detach().double().numpy(), expected, atol=1e-6)
+    assert decay[40] == 0.8 and decay[1] < 0.2                  # warmed up; the start fades fast
+
+
 def test_classifiers_are_cached_with_their_scores(tmp_path):
     data = _standin("mst", 300)
     log: list[str] = []
@@ -159,6 +191,24 @@ def test_classifiers_are_cached_with_their_scores(tmp_path):
     assert not longer.cached                       # a higher step cap is another classifier
     summary = first.summary(0.99)
     assert summary["meets_target"] == (first.accuracy >= 0.99) and summary["target"] == 0.99
+
+
+def test_real_data_gets_the_real_recipe_and_its_cached_judge_reloads(tmp_path):
+    """A judge of real data is the wide net with averaged weights (RECIPES["real"]), cached under
+    another key than the stand-in's judge of the same images, and reloads into the same net."""
+    from dataclasses import replace
+    from runtime.evaluate.classifiers import RECIPES
+    data = _standin("polymnist", 300)
+    standin = load_or_train(data, "polymnist", "m0", tmp_path, steps=20, log=lambda _: None)
+    data.modalities = {k: replace(v, source="real") for k, v in data.modalities.items()}
+    first = load_or_train(data, "polymnist", "m0", tmp_path, steps=20, log=lambda _: None)
+    again = load_or_train(data, "polymnist", "m0", tmp_path, steps=20, log=lambda _: None)
+    assert not first.cached and again.cached and first.key != standin.key
+    assert first.training["recipe"] == RECIPES["real"] == {"wide": True, "ema": 0.999}
+    assert standin.training["recipe"] == RECIPES["standin"] == {"wide": False, "ema": None}
+    assert first.model.trunk[0].out_channels == 32 and standin.model.trunk[0].out_channels == 10
+    x = data.batch("test", torch.arange(20))["m0"]
+    assert torch.equal(again.model.predict(x), first.model.predict(x))
 
 
 # ------------------------------------------------------------------ real data (slow)
@@ -205,10 +255,11 @@ def test_real_polymnist_like_classifiers_reach_0_98(tmp_path):
     data = load_dataset("polymnist", data_root=str(SHARED), source="real", seed=0, cache_dir=str(tmp_path))
     accuracy = {}
     for m in data.modalities:                       # every modality measured and printed before any assert
+        start = time.perf_counter()
         trained = load_or_train(data, "polymnist", m, tmp_path, log=print)
         accuracy[m] = trained.accuracy
         print(f"real PolyMNIST-like {m}: accuracy {trained.accuracy:.4f}, balanced {trained.balanced_accuracy:.4f}, "
-              f"training {trained.training}")
+              f"{time.perf_counter() - start:.0f} s, training {trained.training}", flush=True)
     assert {m: accuracy_target("polymnist", m, "real") for m in accuracy} == {m: 0.98 for m in accuracy}
     assert min(accuracy.values()) >= 0.98, accuracy
 
