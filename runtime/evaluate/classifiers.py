@@ -12,6 +12,7 @@ Trained weights are cached under the cache directory, keyed by everything that d
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -214,7 +215,6 @@ class _Average:
     gets an average of trained weights."""
 
     def __init__(self, model: nn.Module, decay: float):
-        import copy
         self.model, self.decay, self.updates = copy.deepcopy(model).eval(), decay, 0
 
     @torch.no_grad()
