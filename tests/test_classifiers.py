@@ -248,19 +248,20 @@ def test_real_mnist_classifier_reaches_0_99(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_polymnist_like_classifiers_reach_0_98(tmp_path):
+@pytest.mark.parametrize("dataset, shown", [("polymnist", "PolyMNIST-like"), ("tpolymnist", "translated PolyMNIST-like")])
+def test_real_polymnist_like_classifiers_reach_0_98(tmp_path, dataset, shown):
     from runtime.data import load_dataset
     if not (SHARED / "polymnist_backgrounds").exists():
         pytest.skip("no PolyMNIST backgrounds")
-    data = load_dataset("polymnist", data_root=str(SHARED), source="real", seed=0, cache_dir=str(tmp_path))
+    data = load_dataset(dataset, data_root=str(SHARED), source="real", seed=0, cache_dir=str(tmp_path))
     accuracy = {}
     for m in data.modalities:                       # every modality measured and printed before any assert
         start = time.perf_counter()
-        trained = load_or_train(data, "polymnist", m, tmp_path, log=print)
+        trained = load_or_train(data, dataset, m, tmp_path, log=print)
         accuracy[m] = trained.accuracy
-        print(f"real PolyMNIST-like {m}: accuracy {trained.accuracy:.4f}, balanced {trained.balanced_accuracy:.4f}, "
+        print(f"real {shown} {m}: accuracy {trained.accuracy:.4f}, balanced {trained.balanced_accuracy:.4f}, "
               f"{time.perf_counter() - start:.0f} s, training {trained.training}", flush=True)
-    assert {m: accuracy_target("polymnist", m, "real") for m in accuracy} == {m: 0.98 for m in accuracy}
+    assert {m: accuracy_target(dataset, m, "real") for m in accuracy} == {m: 0.98 for m in accuracy}
     assert min(accuracy.values()) >= 0.98, accuracy
 
 
