@@ -94,20 +94,21 @@ def step_cost(program: Program, objective: str | None = None) -> Cost:
     encoders |= ladder.encoder_bodies(g, needed)
     draws: dict[str, int] = {}
     decoded: dict[tuple[str, str], int] = {}
-    iwae_decoded: dict[tuple[str, str], int] = {}   # each IWAE term decodes its own draws, apart from the recs'
+    iwae_decoded: dict[tuple[str, str], int] = {}
     for term in leaves:
-        bucket = {} if isinstance(term, ir.IWAE) else decoded
+        pairs: dict[tuple[str, str], int] = {}
         for leaf in term.decoded():
             for comp, _ in mixture_parts(g, leaf.dist):
                 draws[comp] = max(draws.get(comp, 0), leaf.k)
-                if leaf.sampling != "stratified":       # stratified: one component's sample per item
-                    bucket[(comp, leaf.target)] = max(bucket.get((comp, leaf.target), 0), leaf.k)
-            if leaf.sampling == "stratified":
-                decoded[(f"stratified {leaf.dist}", leaf.target)] = max(
-                    decoded.get((f"stratified {leaf.dist}", leaf.target), 0), leaf.k)
-        if bucket is not decoded:
-            for pair, k in bucket.items():
+            comps = [f"stratified {leaf.dist}"] if leaf.sampling == "stratified" else \
+                [c for c, _ in mixture_parts(g, leaf.dist)]      # stratified: one component's sample per item
+            for comp in comps:
+                pairs[(comp, leaf.target)] = max(pairs.get((comp, leaf.target), 0), leaf.k)
+        for pair, k in pairs.items():
+            if isinstance(term, ir.IWAE):           # each IWAE term decodes its own draws (lower/iwae.py)
                 iwae_decoded[pair] = iwae_decoded.get(pair, 0) + k
+            else:                                   # the recs share one decoder pass per pair (largest K)
+                decoded[pair] = max(decoded.get(pair, 0), k)
     for leaf in leaves:
         if isinstance(leaf, (ir.KL, ir.LatentRec)):
             for dist, k in leaf.sampled():          # a Monte Carlo KL draws from q; a hierarchy's term from its top
