@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import os
 import signal
 import threading
 import time
@@ -55,6 +56,24 @@ class TrialRecord:
     results: dict = field(default_factory=dict)
     started: float = 0.0        # wall-clock times (time.time()) of the worker's start and end
     ended: float = 0.0
+    granted: dict = field(default_factory=dict)     # what Ray gave the worker: resources, GPU ids
+
+
+def granted_resources() -> dict:
+    """The share of the cluster this worker runs with, as Ray granted it ({} outside a Ray worker):
+    {"CPU": 1.0, "GPU": 0.25, "gpu_ids": [0], "CUDA_VISIBLE_DEVICES": "0"}. Kept in the trial's record
+    so a sweep shows which device each trial shared and how much of it."""
+    try:
+        import ray
+        if not ray.is_initialized():
+            return {}
+        granted = {k: float(v) for k, v in ray.get_runtime_context().get_assigned_resources().items()}
+        gpus = [int(g) if str(g).isdigit() else str(g) for g in ray.get_gpu_ids()]
+    except Exception:                     # not inside a Ray task, or an older Ray: nothing to record
+        return {}
+    if gpus:
+        granted.update(gpu_ids=gpus, CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    return granted
 
 
 def _read_json(path: Path) -> dict | None:
@@ -102,6 +121,7 @@ def execute(job: TrialJob) -> TrialRecord:
     finally:
         done.set()
     record.ended = time.time()
+    record.granted = granted_resources()
     return record
 
 
