@@ -66,11 +66,36 @@ def test_the_wide_net_is_mopoes_mnist_net_on_three_channel_digits_only():
     """`wide` swaps PolyMNIST's 10-20 net for MNIST's 32-64-128 one on 3 x 28 x 28 images; SVHN-sized
     and non-square images keep the SVHN net (BatchNorm), one-channel images the MNIST net."""
     convs = lambda net: [(c.in_channels, c.out_channels) for c in net.trunk if isinstance(c, torch.nn.Conv2d)]
-    assert convs(build_classifier("image", (3, 28, 28), 10, wide=True)) == [(3, 32), (32, 64), (64, 128)]
+    assert convs(build_classifier("image", (3, 28, 28), 10, net="wide")) == [(3, 32), (32, 64), (64, 128)]
     assert convs(build_classifier("image", (3, 28, 28), 10)) == [(3, 10), (10, 20)]
-    assert convs(build_classifier("image", (1, 28, 28), 10, wide=True)) == [(1, 32), (32, 64), (64, 128)]
+    assert convs(build_classifier("image", (1, 28, 28), 10, net="wide")) == [(1, 32), (32, 64), (64, 128)]
     for shape in ((3, 32, 32), (3, 20, 28)):
-        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_classifier("image", shape, 10, wide=True).trunk)
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_classifier("image", shape, 10, net="wide").trunk)
+    with pytest.raises(ValueError, match="no classifier net 'resnet'; nets: paper, wide, pooled"):
+        build_classifier("image", (3, 28, 28), 10, net="resnet")
+
+
+def test_every_pixel_reaches_the_pooled_nets_head_but_not_the_mnist_nets():
+    """Why translated digits need the pooled net: MoPoE's MNIST stack (28 -> 13 -> 5 -> 1, kernel 4,
+    stride 2, no padding) drops the last row and column of its 13 and 5 maps, so input rows and columns
+    22-27 never reach its head (row 21 does), where a translated 21-pixel digit can sit. Every pixel
+    reaches the pooled net's."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 28, 28)
+    for net in ("wide", "pooled"):
+        model = build_classifier("image", (3, 28, 28), 10, net=net).eval()
+        changed = lambda rows, cols: not torch.equal(model.features(x), model.features(_repainted(x, rows, cols)))
+        edge = [changed(slice(r, r + 1), slice(None)) or changed(slice(None), slice(r, r + 1)) for r in range(22, 28)]
+        assert changed(slice(21, 22), slice(None)) and changed(slice(None), slice(21, 22))
+        assert edge == [net == "pooled"] * 6
+    pooled = build_classifier("image", (3, 64, 48), 10, net="pooled").eval()
+    assert pooled(torch.rand(3, 3, 64, 48)).shape == (3, 10) and pooled.features(torch.rand(1, 3, 64, 48)).shape == (1, 128)
+
+
+def _repainted(x: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    y = x.clone()
+    y[:, :, rows, cols] = torch.rand_like(y[:, :, rows, cols])
+    return y
 
 
 def test_authors_layer_sizes_on_their_own_data():
@@ -97,7 +122,7 @@ def _standin(name: str, size: int):
 # MNIST-SVHN-Text's image stand-ins take minutes to generate and train under load: slow-marked.
 SMALL_BUDGETS = {("mst", "mnist"): (4000, 800, 0.94), ("mst", "svhn"): (2000, 300, 0.95),
                  ("mst", "text"): (300, 200, 0.99), ("polymnist", "m1"): (3000, 600, 0.89),
-                 ("tpolymnist", "m3"): (3000, 600, 0.70)}
+                 ("tpolymnist", "m3"): (3000, 600, 0.93)}
 SLOW_STANDINS = {("mst", "mnist"), ("mst", "svhn")}
 
 
@@ -195,20 +220,31 @@ def test_classifiers_are_cached_with_their_scores(tmp_path):
 
 def test_real_data_gets_the_real_recipe_and_its_cached_judge_reloads(tmp_path):
     """A judge of real data is the wide net with averaged weights (RECIPES["real"]), cached under
-    another key than the stand-in's judge of the same images, and reloads into the same net."""
+    another key than the stand-in's judge of the same images, and reloads into the same net; real
+    translated digits get the pooled net, real or stand-in."""
     from dataclasses import replace
-    from runtime.evaluate.classifiers import RECIPES
+    from runtime.evaluate.classifiers import RECIPES, recipe_for
     data = _standin("polymnist", 300)
     standin = load_or_train(data, "polymnist", "m0", tmp_path, steps=20, log=lambda _: None)
     data.modalities = {k: replace(v, source="real") for k, v in data.modalities.items()}
     first = load_or_train(data, "polymnist", "m0", tmp_path, steps=20, log=lambda _: None)
     again = load_or_train(data, "polymnist", "m0", tmp_path, steps=20, log=lambda _: None)
     assert not first.cached and again.cached and first.key != standin.key
-    assert first.training["recipe"] == RECIPES["real"] == {"wide": True, "ema": 0.999}
-    assert standin.training["recipe"] == RECIPES["standin"] == {"wide": False, "ema": None}
+    assert first.training["recipe"] == RECIPES["real"]["*"] == {"net": "wide", "ema": 0.999}
+    assert standin.training["recipe"] == RECIPES["standin"]["*"] == {"net": "paper", "ema": None}
+    assert recipe_for("tpolymnist", "real") == {"net": "pooled", "ema": 0.999}
+    assert recipe_for("tpolymnist", "standin") == {"net": "pooled", "ema": None}
+    assert recipe_for("polymnist", "standin") == recipe_for("mst", "standin") == {"net": "paper", "ema": None}
     assert first.model.trunk[0].out_channels == 32 and standin.model.trunk[0].out_channels == 10
     x = data.batch("test", torch.arange(20))["m0"]
     assert torch.equal(again.model.predict(x), first.model.predict(x))
+    translated = _standin("tpolymnist", 300)
+    translated.modalities = {k: replace(v, source="real") for k, v in translated.modalities.items()}
+    pooled = [load_or_train(translated, "tpolymnist", "m0", tmp_path, steps=20, log=lambda _: None) for _ in range(2)]
+    assert [p.cached for p in pooled] == [False, True] and pooled[0].training["recipe"]["net"] == "pooled"
+    assert any(isinstance(m, torch.nn.AdaptiveMaxPool2d) for m in pooled[1].model.trunk)
+    x = translated.batch("test", torch.arange(20))["m0"]
+    assert torch.equal(pooled[1].model.predict(x), pooled[0].model.predict(x))
 
 
 # ------------------------------------------------------------------ real data (slow)
@@ -248,21 +284,21 @@ def test_real_mnist_classifier_reaches_0_99(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("modality", ["m0", "m1", "m2", "m3", "m4"])
 @pytest.mark.parametrize("dataset, shown", [("polymnist", "PolyMNIST-like"), ("tpolymnist", "translated PolyMNIST-like")])
-def test_real_polymnist_like_classifiers_reach_0_98(tmp_path, dataset, shown):
+def test_real_polymnist_like_classifiers_reach_0_98(tmp_path, dataset, shown, modality):
+    """Each modality its own case (about 10-25 minutes each on one CPU core), so that they can run
+    side by side: `pytest -m slow -k "real_polymnist and tpolymnist and (m0 or m1)"` in one shell."""
     from runtime.data import load_dataset
     if not (SHARED / "polymnist_backgrounds").exists():
         pytest.skip("no PolyMNIST backgrounds")
     data = load_dataset(dataset, data_root=str(SHARED), source="real", seed=0, cache_dir=str(tmp_path))
-    accuracy = {}
-    for m in data.modalities:                       # every modality measured and printed before any assert
-        start = time.perf_counter()
-        trained = load_or_train(data, dataset, m, tmp_path, log=print)
-        accuracy[m] = trained.accuracy
-        print(f"real {shown} {m}: accuracy {trained.accuracy:.4f}, balanced {trained.balanced_accuracy:.4f}, "
-              f"{time.perf_counter() - start:.0f} s, training {trained.training}", flush=True)
-    assert {m: accuracy_target(dataset, m, "real") for m in accuracy} == {m: 0.98 for m in accuracy}
-    assert min(accuracy.values()) >= 0.98, accuracy
+    start = time.perf_counter()
+    trained = load_or_train(data, dataset, modality, tmp_path, log=print)
+    print(f"real {shown} {modality}: accuracy {trained.accuracy:.4f}, balanced {trained.balanced_accuracy:.4f}, "
+          f"{time.perf_counter() - start:.0f} s, training {trained.training}", flush=True)
+    assert accuracy_target(dataset, modality, "real") == 0.98
+    assert trained.accuracy >= 0.98
 
 
 # ------------------------------------------------------------------ the mark in reports
