@@ -77,9 +77,10 @@ def _pooled_trunk(c: int) -> tuple[nn.Module, int]:
     """A judge for digits at any place (translated PolyMNIST): 3x3 convolutions with BatchNorm,
     32-64-128 channels, 2x2 max pooling between them (28 -> 14 -> 7), then a global max over
     positions, dropout 0.5. Seed 004 judges translated digits with ResNet-based nets; what matters
-    is that every pixel reaches the head the same way: MoPoE's MNIST stack (28 -> 13 -> 5 -> 1, no
+    is that every pixel reaches the head: MoPoE's MNIST stack (28 -> 13 -> 5 -> 1, no
     padding) drops the last row and column of its 13 and 5 maps, so a 28-pixel image's rows and
-    columns 22-27 never reach its head, and a translated digit can sit there. Any image size works."""
+    columns 22-27 never reach its head, and a translated digit can sit there. Images of at least 4
+    pixels a side."""
     def block(c_in: int, c_out: int) -> list[nn.Module]:
         return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
     return nn.Sequential(*block(c, 32), nn.MaxPool2d(2), *block(32, 64), nn.MaxPool2d(2), *block(64, 128),
