@@ -3,11 +3,11 @@
 Coherence is only as good as the classifier that judges it. Each classifier (the papers' own
 architecture, classifier_nets.py) is trained on the dataset's training split of its modality (real
 data when the dataset uses real files, the stand-in otherwise) with early stopping on a held-out
-slice of that split, and keeps its best validation weights (judges of real data: a wider net for
-three-channel digits, a position-free one for translated digits, and averaged weights: `RECIPES`). Its test accuracy, plain and
-class-balanced, is reported beside every coherence it produced, against a target: the accuracy the
-papers' classifiers reach on that data (0.99 on MNIST, 0.98 on PolyMNIST), or what the stand-in
-allows. A coherence judged by a classifier below its target is marked wherever it is shown.
+slice of that split, and keeps its best validation weights (`RECIPES`: judges of real data get a
+wider net for three-channel digits and averaged weights; translated digits a position-free net). Its
+test accuracy, plain and class-balanced, is reported beside every coherence it produced, against a
+target: the accuracy the papers' classifiers reach on that data (0.99 on MNIST, 0.98 on PolyMNIST),
+or what the stand-in allows. A coherence judged by a classifier below its target is marked wherever it is shown.
 Trained weights are cached under the cache directory, keyed by everything that defines them.
 """
 from __future__ import annotations
@@ -84,13 +84,14 @@ class TrainedClassifier:
                 "cache_key": self.key, "training": self.training}
 
 
-def cache_key(dataset_name: str, info, n_classes: int, sizes: dict[str, int], seed: int, max_steps: int) -> str:
+def cache_key(dataset_name: str, info, n_classes: int, sizes: dict[str, int], seed: int, max_steps: int,
+              recipe: dict) -> str:
     """Everything that defines the classifier: dataset, modality, data source, sizes, seed, step cap
-    and the recipe its source gets."""
+    and the recipe it is trained with."""
     parts = dict(v=VERSION, dataset=dataset_name, modality=info.name, kind=info.kind,
                  shape=list(info.shape), source=str(info.source), origin=str(info.origin),
                  classes=n_classes, sizes=sizes, seed=seed, max_steps=max_steps,
-                 recipe=recipe_for(dataset_name, info.source))
+                 recipe=recipe)
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
     return f"{dataset_name}-{info.name}-{info.source}-{digest}"
 
@@ -262,8 +263,8 @@ def load_or_train(dataset, dataset_name: str, modality: str, cache_dir: Path | N
     info = dataset.modalities[modality]
     n_classes = len(dataset.class_names)
     sizes = {s: int(dataset.split_size(s)) for s in ("train", "test")}
-    key = cache_key(dataset_name, info, n_classes, sizes, seed, steps)
     recipe = recipe_for(dataset_name, info.source)
+    key = cache_key(dataset_name, info, n_classes, sizes, seed, steps, recipe)
     device = dataset.labels("test").device
     folder = Path(cache_dir) / "classifiers" / key if cache_dir else None
     if folder is not None and (folder / "model.safetensors").exists():
