@@ -85,8 +85,9 @@ def _classifier_section(res: dict) -> str:
                     f"{'–' if balanced is None else f'{balanced:.4f}'} | {'–' if target is None else target} | "
                     f"{meets} | {training} | {'yes' if c.get('cached') else 'no'} |")
     return _section("Classifiers that judge coherence",
-                    "The papers' classifier architectures, trained by the runtime on the training split of each "
-                    "modality with early stopping on a held-out slice of it; a coherence is only as meaningful "
+                    "The papers' classifier architectures (or a stronger net where theirs falls short of the target: "
+                    "real PolyMNIST-like and translated digits, docs/evaluation.md), trained by the runtime on the "
+                    "training split of each modality with early stopping on a held-out slice of it; a coherence is only as meaningful "
                     "as the accuracy of its classifier. Target: the accuracy the papers' classifiers reach on "
                     "that data (docs/evaluation.md).\n\n" + "\n".join(rows))
 
